@@ -1,0 +1,175 @@
+"""The only module that talks to the network: a hardened POST for webhook deliveries.
+
+Every request: the URL's host is resolved once and every address vetted
+(``subscriptions.url_policy``); the connection goes to that vetted address (no
+second lookup) while Host, SNI and the certificate check use the URL's host; no
+redirects are followed; TLS is verified; connect and total timeouts are always
+set; at most MAX_RESPONSE_BYTES of the response are read. Connections are
+pooled and kept alive per (scheme, address, port, host).
+"""
+
+import ipaddress
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import urllib3
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from subscriptions.url_policy import Target, UnsafeUrl, parse_target, resolve_allowed_addresses
+
+_MAX_POOLS = 512
+_CONNECTIONS_PER_POOL = 32
+_CHUNK = 16 * 1024
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status_code: int | None  # None when no response arrived
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: str = ""
+    duration_ms: int = 0
+
+
+class _Pools:
+    """A bounded, thread-safe cache of keep-alive connection pools."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
+
+    def get(self, target: Target, address: str) -> urllib3.HTTPConnectionPool:
+        key = (target.scheme, address, target.port, target.host)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is not None:
+                self._pools.move_to_end(key)
+                return pool
+            pool = self._new_pool(target, address)
+            self._pools[key] = pool
+            if len(self._pools) > _MAX_POOLS:
+                _, oldest = self._pools.popitem(last=False)
+                oldest.close()
+            return pool
+
+    @staticmethod
+    def _new_pool(target: Target, address: str) -> urllib3.HTTPConnectionPool:
+        common = {"maxsize": _CONNECTIONS_PER_POOL, "block": False, "retries": False}
+        if target.scheme == "https":
+            return urllib3.HTTPSConnectionPool(
+                address,
+                target.port,
+                cert_reqs=ssl.CERT_REQUIRED,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                **common,
+            )
+        return urllib3.HTTPConnectionPool(address, target.port, **common)
+
+    def clear(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
+
+
+_pools = _Pools()
+
+
+def _host_header(target: Target) -> str:
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    default_port = 443 if target.scheme == "https" else 80
+    return host if target.port == default_port else f"{host}:{target.port}"
+
+
+def post(
+    url: str,
+    *,
+    headers: dict[str, str],
+    body: bytes,
+    connect_timeout: float,
+    total_timeout: float,
+    max_response_bytes: int,
+) -> HttpResult:
+    """POST ``body`` to ``url``; never raises for network trouble, it is reported in ``error``."""
+    started = time.monotonic()
+    deadline = started + total_timeout
+
+    def elapsed_ms() -> int:
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        target = parse_target(url)
+        address = resolve_allowed_addresses(target.host, target.port)[0]
+    except UnsafeUrl as exc:
+        return HttpResult(None, error=f"Refused: {exc}", duration_ms=elapsed_ms())
+
+    pool = _pools.get(target, str(address))
+    request_headers = {**headers, "Host": _host_header(target)}
+    timeout = urllib3.Timeout(connect=min(connect_timeout, total_timeout), read=total_timeout)
+    try:
+        response = pool.urlopen(
+            "POST",
+            target.path,
+            body=body,
+            headers=request_headers,
+            redirect=False,
+            retries=False,
+            timeout=timeout,
+            preload_content=False,
+            decode_content=False,
+            assert_same_host=False,
+        )
+    except (Urllib3Error, OSError) as exc:
+        return HttpResult(None, error=_describe(exc, ipaddress.ip_address(address)), duration_ms=elapsed_ms())
+
+    chunks: list[bytes] = []
+    received = 0
+    error = ""
+    try:
+        while received < max_response_bytes:
+            if time.monotonic() > deadline:
+                error = f"Response body not received within {total_timeout:g} s (status {response.status} kept)."
+                break
+            chunk = response.read(min(_CHUNK, max_response_bytes - received))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            received += len(chunk)
+    except (Urllib3Error, OSError) as exc:
+        error = f"Reading the response failed: {type(exc).__name__}"
+    finally:
+        if error or received >= max_response_bytes:
+            response.close()  # unread or broken: do not reuse this connection
+        response.release_conn()
+    return HttpResult(
+        status_code=response.status,
+        headers=dict(response.headers.items()),
+        body=b"".join(chunks),
+        error=error,
+        duration_ms=elapsed_ms(),
+    )
+
+
+def _describe(exc: Exception, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    reason = exc
+    while getattr(reason, "reason", None) is not None and reason is not reason.reason:
+        reason = reason.reason
+    kind = type(exc).__name__
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return f"Connection to {address} timed out."
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "No response before the timeout."
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return f"TLS error: {reason}"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return f"Could not connect to {address}: connection refused or unreachable."
+    return f"{kind}: {reason}"
+
+
+def close_connections() -> None:
+    """Drop every pooled connection (tests, and workers after fork)."""
+    _pools.clear()

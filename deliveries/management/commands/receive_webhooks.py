@@ -1,0 +1,48 @@
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from deliveries.signing import signature_header
+from webhookhub.commands import Command as BaseCommand
+
+
+class Command(BaseCommand):
+    help = "A local receiver for trying webhookhub: prints every delivery and checks its signature."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=9000)
+        parser.add_argument("--secret", help="the endpoint's whsec_... secret, to verify signatures")
+        parser.add_argument("--status", type=int, default=200, help="status code to answer with")
+
+    def handle(self, *args, port: int, secret: str | None, status: int, **options):
+        out = self.stdout
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                msg_id, timestamp = self.headers.get("webhook-id", ""), self.headers.get("webhook-timestamp", "0")
+                verdict = "signature not checked (no --secret)"
+                if secret:
+                    expected = signature_header(secrets=[secret], msg_id=msg_id, timestamp=int(timestamp), body=body)
+                    received = self.headers.get("webhook-signature", "").split()
+                    verdict = "signature OK" if expected in received else "SIGNATURE MISMATCH"
+                try:
+                    pretty = json.dumps(json.loads(body), indent=2)
+                except ValueError:
+                    pretty = body.decode(errors="replace")
+                out.write(f"--> POST {self.path}  webhook-id={msg_id}  {verdict}\n{pretty}\n")
+                out.flush()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        out.write(f"Listening on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

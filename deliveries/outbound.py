@@ -1,0 +1,60 @@
+"""Builds the exact request of one attempt: headers (system headers win) and the stored body."""
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from deliveries.signing import signature_header
+from subscriptions.models import AuthType, Endpoint
+from webhookhub.crypto import mask
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    url: str
+    headers: dict[str, str]
+    masked_headers: dict[str, str]  # what the Attempt log keeps
+    body: bytes
+
+
+def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
+    auth: dict[str, Any] = endpoint.auth or {}
+    if endpoint.auth_type == AuthType.BEARER:
+        return {"Authorization": f"Bearer {auth['token']}"}
+    if endpoint.auth_type == AuthType.API_KEY:
+        return {auth["header"]: auth["value"]}
+    if endpoint.auth_type == AuthType.BASIC:
+        credentials = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
+        return {"Authorization": f"Basic {credentials}"}
+    return {}
+
+
+def _merge(*layers: dict[str, str]) -> dict[str, str]:
+    """Later layers win, whatever the case of the header name."""
+    merged: dict[str, tuple[str, str]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            merged[name.lower()] = (name, value)
+    return dict(merged.values())
+
+
+def build_request(
+    *, endpoint: Endpoint, event_id: str, body: str, secrets: list[str], timestamp: int, user_agent: str
+) -> OutboundRequest:
+    payload = body.encode()
+    system = {
+        "content-type": "application/json",
+        "user-agent": user_agent,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets=secrets, msg_id=event_id, timestamp=timestamp, body=payload),
+    }
+    custom = endpoint.custom_headers or {}
+    auth = _auth_headers(endpoint)
+    headers = _merge(custom, auth, system)
+    masked = _merge(
+        {name: mask(value) for name, value in custom.items()},
+        {name: mask(value) for name, value in auth.items()},
+        system,
+    )
+    return OutboundRequest(url=endpoint.url, headers=headers, masked_headers=masked, body=payload)

@@ -1,0 +1,69 @@
+"""The one place that decides success, retry or final failure for an attempt. Pure: no I/O."""
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from deliveries.models import AttemptOutcome
+
+DEFAULT_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # AttemptOutcome
+    next_attempt_at: datetime | None = None
+    disable_endpoint_reason: str | None = None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
+
+
+def decide(
+    *,
+    attempt_number: int,
+    status_code: int | None,
+    retry_after: str | None,
+    now: datetime,
+    schedule: tuple[float, ...] | list[float] = DEFAULT_SCHEDULE,
+    jitter: float = 0.2,
+    retry_after_cap: float = 3600,
+    rng: random.Random | None = None,
+) -> Decision:
+    """Map the outcome of attempt ``attempt_number`` (1-based) to what happens next.
+
+    ``status_code`` is None when no response arrived (timeout, connection error,
+    refused address). 2xx succeeds; 410 fails at once and disables the endpoint;
+    anything else retries on ``schedule`` (with +-``jitter``), 429/503 after their
+    Retry-After (capped), until the schedule is exhausted.
+    """
+    if status_code is not None and 200 <= status_code < 300:
+        return Decision(AttemptOutcome.SUCCESS)
+    if status_code == 410:
+        return Decision(
+            AttemptOutcome.FAIL, disable_endpoint_reason="The endpoint answered 410 Gone: it asked to stop receiving."
+        )
+    if attempt_number > len(schedule):
+        return Decision(AttemptOutcome.FAIL)
+    delay = float(schedule[attempt_number - 1])
+    delay *= (rng or random).uniform(1 - jitter, 1 + jitter)
+    if status_code in RETRY_AFTER_STATUSES:
+        asked = parse_retry_after(retry_after, now)
+        if asked is not None:
+            delay = min(asked, retry_after_cap)
+    return Decision(AttemptOutcome.RETRY, next_attempt_at=now + timedelta(seconds=delay))

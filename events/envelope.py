@@ -1,0 +1,27 @@
+"""The JSON envelope every endpoint receives, serialised once and stored as the exact body."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from events.exceptions import InvalidPayload
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant_id: str, data: Any) -> str:
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"Event data must be a JSON object, not {type(data).__name__}.")
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "timestamp": format_timestamp(occurred_at),
+        "tenant_id": tenant_id,
+        "data": data,
+    }
+    try:
+        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidPayload(f"Event data is not JSON-serialisable: {exc}") from exc

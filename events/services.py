@@ -1,0 +1,80 @@
+"""Writes for events: the catalog sync and recording one event (idempotently)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from events.catalog import CATALOG
+from events.envelope import render_body
+from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
+from events.models import Event, EventSource, EventType
+from webhookhub.accounts.models import Tenant
+from webhookhub.conf import setting
+
+
+def sync_catalog() -> int:
+    """Create or refresh the EventType rows declared in ``events.catalog``; returns how many."""
+    for spec in CATALOG:
+        EventType.objects.update_or_create(
+            name=spec.name,
+            defaults={"description": spec.description, "example": spec.example, "schema": spec.schema},
+        )
+    return len(CATALOG)
+
+
+def sync_catalog_after_migrate(**kwargs: Any) -> None:
+    using = kwargs.get("using")
+    if using in (None, "default"):
+        sync_catalog()
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    event: Event
+    created: bool  # False when the idempotency key matched an earlier event
+
+
+def record_event(
+    *,
+    tenant: Tenant,
+    type: str,
+    data: dict[str, Any],
+    idempotency_key: str | None = None,
+    occurred_at: datetime | None = None,
+    source: str = EventSource.APP,
+) -> RecordedEvent:
+    """Validate and insert one Event; a repeated idempotency key returns the first one.
+
+    Raises UnknownEventType, InvalidPayload or PayloadTooLarge and writes nothing.
+    """
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
+            raise InvalidPayload("idempotency_key must be a non-empty string of at most 200 characters.")
+        existing = Event.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return RecordedEvent(existing, created=False)
+
+    if not EventType.objects.filter(name=type, archived=False).exists():
+        raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
+
+    event = Event(tenant=tenant, event_type_id=type, data=data, idempotency_key=idempotency_key, source=source)
+    event.occurred_at = occurred_at or timezone.now()
+    event.body = render_body(
+        event_id=event.id, event_type=type, occurred_at=event.occurred_at, tenant_id=tenant.pk, data=data
+    )
+    limit = setting("MAX_PAYLOAD_BYTES")
+    size = len(event.body.encode())
+    if size > limit:
+        raise PayloadTooLarge(f"The event is {size} bytes; the limit is {limit} bytes.")
+
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        return RecordedEvent(Event.objects.get(tenant=tenant, idempotency_key=idempotency_key), created=False)
+    return RecordedEvent(event, created=True)

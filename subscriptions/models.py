@@ -1,0 +1,71 @@
+from django.conf import settings
+from django.db import models
+
+from webhookhub.accounts.models import Tenant
+from webhookhub.crypto import EncryptedJSONField
+from webhookhub.ids import new_id
+
+ALL_EVENT_TYPES = "*"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+class AuthType(models.TextChoices):
+    NONE = "none", "None"
+    API_KEY = "api_key", "API key header"
+    BEARER = "bearer", "Bearer token"
+    BASIC = "basic", "Basic (user and password)"
+
+
+def _endpoint_id() -> str:
+    return new_id("ep")
+
+
+class Endpoint(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=_endpoint_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="endpoints")
+    name = models.CharField(max_length=200, blank=True)
+    url = models.URLField(max_length=2000)
+    description = models.TextField(blank=True)
+    event_types = models.JSONField(default=list, help_text='Event type names, or ["*"] for every type.')
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.NONE)
+    # {"header", "value"} | {"token"} | {"username", "password"}; encrypted at rest.
+    auth = EncryptedJSONField(null=True, blank=True)
+    # {header name: value}; encrypted at rest, values never shown again.
+    custom_headers = EncryptedJSONField(null=True, blank=True)
+    timeout_s = models.FloatField(null=True, blank=True, help_text="Total timeout; the deployment default when empty.")
+    rate_limit_per_s = models.PositiveIntegerField(null=True, blank=True)
+    filter = models.JSONField(
+        null=True, blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.'
+    )
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="First failure since the last success.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "enabled"], name="endpoint_tenant_enabled")]
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+    def subscribes_to(self, event_type: str) -> bool:
+        return ALL_EVENT_TYPES in self.event_types or event_type in self.event_types
+
+
+class EndpointSecret(models.Model):
+    """A signing secret. The newest is primary; a rotated-out one signs too until it expires."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="secrets")
+    secret = EncryptedJSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"secret of {self.endpoint_id} from {self.created_at:%Y-%m-%d %H:%M}"

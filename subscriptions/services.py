@@ -1,0 +1,138 @@
+"""Writes for endpoints: create, secrets and rotation, enable/disable, health and auto-disable."""
+
+import base64
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from subscriptions import validation
+from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointSecret
+from subscriptions.selectors import tenant_admin_emails
+from webhookhub.accounts.models import Tenant
+from webhookhub.conf import setting
+
+logger = logging.getLogger(__name__)
+
+
+def generate_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+@dataclass(frozen=True)
+class CreatedEndpoint:
+    endpoint: Endpoint
+    secret: str  # the signing secret, returned once at creation
+
+
+@transaction.atomic
+def create_endpoint(
+    *,
+    tenant: Tenant,
+    url: str,
+    event_types: list[str] | None = None,
+    name: str = "",
+    description: str = "",
+    auth_type: str = AuthType.NONE,
+    auth: dict[str, Any] | None = None,
+    custom_headers: dict[str, str] | None = None,
+    timeout_s: float | None = None,
+    rate_limit_per_s: int | None = None,
+    filter: dict[str, Any] | None = None,
+    enabled: bool = True,
+    created_by: Any = None,
+) -> CreatedEndpoint:
+    """Validate everything first (ValidationError naming the field), then write endpoint and secret."""
+    endpoint = Endpoint.objects.create(
+        tenant=tenant,
+        url=validation.clean_url(url),
+        event_types=validation.clean_event_types(event_types if event_types is not None else ["*"]),
+        name=name,
+        description=description,
+        auth_type=auth_type,
+        auth=validation.clean_auth(auth_type, auth),
+        custom_headers=validation.clean_custom_headers(custom_headers),
+        timeout_s=validation.clean_timeout(timeout_s),
+        rate_limit_per_s=rate_limit_per_s,
+        filter=validation.clean_filter(filter),
+        enabled=enabled,
+        created_by=created_by,
+    )
+    secret = generate_secret()
+    EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    return CreatedEndpoint(endpoint=endpoint, secret=secret)
+
+
+@transaction.atomic
+def rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:
+    """A new primary secret; the previous ones keep signing for the grace period, then expire."""
+    now = now or timezone.now()
+    grace_end = now + timedelta(seconds=setting("SECRET_ROTATION_GRACE_SECONDS"))
+    endpoint.secrets.filter(expires_at__isnull=True).update(expires_at=grace_end)
+    endpoint.secrets.filter(expires_at__gt=grace_end).update(expires_at=grace_end)
+    secret = generate_secret()
+    EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    return secret
+
+
+def disable_endpoint(*, endpoint: Endpoint, reason: str, notify: bool = True) -> bool:
+    """Disable with a reason; True if this call disabled it. Tenant admins are e-mailed."""
+    now = timezone.now()
+    changed = Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
+        enabled=False, disabled_reason=reason[:500], disabled_at=now, updated_at=now
+    )
+    if changed:
+        endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason[:500], now
+        logger.warning("Endpoint %s disabled: %s", endpoint.pk, reason)
+        if notify:
+            _notify_disabled(endpoint, reason)
+    return bool(changed)
+
+
+def enable_endpoint(*, endpoint: Endpoint) -> None:
+    Endpoint.objects.filter(pk=endpoint.pk).update(
+        enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=timezone.now()
+    )
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since = True, "", None, None
+
+
+def _notify_disabled(endpoint: Endpoint, reason: str) -> None:
+    recipients = tenant_admin_emails(endpoint.tenant)
+    if not recipients:
+        return
+    send_mail(
+        subject=f"[webhookhub] Endpoint disabled: {endpoint.name or endpoint.url}",
+        message=(
+            f"The webhook endpoint {endpoint.url} ({endpoint.pk}) of {endpoint.tenant} was disabled.\n\n"
+            f"Reason: {reason}\n\n"
+            "No events are delivered to it until an admin enables it again; failed deliveries can be replayed."
+        ),
+        from_email=None,
+        recipient_list=recipients,
+        fail_silently=True,
+    )
+
+
+def record_endpoint_health(*, endpoint: Endpoint, succeeded: bool, now: datetime) -> None:
+    """Track the failing streak; disable an endpoint that has had no success for the configured period."""
+    if succeeded:
+        if endpoint.failing_since is not None:
+            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
+            endpoint.failing_since = None
+        return
+    if endpoint.failing_since is None:
+        Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
+        endpoint.failing_since = now
+        return
+    period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
+    if endpoint.enabled and now - endpoint.failing_since >= period:
+        disable_endpoint(
+            endpoint=endpoint,
+            reason=f"No successful delivery since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC "
+            f"({period.days} days or more of failures).",
+        )

@@ -1,0 +1,116 @@
+"""Validation of endpoint settings; every error names its field (Django ValidationError dict)."""
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from events.models import EventType
+from subscriptions.models import ALL_EVENT_TYPES, AuthType
+from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
+
+# RFC 9110 token characters.
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+# Headers the platform sets; endpoint settings cannot replace them.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+    }
+)
+
+
+def clean_url(url: str) -> str:
+    try:
+        validate_endpoint_url(url)
+    except UnsafeUrl as exc:
+        raise ValidationError({"url": str(exc)}) from exc
+    return url.strip()
+
+
+def clean_event_types(event_types: Any) -> list[str]:
+    if not isinstance(event_types, list | tuple) or not event_types:
+        raise ValidationError({"event_types": 'Give a list of event type names, or ["*"] for every type.'})
+    names = list(dict.fromkeys(event_types))
+    if ALL_EVENT_TYPES in names:
+        if len(names) > 1:
+            raise ValidationError({"event_types": '"*" already means every type; list nothing else with it.'})
+        return names
+    if not all(isinstance(name, str) for name in names):
+        raise ValidationError({"event_types": "Event type names must be strings."})
+    known = set(EventType.objects.filter(name__in=names, archived=False).values_list("name", flat=True))
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValidationError({"event_types": f"Unknown event type(s): {', '.join(sorted(unknown))}."})
+    return names
+
+
+def _check_header(field: str, name: Any, value: Any) -> None:
+    if not isinstance(name, str) or not HEADER_NAME.match(name):
+        raise ValidationError({field: f"{name!r} is not a valid header name."})
+    if not isinstance(value, str):
+        raise ValidationError({field: f"The value of header {name!r} must be a string."})
+    if any(ch in value for ch in "\r\n\x00"):
+        raise ValidationError({field: f"The value of header {name!r} must not contain CR, LF or NUL."})
+    if name.lower() in RESERVED_HEADERS:
+        raise ValidationError({field: f"The header {name!r} is set by webhookhub and cannot be overridden."})
+
+
+def clean_custom_headers(headers: Any) -> dict[str, str]:
+    if headers in (None, {}):
+        return {}
+    if not isinstance(headers, dict):
+        raise ValidationError({"custom_headers": "Custom headers must be an object of header name to value."})
+    for name, value in headers.items():
+        _check_header("custom_headers", name, value)
+    return dict(headers)
+
+
+def clean_auth(auth_type: str, auth: dict[str, Any] | None) -> dict[str, str] | None:
+    auth = auth or {}
+
+    def required(key: str) -> str:
+        value = auth.get(key)
+        if not isinstance(value, str) or not value:
+            raise ValidationError({"auth": f"{auth_type} auth needs a non-empty {key!r}."})
+        if any(ch in value for ch in "\r\n\x00"):
+            raise ValidationError({"auth": f"The auth {key!r} must not contain CR, LF or NUL."})
+        return value
+
+    if auth_type == AuthType.NONE:
+        return None
+    if auth_type == AuthType.BEARER:
+        return {"token": required("token")}
+    if auth_type == AuthType.API_KEY:
+        header, value = required("header"), required("value")
+        _check_header("auth", header, value)
+        return {"header": header, "value": value}
+    if auth_type == AuthType.BASIC:
+        username = required("username")
+        if ":" in username:
+            raise ValidationError({"auth": "A basic auth username cannot contain ':'."})
+        return {"username": username, "password": required("password")}
+    raise ValidationError({"auth": f"Unknown auth type {auth_type!r}; choose one of {', '.join(AuthType.values)}."})
+
+
+def clean_filter(value: Any) -> dict[str, Any] | None:
+    if value in (None, {}):
+        return None
+    if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
+        raise ValidationError({"filter": 'A filter is an object such as {"direction": "inbound"}.'})
+    return value
+
+
+def clean_timeout(value: Any) -> float | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or not 0 < value <= 60:
+        raise ValidationError({"timeout_s": "The timeout must be a number of seconds between 0 and 60."})
+    return float(value)

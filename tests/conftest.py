@@ -1,0 +1,48 @@
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.factories import TenantFactory
+from tests.support.receiver import Receiver
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or default_port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session):
+    """In CI the suite must run on the real PostgreSQL and Redis, never silently on SQLite."""
+    if os.environ.get("CI", "").lower() != "true":
+        return
+    database_url = os.environ.get("DATABASE_URL", "")
+    broker_url = os.environ.get("CELERY_BROKER_URL", "")
+    problems = []
+    if not database_url.startswith(("postgres://", "postgresql://")):
+        problems.append("DATABASE_URL must point at PostgreSQL when CI=true")
+    elif not _reachable(database_url, 5432):
+        problems.append(f"PostgreSQL at {database_url} is unreachable")
+    if not broker_url.startswith("redis://"):
+        problems.append("CELERY_BROKER_URL must point at Redis when CI=true")
+    elif not _reachable(broker_url, 6379):
+        problems.append(f"Redis at {broker_url} is unreachable")
+    if problems:
+        pytest.exit("; ".join(problems), returncode=3)
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver().start()
+    yield server
+    server.stop()

@@ -1,0 +1,46 @@
+"""The ``WEBHOOKHUB`` settings dict, read with defaults (like DRF's ``api_settings``)."""
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Fernet keys, newest first; the first encrypts, all decrypt.
+    "ENCRYPTION_KEYS": [],
+    "ENCRYPTION_KEY_DERIVED": False,
+    # CIDRs that endpoint URLs may resolve to although they are not public.
+    "ALLOW_PRIVATE_NETWORKS": [],
+    "REQUIRE_HTTPS": False,
+    "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # Seconds to wait after attempt 1, 2, ...; len + 1 attempts in all.
+    "RETRY_SCHEDULE": [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600],
+    "RETRY_JITTER": 0.2,
+    "RETRY_AFTER_MAX_SECONDS": 3600,
+    "CONNECT_TIMEOUT_SECONDS": 5.0,
+    "TOTAL_TIMEOUT_SECONDS": 15.0,
+    "MAX_RESPONSE_BYTES": 64 * 1024,
+    "STORED_RESPONSE_BYTES": 16 * 1024,
+    # A delivery handed to the broker is left alone this long before the
+    # sweeper assumes the message was lost and rings again.
+    "QUEUE_LEASE_SECONDS": 60.0,
+    # A claimed delivery belongs to its worker this long (must exceed a send).
+    "SEND_LEASE_SECONDS": 120.0,
+    "SWEEP_INTERVAL_SECONDS": 2.0,
+    "SWEEP_LIMIT": 5000,
+    "DELIVERY_BATCH_SIZE": 50,
+    "SEND_CONCURRENCY": 16,
+    "AUTO_DISABLE_AFTER_SECONDS": 5 * 24 * 3600,
+    "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
+    "USER_AGENT": "webhookhub/0.1",
+}
+
+
+def webhookhub_settings() -> dict[str, Any]:
+    """Defaults overlaid with ``settings.WEBHOOKHUB``; read per call so test overrides apply."""
+    return {**DEFAULTS, **getattr(settings, "WEBHOOKHUB", {})}
+
+
+def setting(name: str) -> Any:
+    if name not in DEFAULTS:
+        raise KeyError(f"Unknown WEBHOOKHUB setting {name!r}")
+    return getattr(settings, "WEBHOOKHUB", {}).get(name, DEFAULTS[name])

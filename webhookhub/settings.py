@@ -1,0 +1,237 @@
+"""Settings for webhookhub, read from the environment.
+
+With no environment at all this is the *embedded default*: SQLite and a
+filesystem Celery transport under ``var/``, a generated SECRET_KEY and an
+encryption key derived from it (a system check says so). ``WEBHOOKHUB_ENV=production``
+refuses to start without a real SECRET_KEY, broker and encryption key.
+"""
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("WEBHOOKHUB_DATA_DIR", BASE_DIR / "var"))
+ENVIRONMENT = os.environ.get("WEBHOOKHUB_ENV", "development")
+PRODUCTION = ENVIRONMENT == "production"
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} must be set when WEBHOOKHUB_ENV=production.")
+    return value
+
+
+def _local_secret_key() -> str:
+    """A per-checkout key kept in DATA_DIR so web, worker and beat agree on it."""
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    path = DATA_DIR / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+if PRODUCTION:
+    SECRET_KEY = _require("SECRET_KEY")
+    if SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("SECRET_KEY must be a random value of at least 32 characters.")
+    CELERY_BROKER_URL = _require("CELERY_BROKER_URL")
+    ENCRYPTION_KEYS = _env_list("WEBHOOKHUB_ENCRYPTION_KEY")
+    if not ENCRYPTION_KEYS:
+        raise ImproperlyConfigured("WEBHOOKHUB_ENCRYPTION_KEY must be set when WEBHOOKHUB_ENV=production.")
+    ENCRYPTION_KEY_DERIVED = False
+else:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+    ENCRYPTION_KEYS = _env_list("WEBHOOKHUB_ENCRYPTION_KEY")
+    ENCRYPTION_KEY_DERIVED = not ENCRYPTION_KEYS
+    if ENCRYPTION_KEY_DERIVED:
+        digest = hashlib.sha256(b"webhookhub-encryption:" + SECRET_KEY.encode()).digest()
+        ENCRYPTION_KEYS = [base64.urlsafe_b64encode(digest).decode()]
+
+DEBUG = _env_bool("DEBUG", not PRODUCTION)
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "webhookhub.accounts",
+    "events",
+    "subscriptions",
+    "deliveries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "webhookhub.urls"
+WSGI_APPLICATION = "webhookhub.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_database = f"sqlite:///{DATA_DIR / 'webhookhub.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", _default_database),
+        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    # Several processes (web, worker, beat, tests) share the file: wait for locks
+    # instead of failing, and keep the test database on disk so a worker
+    # process can see it.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "webhookhub@localhost")
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # One line per task and per beat tick is noise at webhook rates.
+        "celery.app.trace": {"level": "WARNING"},
+        "celery.worker.strategy": {"level": "WARNING"},
+        "celery.beat": {"level": "WARNING"},
+        "kombu.connection": {"level": "ERROR"},
+    },
+}
+
+# --- Celery ---------------------------------------------------------------
+# The database is the source of truth; the broker only rings the doorbell, so
+# tasks are acknowledged on receipt and a lost message is recovered by the
+# sweeper when its lease runs out.
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = int(os.environ.get("CELERY_WORKER_PREFETCH_MULTIPLIER", "4"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Publishing must not hang when the broker is down: fail fast, the sweeper
+# re-sends the doorbell once the broker is back.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = Path(os.environ.get("WEBHOOKHUB_BROKER_DIR", DATA_DIR / "broker"))
+    for _sub in ("queue", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 10}
+# Celery closes the Django connection around every task unless this is set:
+# reconnecting per task costs more than the task itself.
+CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
+
+# --- webhookhub -------------------------------------------------------------
+# Read through webhookhub.conf.webhookhub_settings(), which fills in defaults.
+WEBHOOKHUB: dict[str, object] = {
+    "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+    "ENCRYPTION_KEY_DERIVED": ENCRYPTION_KEY_DERIVED,
+    "REQUIRE_HTTPS": _env_bool("WEBHOOKHUB_REQUIRE_HTTPS", PRODUCTION),
+}
+_optional_env = {
+    "ALLOW_PRIVATE_NETWORKS": ("WEBHOOKHUB_ALLOW_PRIVATE_NETWORKS", _env_list),
+    "RETRY_SCHEDULE": ("WEBHOOKHUB_RETRY_SCHEDULE", lambda name: [float(v) for v in _env_list(name)]),
+    "SWEEP_INTERVAL_SECONDS": ("WEBHOOKHUB_SWEEP_INTERVAL_SECONDS", lambda name: float(os.environ[name])),
+    "QUEUE_LEASE_SECONDS": ("WEBHOOKHUB_QUEUE_LEASE_SECONDS", lambda name: float(os.environ[name])),
+    "SEND_LEASE_SECONDS": ("WEBHOOKHUB_SEND_LEASE_SECONDS", lambda name: float(os.environ[name])),
+    "AUTO_DISABLE_AFTER_SECONDS": ("WEBHOOKHUB_AUTO_DISABLE_AFTER_SECONDS", lambda name: float(os.environ[name])),
+    "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),
+}
+for _key, (_name, _parse) in _optional_env.items():
+    if _name in os.environ:
+        WEBHOOKHUB[_key] = _parse(_name)
+if not PRODUCTION and "ALLOW_PRIVATE_NETWORKS" not in WEBHOOKHUB:
+    # The local demo delivers to a receiver on this machine.
+    WEBHOOKHUB["ALLOW_PRIVATE_NETWORKS"] = ["127.0.0.0/8", "::1/128"]
