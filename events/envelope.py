@@ -11,6 +11,16 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
 def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant_id: str, data: Any) -> str:
     if not isinstance(data, dict):
         raise InvalidPayload(f"Event data must be a JSON object, not {type(data).__name__}.")
@@ -22,6 +32,9 @@ def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant
         "data": data,
     }
     try:
-        return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"Event data is not JSON-serialisable: {exc}") from exc
+    if _contains_nul(data):
+        raise InvalidPayload("Event data must not contain NUL (\\u0000) characters.")
+    return body

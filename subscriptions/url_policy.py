@@ -32,7 +32,11 @@ def parse_target(url: str) -> Target:
         raise UnsafeUrl("Enter a URL.")
     if any(ch in url for ch in "\r\n\t ") or any(ord(ch) < 32 for ch in url):
         raise UnsafeUrl("The URL must not contain whitespace or control characters.")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise UnsafeUrl(f"The URL is malformed: {exc}.") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsafeUrl("The URL must start with http:// or https://.")
@@ -43,10 +47,9 @@ def parse_target(url: str) -> Target:
     host = parts.hostname
     if not host:
         raise UnsafeUrl("The URL has no host.")
-    try:
-        port = parts.port or (443 if scheme == "https" else 80)
-    except ValueError as exc:
-        raise UnsafeUrl("The URL's port is not a number between 0 and 65535.") from exc
+    if port == 0:
+        raise UnsafeUrl("The URL's port must be between 1 and 65535.")
+    port = port or (443 if scheme == "https" else 80)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -59,8 +62,12 @@ def _allowed_networks() -> list[IPNetwork]:
 
 def is_address_allowed(address: IPAddress, allowed: Iterable[IPNetwork] = ()) -> bool:
     """True for globally routable unicast addresses and for those inside an allowed network."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo) is judged by the IPv4 address.
+        embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+        inner = [ip for ip in embedded if ip is not None]
+        if inner:
+            return all(is_address_allowed(ip, allowed) for ip in inner)
     if any(address in network for network in allowed):
         return True
     return address.is_global and not (

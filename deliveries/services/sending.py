@@ -1,10 +1,10 @@
 """Sending a batch of deliveries: claim, POST concurrently, record attempts and new states."""
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from threading import Lock
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -13,23 +13,32 @@ from django.utils import timezone
 from deliveries import http
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.outbound import build_request
-from deliveries.retry_policy import decide
+from deliveries.retry_policy import Decision, decide
+from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
 from webhookhub.conf import webhookhub_settings
 
-logger = logging.getLogger(__name__)
+DELIVERY_STATE_FIELDS = [
+    "status",
+    "attempt_count",
+    "next_attempt_at",
+    "lease_until",
+    "last_status_code",
+    "last_error",
+    "completed_at",
+]
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = Lock()
+_executors: dict[int, ThreadPoolExecutor] = {}
+_executors_lock = Lock()
 
 
-def _pool(size: int) -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None or _executor._max_workers != size:
-            _executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send")
-        return _executor
+def _executor(size: int) -> ThreadPoolExecutor:
+    """One long-lived thread pool per process (created after the worker forks)."""
+    with _executors_lock:
+        if size not in _executors:
+            _executors[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send")
+        return _executors[size]
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,14 @@ class SendReport:
     retrying: int
     failed: int
     cancelled: int
+
+
+@dataclass(frozen=True)
+class _Sent:
+    delivery: Delivery
+    started_at: datetime
+    masked_headers: dict[str, str]
+    result: http.HttpResult
 
 
 def claim(delivery_ids: list[int], *, lease_token: datetime | None, now: datetime, lease_seconds: float) -> list[int]:
@@ -62,7 +79,101 @@ def claim(delivery_ids: list[int], *, lease_token: datetime | None, now: datetim
     return ids
 
 
+def _send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: dict[str, Any]) -> _Sent:
+    endpoint = delivery.endpoint
+    request = build_request(
+        endpoint=endpoint,
+        event_id=delivery.event_id,
+        body=delivery.event.body,
+        secrets=secrets,
+        timestamp=timestamp,
+        user_agent=config["USER_AGENT"],
+    )
+    started_at = timezone.now()
+    if not secrets:
+        return _Sent(delivery, started_at, request.masked_headers, http.HttpResult(None, error="No signing secret."))
+    result = http.post(
+        request.url,
+        headers=request.headers,
+        body=request.body,
+        connect_timeout=config["CONNECT_TIMEOUT_SECONDS"],
+        total_timeout=endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
+        max_response_bytes=config["MAX_RESPONSE_BYTES"],
+    )
+    return _Sent(delivery, started_at, request.masked_headers, result)
+
+
+def _text(value: str) -> str:
+    """Text a database accepts (PostgreSQL rejects NUL in text and jsonb)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _record(sent: _Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt, Decision]:
+    """Decide what happens next, update the delivery in memory and build its Attempt row."""
+    delivery, result = sent.delivery, sent.result
+    number = delivery.attempt_count + 1
+    retry_after = next((value for name, value in result.headers.items() if name.lower() == "retry-after"), None)
+    decision = decide(
+        attempt_number=number,
+        status_code=result.status_code,
+        retry_after=retry_after,
+        now=now,
+        schedule=config["RETRY_SCHEDULE"],
+        jitter=config["RETRY_JITTER"],
+        retry_after_cap=config["RETRY_AFTER_MAX_SECONDS"],
+    )
+    error = _text(result.error) or ("" if decision.outcome == AttemptOutcome.SUCCESS else f"HTTP {result.status_code}")
+    delivery.attempt_count = number
+    delivery.last_status_code = result.status_code
+    delivery.last_error = error
+    delivery.lease_until = None
+    if decision.outcome == AttemptOutcome.RETRY:
+        delivery.next_attempt_at = decision.next_attempt_at
+    else:
+        succeeded = decision.outcome == AttemptOutcome.SUCCESS
+        delivery.status = DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+        delivery.completed_at = now
+    attempt = Attempt(
+        delivery=delivery,
+        number=number,
+        started_at=sent.started_at,
+        duration_ms=result.duration_ms,
+        request_headers=sent.masked_headers,
+        status_code=result.status_code,
+        response_headers={_text(name): _text(value) for name, value in result.headers.items()},
+        response_body=_text(result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace")),
+        error=error,
+        outcome=decision.outcome,
+    )
+    return attempt, decision
+
+
+def _cancel(delivery: Delivery, now: datetime) -> None:
+    delivery.status = DeliveryStatus.CANCELLED
+    delivery.lease_until = None
+    delivery.next_attempt_at = None
+    delivery.completed_at = now
+    delivery.last_error = f"Endpoint disabled: {delivery.endpoint.disabled_reason or 'by an admin'}"
+
+
+def _update_endpoints(endpoints: dict[str, Endpoint], decisions: list[tuple[str, Decision]], now: datetime) -> None:
+    """410 disables; otherwise one success in the batch counts as healthy, else one more failure."""
+    gone: dict[str, str] = {}
+    healthy: dict[str, bool] = {}
+    for endpoint_id, decision in decisions:
+        if decision.disable_endpoint_reason:
+            gone[endpoint_id] = decision.disable_endpoint_reason
+        healthy[endpoint_id] = healthy.get(endpoint_id, False) or decision.outcome == AttemptOutcome.SUCCESS
+    for endpoint_id, succeeded in healthy.items():
+        if endpoint_id in gone:
+            disable_endpoint(endpoint=endpoints[endpoint_id], reason=gone[endpoint_id])
+        else:
+            record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
+
+
 def send_deliveries(*, delivery_ids: list[int], lease_token: datetime | None = None) -> SendReport:
+    """Send the given deliveries that this call can claim; never holds a transaction during HTTP."""
     config = webhookhub_settings()
     now = timezone.now()
     ids = claim(delivery_ids, lease_token=lease_token, now=now, lease_seconds=config["SEND_LEASE_SECONDS"])
@@ -71,127 +182,33 @@ def send_deliveries(*, delivery_ids: list[int], lease_token: datetime | None = N
     deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event", "endpoint"))
     endpoints = {delivery.endpoint_id: delivery.endpoint for delivery in deliveries}
     secrets = signing_secrets(list(endpoints.values()), now=now)
+    to_send = [delivery for delivery in deliveries if delivery.endpoint.enabled]
+    cancelled = [delivery for delivery in deliveries if not delivery.endpoint.enabled]
 
-    cancelled = [d for d in deliveries if not d.endpoint.enabled]
-    to_send = [d for d in deliveries if d.endpoint.enabled]
     timestamp = int(now.timestamp())
 
-    def attempt(delivery: Delivery) -> tuple[Delivery, datetime, dict[str, str], http.HttpResult]:
-        endpoint = delivery.endpoint
-        request = build_request(
-            endpoint=endpoint,
-            event_id=delivery.event_id,
-            body=delivery.event.body,
-            secrets=secrets[endpoint.pk],
-            timestamp=timestamp,
-            user_agent=config["USER_AGENT"],
-        )
-        started_at = timezone.now()
-        if not secrets[endpoint.pk]:
-            return (
-                delivery,
-                started_at,
-                request.masked_headers,
-                http.HttpResult(None, error="The endpoint has no signing secret."),
-            )
-        result = http.post(
-            request.url,
-            headers=request.headers,
-            body=request.body,
-            connect_timeout=config["CONNECT_TIMEOUT_SECONDS"],
-            total_timeout=endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
-            max_response_bytes=config["MAX_RESPONSE_BYTES"],
-        )
-        return delivery, started_at, request.masked_headers, result
+    def send(delivery: Delivery) -> _Sent:
+        return _send_one(delivery, secrets[delivery.endpoint_id], timestamp, config)
 
     if len(to_send) > 1:
-        outcomes = list(_pool(config["SEND_CONCURRENCY"]).map(attempt, to_send))
+        sent = list(_executor(config["SEND_CONCURRENCY"]).map(send, to_send))
     else:
-        outcomes = [attempt(delivery) for delivery in to_send]
+        sent = [send(delivery) for delivery in to_send]
 
     finished = timezone.now()
-    attempts: list[Attempt] = []
-    gone: dict[str, str] = {}
-    health: dict[str, bool] = {}
-    counts = {AttemptOutcome.SUCCESS: 0, AttemptOutcome.RETRY: 0, AttemptOutcome.FAIL: 0}
-    for delivery, started_at, masked_headers, result in outcomes:
-        number = delivery.attempt_count + 1
-        retry_after = next((v for k, v in result.headers.items() if k.lower() == "retry-after"), None)
-        decision = decide(
-            attempt_number=number,
-            status_code=result.status_code,
-            retry_after=retry_after,
-            now=finished,
-            schedule=config["RETRY_SCHEDULE"],
-            jitter=config["RETRY_JITTER"],
-            retry_after_cap=config["RETRY_AFTER_MAX_SECONDS"],
-        )
-        counts[decision.outcome] += 1
-        error = result.error or ("" if decision.outcome == AttemptOutcome.SUCCESS else f"HTTP {result.status_code}")
-        attempts.append(
-            Attempt(
-                delivery=delivery,
-                number=number,
-                started_at=started_at,
-                duration_ms=result.duration_ms,
-                request_headers=masked_headers,
-                status_code=result.status_code,
-                response_headers=result.headers,
-                response_body=result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace"),
-                error=error,
-                outcome=decision.outcome,
-            )
-        )
-        delivery.attempt_count = number
-        delivery.last_status_code = result.status_code
-        delivery.last_error = error
-        delivery.lease_until = None
-        if decision.outcome == AttemptOutcome.RETRY:
-            delivery.next_attempt_at = decision.next_attempt_at
-        else:
-            delivery.status = (
-                DeliveryStatus.SUCCEEDED if decision.outcome == AttemptOutcome.SUCCESS else DeliveryStatus.FAILED
-            )
-            delivery.next_attempt_at = None
-            delivery.completed_at = finished
-        if decision.disable_endpoint_reason:
-            gone[delivery.endpoint_id] = decision.disable_endpoint_reason
-        succeeded = decision.outcome == AttemptOutcome.SUCCESS
-        health[delivery.endpoint_id] = health.get(delivery.endpoint_id, False) or succeeded
-
+    recorded = [_record(item, finished, config) for item in sent]
     for delivery in cancelled:
-        delivery.status = DeliveryStatus.CANCELLED
-        delivery.lease_until = None
-        delivery.next_attempt_at = None
-        delivery.completed_at = finished
-        delivery.last_error = f"Endpoint disabled: {delivery.endpoint.disabled_reason or 'by an admin'}"
-
+        _cancel(delivery, finished)
     with transaction.atomic():
-        Attempt.objects.bulk_create(attempts)
-        Delivery.objects.bulk_update(
-            deliveries,
-            [
-                "status",
-                "attempt_count",
-                "next_attempt_at",
-                "lease_until",
-                "last_status_code",
-                "last_error",
-                "completed_at",
-            ],
-        )
+        Attempt.objects.bulk_create([attempt for attempt, _ in recorded])
+        Delivery.objects.bulk_update(deliveries, DELIVERY_STATE_FIELDS)
+    _update_endpoints(endpoints, [(attempt.delivery.endpoint_id, decision) for attempt, decision in recorded], finished)
 
-    for endpoint_id, succeeded in health.items():
-        endpoint = endpoints[endpoint_id]
-        if endpoint_id in gone:
-            disable_endpoint(endpoint=endpoint, reason=gone[endpoint_id])
-        else:
-            record_endpoint_health(endpoint=endpoint, succeeded=succeeded, now=finished)
-
+    outcomes = [decision.outcome for _, decision in recorded]
     return SendReport(
         claimed=len(ids),
-        succeeded=counts[AttemptOutcome.SUCCESS],
-        retrying=counts[AttemptOutcome.RETRY],
-        failed=counts[AttemptOutcome.FAIL],
+        succeeded=outcomes.count(AttemptOutcome.SUCCESS),
+        retrying=outcomes.count(AttemptOutcome.RETRY),
+        failed=outcomes.count(AttemptOutcome.FAIL),
         cancelled=len(cancelled),
     )

@@ -18,7 +18,7 @@ def sweep_due(*, now: datetime | None = None, limit: int | None = None) -> int:
     several sweepers never hand over the same delivery twice.
     """
     now = now or timezone.now()
-    limit = limit or setting("SWEEP_LIMIT")
+    limit = setting("SWEEP_LIMIT") if limit is None else limit
     lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
     with transaction.atomic():
         ids = list(

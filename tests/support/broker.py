@@ -1,55 +1,46 @@
-"""A real Celery broker (kombu's filesystem transport) in a temporary folder, for reading what was enqueued.
+"""Read what was enqueued on the real, configured broker (Redis in CI, the filesystem transport locally).
 
-Keeps tests from ringing the shared ``var/broker`` doorbell of a developer's running worker.
+``captured_queue`` empties Celery's default queue first, so a test sees only its own messages.
 """
 
-import base64
-import json
+import queue as stdlib_queue
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from webhookhub.celery import app
 
 
-@dataclass(frozen=True)
 class BrokerQueue:
-    path: Path
+    def __init__(self, name: str) -> None:
+        self.name = name
 
-    def messages(self) -> list[tuple[str, list[Any]]]:
-        """(task name, positional args) of every message in the queue, oldest first."""
+    def messages(self, wait: float = 0.3) -> list[tuple[str, list[Any]]]:
+        """(task name, positional args) of every message now in the queue, consuming them."""
         found = []
-        for file in sorted(self.path.iterdir()):
-            message = json.loads(file.read_text())
-            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-            found.append((message["headers"]["task"], args))
+        with app.connection_for_read() as connection:
+            simple = connection.SimpleQueue(self.name, no_ack=True)
+            try:
+                while True:
+                    try:
+                        message = simple.get(block=True, timeout=wait)
+                    except stdlib_queue.Empty:
+                        break
+                    args, _kwargs, _embed = message.decode()
+                    found.append((message.headers["task"], args))
+            finally:
+                simple.close()
         return found
 
-
-def _reset_pools() -> None:
-    app._pool = None
-    app.amqp._producer_pool = None
+    def purge(self) -> None:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_declare(self.name, durable=True, auto_delete=False)
+            connection.default_channel.queue_purge(self.name)
 
 
 @contextmanager
-def isolated_broker(folder: Path) -> Iterator[BrokerQueue]:
-    queue, control = folder / "queue", folder / "control"
-    queue.mkdir(parents=True)
-    control.mkdir(parents=True)
-    saved = (app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options)
-    app.conf.broker_url = "filesystem://"
-    app.conf.broker_write_url = None
-    app.conf.broker_transport_options = {
-        "data_folder_in": str(queue),
-        "data_folder_out": str(queue),
-        "control_folder": str(control),
-        "store_processed": False,
-    }
-    _reset_pools()
-    try:
-        yield BrokerQueue(queue)
-    finally:
-        app.conf.broker_url, app.conf.broker_write_url, app.conf.broker_transport_options = saved
-        _reset_pools()
+def captured_queue() -> Iterator[BrokerQueue]:
+    queue = BrokerQueue(app.conf.task_default_queue)
+    queue.purge()
+    yield queue
+    queue.purge()

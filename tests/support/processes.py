@@ -63,6 +63,7 @@ class Process:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30.0) -> None:
+        """Wait for ``text`` in the output; on failure the process is stopped, then the test fails."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if text in self.log():
@@ -70,6 +71,7 @@ class Process:
             if self.popen.poll() is not None:
                 break
             time.sleep(0.1)
+        self.stop()
         raise AssertionError(f"{self.name} did not log {text!r}:\n{self.log()[-3000:]}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:

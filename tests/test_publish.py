@@ -1,0 +1,247 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from django.db import transaction
+
+from deliveries.models import Delivery, DeliveryStatus
+from events.catalog import CATALOG
+from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
+from events.models import Event, EventType
+from tests.factories import TenantFactory, make_endpoint
+from tests.support.broker import captured_queue
+from webhookhub import publish
+
+pytestmark = pytest.mark.django_db
+
+URL = "https://93.184.216.34/hook"  # a public literal: no DNS, and nothing is sent from these tests
+AT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def broker():
+    with captured_queue() as queue:
+        yield queue
+
+
+def _endpoint(tenant, **kwargs):
+    return make_endpoint(tenant, URL, **kwargs).endpoint
+
+
+def _delivered_to(event) -> list[str]:
+    return sorted(Delivery.objects.filter(event=event).values_list("endpoint_id", flat=True))
+
+
+def _row_counts() -> tuple[int, int]:
+    return Event.objects.count(), Delivery.objects.count()
+
+
+def test_publish_creates_one_pending_delivery_per_matching_endpoint(tenant):
+    by_type = _endpoint(tenant, event_types=["message.received", "chat.opened"])
+    by_star = _endpoint(tenant, event_types=["*"])
+
+    event = publish(tenant=tenant, type="message.received", data={"text": "hi"})
+
+    assert _delivered_to(event) == sorted([by_type.pk, by_star.pk])
+    deliveries = Delivery.objects.filter(event=event)
+    assert {(d.status, d.attempt_count) for d in deliveries} == {(DeliveryStatus.PENDING, 0)}
+    assert all(d.next_attempt_at is not None and d.lease_until > d.next_attempt_at for d in deliveries)
+
+
+def test_publish_leaves_out_disabled_endpoints(tenant):
+    enabled = _endpoint(tenant)
+    _endpoint(tenant, enabled=False)
+
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == [enabled.pk]
+
+
+def test_publish_leaves_out_endpoints_not_subscribed_to_the_type(tenant):
+    wanted = _endpoint(tenant, event_types=["message.received"])
+    _endpoint(tenant, event_types=["message.sent", "chat.opened"])
+
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == [wanted.pk]
+
+
+def test_publish_leaves_out_other_tenants_endpoints(tenant):
+    own = _endpoint(tenant)
+    _endpoint(TenantFactory())
+
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == [own.pk]
+
+
+def test_publish_leaves_out_endpoints_whose_filter_does_not_match(tenant):
+    inbound = _endpoint(tenant, filter={"direction": "inbound"})
+    either = _endpoint(tenant, filter={"direction": ["inbound", "outbound"], "contact.id": "ct_1"})
+    _endpoint(tenant, filter={"direction": "outbound"})
+    _endpoint(tenant, filter={"contact.id": "ct_2"})
+    _endpoint(tenant, filter={"missing.path": "x"})
+
+    event = publish(tenant=tenant, type="message.received", data={"direction": "inbound", "contact": {"id": "ct_1"}})
+
+    assert _delivered_to(event) == sorted([inbound.pk, either.pk])
+
+
+def test_star_subscribes_to_every_catalog_type(tenant):
+    endpoint = _endpoint(tenant, event_types=["*"])
+
+    for spec in CATALOG:
+        event = publish(tenant=tenant, type=spec.name, data=spec.example)
+        assert _delivered_to(event) == [endpoint.pk], spec.name
+
+
+def test_publish_can_be_called_with_the_tenant_slug(tenant):
+    endpoint = _endpoint(tenant)
+
+    event = publish(tenant=tenant.slug, type="message.received", data={})
+
+    assert event.tenant_id == tenant.pk
+    assert _delivered_to(event) == [endpoint.pk]
+
+
+def test_same_idempotency_key_returns_the_first_event_and_writes_nothing_more(tenant):
+    _endpoint(tenant)
+    first = publish(tenant=tenant, type="message.received", data={"n": 1}, idempotency_key="order-1")
+
+    again = publish(tenant=tenant, type="message.received", data={"n": 2}, idempotency_key="order-1")
+
+    assert again.pk == first.pk
+    assert again.data == {"n": 1}
+    assert _row_counts() == (1, 1)
+
+
+def test_same_idempotency_key_in_another_tenant_is_a_separate_event(tenant):
+    other = TenantFactory()
+    _endpoint(tenant)
+    _endpoint(other)
+
+    first = publish(tenant=tenant, type="message.received", data={}, idempotency_key="order-1")
+    second = publish(tenant=other, type="message.received", data={}, idempotency_key="order-1")
+
+    assert second.pk != first.pk
+    assert second.tenant_id == other.pk
+    assert _row_counts() == (2, 2)
+
+
+@pytest.mark.parametrize(
+    ("type", "data", "error"),
+    [
+        ("no.such_type", {}, UnknownEventType),
+        ("message.received", {"tags": {"vip"}}, InvalidPayload),
+        ("message.received", {"at": datetime(2026, 1, 1, tzinfo=UTC)}, InvalidPayload),
+        ("message.received", {"score": float("nan")}, InvalidPayload),
+        ("message.received", {"score": float("inf")}, InvalidPayload),
+        ("message.received", [{"text": "hi"}], InvalidPayload),
+        ("message.received", "hi", InvalidPayload),
+        ("message.received", None, InvalidPayload),
+    ],
+)
+def test_bad_input_raises_and_writes_nothing(tenant, django_capture_on_commit_callbacks, type, data, error):
+    _endpoint(tenant)
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(error):
+        publish(tenant=tenant, type=type, data=data)
+
+    assert _row_counts() == (0, 0)
+    assert callbacks == []
+
+
+def test_archived_event_type_is_refused(tenant):
+    _endpoint(tenant)
+    EventType.objects.filter(name="chat.pending").update(archived=True)
+
+    with pytest.raises(UnknownEventType):
+        publish(tenant=tenant, type="chat.pending", data={})
+
+    assert _row_counts() == (0, 0)
+
+
+def test_unknown_tenant_is_refused(tenant):
+    with pytest.raises(ValueError, match="Unknown tenant"):
+        publish(tenant="no-such-tenant", type="message.received", data={})
+
+    assert _row_counts() == (0, 0)
+
+
+def test_payload_over_the_limit_is_refused(tenant, settings):
+    _endpoint(tenant)
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "MAX_PAYLOAD_BYTES": 300}
+
+    with pytest.raises(PayloadTooLarge, match="limit is 300 bytes"):
+        publish(tenant=tenant, type="message.received", data={"text": "x" * 300})
+
+    assert _row_counts() == (0, 0)
+
+
+def test_payload_limit_is_inclusive_and_counts_utf8_bytes(tenant, settings):
+    data = {"text": "é" * 50}
+    size = len(publish(tenant=tenant, type="message.received", data=data, occurred_at=AT).body.encode())
+
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "MAX_PAYLOAD_BYTES": size}
+    publish(tenant=tenant, type="message.received", data=data, occurred_at=AT)
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "MAX_PAYLOAD_BYTES": size - 1}
+    with pytest.raises(PayloadTooLarge):
+        publish(tenant=tenant, type="message.received", data=data, occurred_at=AT)
+
+    assert Event.objects.count() == 2
+    assert size - len(Event.objects.first().body) == 50  # each "é" is two bytes
+
+
+def test_event_body_is_exactly_the_json_envelope(tenant):
+    event = publish(tenant=tenant, type="message.received", data={"text": "Olá", "n": 1}, occurred_at=AT)
+
+    expected = (
+        f'{{"id":"{event.pk}","type":"message.received","timestamp":"2026-11-22T10:00:00.123456Z",'
+        f'"tenant_id":"{tenant.pk}","data":{{"text":"Olá","n":1}}}}'
+    )
+    event.refresh_from_db()
+    assert event.body == expected
+
+
+def test_envelope_timestamp_is_utc(tenant):
+    at = datetime(2026, 11, 22, 12, 30, tzinfo=timezone(timedelta(hours=2)))
+
+    event = publish(tenant=tenant, type="message.received", data={}, occurred_at=at)
+
+    assert '"timestamp":"2026-11-22T10:30:00Z"' in event.body
+
+
+def test_hand_off_to_the_broker_waits_for_commit(tenant, django_capture_on_commit_callbacks, broker):
+    _endpoint(tenant)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        event = publish(tenant=tenant, type="message.received", data={})
+
+    assert len(callbacks) == 1
+    assert broker.messages() == []  # nothing enqueued before commit
+    callbacks[0]()
+    delivery = Delivery.objects.get(event=event)
+    [(task, (delivery_ids, lease_token))] = broker.messages()
+    assert task == "deliveries.send"
+    assert delivery_ids == [delivery.pk]
+    assert datetime.fromisoformat(lease_token) == delivery.lease_until
+
+
+def test_publish_without_matching_endpoints_enqueues_nothing(tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        event = publish(tenant=tenant, type="message.received", data={})
+
+    assert Event.objects.filter(pk=event.pk).exists()
+    assert callbacks == []
+
+
+def test_publish_in_a_rolled_back_transaction_leaves_nothing(tenant, django_capture_on_commit_callbacks):
+    _endpoint(tenant)
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
+        with transaction.atomic():
+            publish(tenant=tenant, type="message.received", data={})
+            assert _row_counts() == (1, 1)
+            raise RuntimeError("the caller's transaction fails")
+
+    assert _row_counts() == (0, 0)
+    assert callbacks == []

@@ -1,0 +1,55 @@
+"""Production settings refuse to start without real secrets; the embedded default needs nothing."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FERNET_KEY = "pd8rzVdQFt0Z3Wdt3XWcJPq8nM2mVJu2sJHtXh8Q2Sg="
+PRINT_DEBUG = "import django; django.setup(); from django.conf import settings; print(settings.DEBUG)"
+GOOD = {
+    "SECRET_KEY": "x9" * 25,
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/9",
+    "WEBHOOKHUB_ENCRYPTION_KEY": FERNET_KEY,
+}
+
+
+def load_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOKHUB_", "SECRET_KEY", "CELERY_"))}
+    return subprocess.run(
+        [sys.executable, "-c", PRINT_DEBUG],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "webhookhub.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("missing", sorted(GOOD))
+def test_production_refuses_to_start_without(missing):
+    env = {"WEBHOOKHUB_ENV": "production", **{k: v for k, v in GOOD.items() if k != missing}}
+    result = load_settings(env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+
+
+def test_production_refuses_a_weak_secret_key():
+    result = load_settings({"WEBHOOKHUB_ENV": "production", **GOOD, "SECRET_KEY": "django-insecure-short"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be a random value" in result.stderr
+
+
+def test_production_starts_with_real_settings_and_debug_off():
+    result = load_settings({"WEBHOOKHUB_ENV": "production", **GOOD})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_embedded_default_needs_no_environment(tmp_path):
+    result = load_settings({"WEBHOOKHUB_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "secret_key").exists()
