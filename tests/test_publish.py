@@ -220,7 +220,7 @@ def test_hand_off_to_the_broker_waits_for_commit(tenant, django_capture_on_commi
     assert broker.messages() == []  # nothing enqueued before commit
     callbacks[0]()
     delivery = Delivery.objects.get(event=event)
-    [(task, (delivery_ids, lease_token))] = broker.messages()
+    [(task, (delivery_ids, [lease_token]))] = broker.messages()
     assert task == "deliveries.send"
     assert delivery_ids == [delivery.pk]
     assert datetime.fromisoformat(lease_token) == delivery.lease_until

@@ -52,7 +52,7 @@ def test_due_unleased_delivery_is_leased_and_enqueued(make_delivery, now, broker
 
     lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
     assert _lease(delivery) == lease_until
-    [(task, (delivery_ids, lease_token))] = broker.messages()
+    [(task, (delivery_ids, [lease_token]))] = broker.messages()
     assert (task, delivery_ids) == ("deliveries.send", [delivery.pk])
     assert datetime.fromisoformat(lease_token) == lease_until
 

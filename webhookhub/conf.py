@@ -28,7 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL_SECONDS": 2.0,
     "SWEEP_LIMIT": 5000,
     "DELIVERY_BATCH_SIZE": 50,
-    "SEND_CONCURRENCY": 16,
+    "SEND_CONCURRENCY": 64,  # requests in flight per worker process
+    "ENDPOINT_CONCURRENCY": 8,  # of those, at most this many to one endpoint
+    "ENDPOINT_STALL_SECONDS": 2.0,  # an endpoint whose oldest open request is older than this is stalled
     "AUTO_DISABLE_AFTER_SECONDS": 5 * 24 * 3600,
     "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
     "USER_AGENT": "webhookhub/0.1",

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery
-from deliveries.services.dispatch import hand_off
+from deliveries.services import dispatch
 from events.models import Event, EventSource
 from events.services import record_event
 from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
@@ -69,5 +69,5 @@ def publish(
             ]
         )
         delivery_ids = [delivery.pk for delivery in deliveries]
-        transaction.on_commit(lambda: hand_off(delivery_ids, lease_until))
+        transaction.on_commit(lambda: dispatch.ring(delivery_ids, lease_until))
     return recorded.event

@@ -1,8 +1,15 @@
-"""Sending a batch of deliveries: claim, POST concurrently, record attempts and new states."""
+"""Sending deliveries: claim, POST, record the attempts and the new delivery states.
 
+``send_deliveries`` does all of it in the calling thread (tests, "resend now").
+The Celery task uses ``deliveries.services.pipeline``, which runs the same steps
+asynchronously inside a worker process.
+"""
+
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 from threading import Lock
 from typing import Any
 
@@ -19,7 +26,7 @@ from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
 from webhookhub.conf import webhookhub_settings
 
-DELIVERY_STATE_FIELDS = [
+STATE_FIELDS = (
     "status",
     "attempt_count",
     "next_attempt_at",
@@ -27,18 +34,7 @@ DELIVERY_STATE_FIELDS = [
     "last_status_code",
     "last_error",
     "completed_at",
-]
-
-_executors: dict[int, ThreadPoolExecutor] = {}
-_executors_lock = Lock()
-
-
-def _executor(size: int) -> ThreadPoolExecutor:
-    """One long-lived thread pool per process (created after the worker forks)."""
-    with _executors_lock:
-        if size not in _executors:
-            _executors[size] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send")
-        return _executors[size]
+)
 
 
 @dataclass(frozen=True)
@@ -51,35 +47,62 @@ class SendReport:
 
 
 @dataclass(frozen=True)
-class _Sent:
+class Sent:
+    """The outcome of one try. ``reached`` is False when no request was made (e.g. endpoint busy)."""
+
     delivery: Delivery
     started_at: datetime
     masked_headers: dict[str, str]
     result: http.HttpResult
+    reached: bool = True
 
 
-def claim(delivery_ids: list[int], *, lease_token: datetime | None, now: datetime, lease_seconds: float) -> list[int]:
-    """Take ownership of the deliveries that are due and not owned by anyone else.
+@dataclass(frozen=True)
+class Batch:
+    """Claimed deliveries, split into those to send and those to cancel, with their secrets."""
 
-    A delivery leased to the broker message carrying ``lease_token`` may be taken
-    by that message; one leased under another token (a newer hand-off, or a
-    worker sending it) is skipped until its lease runs out.
+    to_send: list[Delivery]
+    cancelled: list[Delivery]
+    secrets: dict[str, list[str]]
+    timestamp: int
+
+
+def claim(
+    delivery_ids: Sequence[int], *, lease_tokens: Sequence[datetime], now: datetime, lease_seconds: float
+) -> list[Delivery]:
+    """Take ownership of the due deliveries nobody else owns, loaded with event and endpoint.
+
+    A delivery leased to a broker message may be taken by a message carrying that
+    lease as a token; one leased under another token (a newer hand-off, or a worker
+    sending it) is skipped until its lease runs out.
     """
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    if lease_token is not None:
-        free |= Q(lease_until=lease_token)
+    if lease_tokens:
+        free |= Q(lease_until__in=list(lease_tokens))
     with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(free, pk__in=delivery_ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .values_list("pk", flat=True)
+        deliveries = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("event", "endpoint")
+            .filter(free, pk__in=list(delivery_ids), status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         )
-        if ids:
-            Delivery.objects.filter(pk__in=ids).update(lease_until=now + timedelta(seconds=lease_seconds))
-    return ids
+        if deliveries:
+            Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
+                lease_until=now + timedelta(seconds=lease_seconds)
+            )
+    return deliveries
 
 
-def _send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: dict[str, Any]) -> _Sent:
+def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
+    endpoints = {delivery.endpoint_id: delivery.endpoint for delivery in deliveries}
+    return Batch(
+        to_send=[delivery for delivery in deliveries if delivery.endpoint.enabled],
+        cancelled=[delivery for delivery in deliveries if not delivery.endpoint.enabled],
+        secrets=signing_secrets(list(endpoints.values()), now=now),
+        timestamp=int(now.timestamp()),
+    )
+
+
+def send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: dict[str, Any]) -> Sent:
     endpoint = delivery.endpoint
     request = build_request(
         endpoint=endpoint,
@@ -91,7 +114,8 @@ def _send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: di
     )
     started_at = timezone.now()
     if not secrets:
-        return _Sent(delivery, started_at, request.masked_headers, http.HttpResult(None, error="No signing secret."))
+        result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")
+        return Sent(delivery, started_at, request.masked_headers, result, reached=False)
     result = http.post(
         request.url,
         headers=request.headers,
@@ -100,7 +124,12 @@ def _send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: di
         total_timeout=endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
         max_response_bytes=config["MAX_RESPONSE_BYTES"],
     )
-    return _Sent(delivery, started_at, request.masked_headers, result)
+    return Sent(delivery, started_at, request.masked_headers, result)
+
+
+def not_sent(delivery: Delivery, reason: str) -> Sent:
+    """An attempt that made no request, recorded so the delivery moves on along its schedule."""
+    return Sent(delivery, timezone.now(), {}, http.HttpResult(None, error=f"Not sent: {reason}"), reached=False)
 
 
 def _text(value: str) -> str:
@@ -108,7 +137,7 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def _record(sent: _Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt, Decision]:
+def _record(sent: Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt, Decision]:
     """Decide what happens next, update the delivery in memory and build its Attempt row."""
     delivery, result = sent.delivery, sent.result
     number = delivery.attempt_count + 1
@@ -157,14 +186,29 @@ def _cancel(delivery: Delivery, now: datetime) -> None:
     delivery.last_error = f"Endpoint disabled: {delivery.endpoint.disabled_reason or 'by an admin'}"
 
 
-def _update_endpoints(endpoints: dict[str, Endpoint], decisions: list[tuple[str, Decision]], now: datetime) -> None:
-    """410 disables; otherwise one success in the batch counts as healthy, else one more failure."""
+def _save_states(deliveries: list[Delivery]) -> None:
+    """One UPDATE per distinct new state (a batch of successes is one statement)."""
+
+    def state(delivery: Delivery) -> tuple:
+        return tuple(getattr(delivery, field) for field in STATE_FIELDS)
+
+    for values, group in groupby(sorted(deliveries, key=lambda d: repr(state(d))), key=state):
+        Delivery.objects.filter(pk__in=[d.pk for d in group]).update(**dict(zip(STATE_FIELDS, values, strict=True)))
+
+
+def _update_endpoints(recorded: list[tuple[Sent, Decision]], now: datetime) -> None:
+    """410 disables; otherwise one success in the batch counts as healthy, else as one more failure."""
+    endpoints: dict[str, Endpoint] = {}
     gone: dict[str, str] = {}
     healthy: dict[str, bool] = {}
-    for endpoint_id, decision in decisions:
+    for sent, decision in recorded:
+        if not sent.reached:
+            continue
+        endpoint = sent.delivery.endpoint
+        endpoints[endpoint.pk] = endpoint
         if decision.disable_endpoint_reason:
-            gone[endpoint_id] = decision.disable_endpoint_reason
-        healthy[endpoint_id] = healthy.get(endpoint_id, False) or decision.outcome == AttemptOutcome.SUCCESS
+            gone[endpoint.pk] = decision.disable_endpoint_reason
+        healthy[endpoint.pk] = healthy.get(endpoint.pk, False) or decision.outcome == AttemptOutcome.SUCCESS
     for endpoint_id, succeeded in healthy.items():
         if endpoint_id in gone:
             disable_endpoint(endpoint=endpoints[endpoint_id], reason=gone[endpoint_id])
@@ -172,43 +216,52 @@ def _update_endpoints(endpoints: dict[str, Endpoint], decisions: list[tuple[str,
             record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
 
 
-def send_deliveries(*, delivery_ids: list[int], lease_token: datetime | None = None) -> SendReport:
-    """Send the given deliveries that this call can claim; never holds a transaction during HTTP."""
+def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str, Any]) -> list[str]:
+    """Record attempts and new states in one short transaction; returns the outcome of each ``sent``."""
+    now = timezone.now()
+    recorded = [(item, *_record(item, now, config)) for item in sent]
+    for delivery in cancelled:
+        _cancel(delivery, now)
+    with transaction.atomic():
+        Attempt.objects.bulk_create([attempt for _, attempt, _ in recorded])
+        _save_states([item.delivery for item in sent] + cancelled)
+    _update_endpoints([(item, decision) for item, _, decision in recorded], now)
+    return [decision.outcome for _, _, decision in recorded]
+
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = Lock()
+
+
+def _shared_executor(size: int) -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send-sync")
+        return _executor
+
+
+def send_deliveries(*, delivery_ids: Sequence[int], lease_tokens: Sequence[datetime] = ()) -> SendReport:
+    """Claim, send (concurrently) and record, all before returning. No transaction is open during HTTP."""
     config = webhookhub_settings()
     now = timezone.now()
-    ids = claim(delivery_ids, lease_token=lease_token, now=now, lease_seconds=config["SEND_LEASE_SECONDS"])
-    if not ids:
+    deliveries = claim(delivery_ids, lease_tokens=lease_tokens, now=now, lease_seconds=config["SEND_LEASE_SECONDS"])
+    if not deliveries:
         return SendReport(0, 0, 0, 0, 0)
-    deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event", "endpoint"))
-    endpoints = {delivery.endpoint_id: delivery.endpoint for delivery in deliveries}
-    secrets = signing_secrets(list(endpoints.values()), now=now)
-    to_send = [delivery for delivery in deliveries if delivery.endpoint.enabled]
-    cancelled = [delivery for delivery in deliveries if not delivery.endpoint.enabled]
+    batch = prepare(deliveries, now)
 
-    timestamp = int(now.timestamp())
+    def send(delivery: Delivery) -> Sent:
+        return send_one(delivery, batch.secrets[delivery.endpoint_id], batch.timestamp, config)
 
-    def send(delivery: Delivery) -> _Sent:
-        return _send_one(delivery, secrets[delivery.endpoint_id], timestamp, config)
-
-    if len(to_send) > 1:
-        sent = list(_executor(config["SEND_CONCURRENCY"]).map(send, to_send))
+    if len(batch.to_send) > 1:
+        sent = list(_shared_executor(config["SEND_CONCURRENCY"]).map(send, batch.to_send))
     else:
-        sent = [send(delivery) for delivery in to_send]
-
-    finished = timezone.now()
-    recorded = [_record(item, finished, config) for item in sent]
-    for delivery in cancelled:
-        _cancel(delivery, finished)
-    with transaction.atomic():
-        Attempt.objects.bulk_create([attempt for attempt, _ in recorded])
-        Delivery.objects.bulk_update(deliveries, DELIVERY_STATE_FIELDS)
-    _update_endpoints(endpoints, [(attempt.delivery.endpoint_id, decision) for attempt, decision in recorded], finished)
-
-    outcomes = [decision.outcome for _, decision in recorded]
+        sent = [send(delivery) for delivery in batch.to_send]
+    outcomes = write_results(sent, batch.cancelled, config)
     return SendReport(
-        claimed=len(ids),
+        claimed=len(deliveries),
         succeeded=outcomes.count(AttemptOutcome.SUCCESS),
         retrying=outcomes.count(AttemptOutcome.RETRY),
         failed=outcomes.count(AttemptOutcome.FAIL),
-        cancelled=len(cancelled),
+        cancelled=len(batch.cancelled),
     )

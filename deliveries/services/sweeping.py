@@ -34,5 +34,5 @@ def sweep_due(*, now: datetime | None = None, limit: int | None = None) -> int:
         if ids:
             Delivery.objects.filter(pk__in=ids).update(lease_until=lease_until)
     if ids:
-        hand_off(ids, lease_until)
+        hand_off([(ids, lease_until)])
     return len(ids)
