@@ -1,5 +1,6 @@
 """Writes for events: the catalog sync and recording one event (idempotently)."""
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,21 @@ def sync_catalog_after_migrate(**kwargs: Any) -> None:
         sync_catalog()
 
 
+_TYPE_CACHE_SECONDS = 5.0
+_publishable: tuple[float, frozenset[str]] = (0.0, frozenset())
+
+
+def is_publishable_type(name: str) -> bool:
+    """Whether ``name`` is a known, unarchived type; the list is cached for a few seconds per process."""
+    global _publishable
+    loaded_at, names = _publishable
+    if name in names and time.monotonic() - loaded_at < _TYPE_CACHE_SECONDS:
+        return True
+    names = frozenset(EventType.objects.filter(archived=False).values_list("name", flat=True))
+    _publishable = (time.monotonic(), names)
+    return name in names
+
+
 @dataclass(frozen=True)
 class RecordedEvent:
     event: Event
@@ -57,7 +73,7 @@ def record_event(
         if existing is not None:
             return RecordedEvent(existing, created=False)
 
-    if not EventType.objects.filter(name=type, archived=False).exists():
+    if not is_publishable_type(type):
         raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
 
     event = Event(tenant=tenant, event_type_id=type, data=data, idempotency_key=idempotency_key, source=source)
@@ -70,11 +86,12 @@ def record_event(
     if size > limit:
         raise PayloadTooLarge(f"The event is {size} bytes; the limit is {limit} bytes.")
 
+    if idempotency_key is None:
+        event.save(force_insert=True)
+        return RecordedEvent(event, created=True)
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint: a concurrent publish with the same key may win
             event.save(force_insert=True)
     except IntegrityError:
-        if idempotency_key is None:
-            raise
         return RecordedEvent(Event.objects.get(tenant=tenant, idempotency_key=idempotency_key), created=False)
     return RecordedEvent(event, created=True)
