@@ -1,17 +1,17 @@
 """Writes for events: the catalog sync and recording one event (idempotently)."""
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from events.catalog import CATALOG
 from events.envelope import render_body
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventSource, EventType
+from webhookhub import fastsql
 from webhookhub.accounts.models import Tenant
 from webhookhub.conf import setting
 
@@ -32,19 +32,24 @@ def sync_catalog_after_migrate(**kwargs: Any) -> None:
         sync_catalog()
 
 
-_TYPE_CACHE_SECONDS = 5.0
-_publishable: tuple[float, frozenset[str]] = (0.0, frozenset())
+_PUBLISHABLE_SQL = "SELECT 1 FROM {table} WHERE {name} = %s AND {archived} = %s"
 
 
 def is_publishable_type(name: str) -> bool:
-    """Whether ``name`` is a known, unarchived type; the list is cached for a few seconds per process."""
-    global _publishable
-    loaded_at, names = _publishable
-    if name in names and time.monotonic() - loaded_at < _TYPE_CACHE_SECONDS:
-        return True
-    names = frozenset(EventType.objects.filter(archived=False).values_list("name", flat=True))
-    _publishable = (time.monotonic(), names)
-    return name in names
+    """Whether ``name`` is a known, unarchived type (plain SQL: this runs on every publish)."""
+    quote = connection.ops.quote_name
+    sql = _PUBLISHABLE_SQL.format(table=quote(EventType._meta.db_table), name=quote("name"), archived=quote("archived"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [name, False])
+        return cursor.fetchone() is not None
+
+
+_EVENT_COLUMNS = [field.attname for field in Event._meta.concrete_fields]
+
+
+def _insert(event: Event) -> None:
+    fastsql.insert([event], _EVENT_COLUMNS)
+    event._state.adding = False
 
 
 @dataclass(frozen=True)
@@ -87,11 +92,11 @@ def record_event(
         raise PayloadTooLarge(f"The event is {size} bytes; the limit is {limit} bytes.")
 
     if idempotency_key is None:
-        event.save(force_insert=True)
+        _insert(event)
         return RecordedEvent(event, created=True)
     try:
         with transaction.atomic():  # a savepoint: a concurrent publish with the same key may win
-            event.save(force_insert=True)
+            _insert(event)
     except IntegrityError:
         return RecordedEvent(Event.objects.get(tenant=tenant, idempotency_key=idempotency_key), created=False)
     return RecordedEvent(event, created=True)

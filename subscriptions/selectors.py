@@ -1,6 +1,6 @@
 """Reads: which endpoints want an event, and the secrets that sign for an endpoint."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -39,15 +39,42 @@ def matching_endpoint_ids(*, tenant: Tenant, event_type: str, data: dict[str, An
     ]
 
 
+_SECRETS_CACHE_SECONDS = 300
+_MAX_CACHED_ENDPOINTS = 10_000
+# endpoint id -> (the endpoint's updated_at when read, valid until, live secrets newest first)
+_secrets_cache: dict[str, tuple[datetime, datetime, list[str]]] = {}
+
+
 def signing_secrets(endpoints: list[Endpoint], *, now: datetime) -> dict[str, list[str]]:
-    """Live secrets per endpoint id, newest (primary) first."""
-    result: dict[str, list[str]] = {endpoint.pk: [] for endpoint in endpoints}
-    live = EndpointSecret.objects.filter(endpoint__in=result.keys()).filter(
+    """Live secrets per endpoint id, newest (primary) first.
+
+    Cached per process until the endpoint changes (a rotation touches ``updated_at``),
+    a secret expires, or five minutes pass.
+    """
+    result: dict[str, list[str]] = {}
+    stale: dict[str, Endpoint] = {}
+    for endpoint in endpoints:
+        cached = _secrets_cache.get(endpoint.pk)
+        if cached and cached[0] == endpoint.updated_at and now < cached[1]:
+            result[endpoint.pk] = cached[2]
+        else:
+            stale[endpoint.pk] = endpoint
+    if not stale:
+        return result
+    fresh: dict[str, list[str]] = {endpoint_id: [] for endpoint_id in stale}
+    valid_until = dict.fromkeys(stale, now + timedelta(seconds=_SECRETS_CACHE_SECONDS))
+    live = EndpointSecret.objects.filter(endpoint__in=list(stale)).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
     for secret in live.order_by("-created_at", "-id"):
-        result[secret.endpoint_id].append(secret.secret)
-    return result
+        fresh[secret.endpoint_id].append(secret.secret)
+        if secret.expires_at is not None:
+            valid_until[secret.endpoint_id] = min(valid_until[secret.endpoint_id], secret.expires_at)
+    if len(_secrets_cache) > _MAX_CACHED_ENDPOINTS:
+        _secrets_cache.clear()
+    for endpoint_id, secrets in fresh.items():
+        _secrets_cache[endpoint_id] = (stale[endpoint_id].updated_at, valid_until[endpoint_id], secrets)
+    return {**result, **fresh}
 
 
 def tenant_admin_emails(tenant: Tenant) -> list[str]:

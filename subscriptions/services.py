@@ -77,6 +77,9 @@ def rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:
     endpoint.secrets.filter(expires_at__gt=grace_end).update(expires_at=grace_end)
     secret = generate_secret()
     EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    # Senders cache secrets until the endpoint changes.
+    Endpoint.objects.filter(pk=endpoint.pk).update(updated_at=now)
+    endpoint.updated_at = now
     return secret
 
 

@@ -28,6 +28,8 @@ DEFAULTS: dict[str, Any] = {
     "SWEEP_INTERVAL_SECONDS": 2.0,
     "SWEEP_LIMIT": 5000,
     "DELIVERY_BATCH_SIZE": 50,
+    # How long a publishing process waits to gather more deliveries into one broker message.
+    "DOORBELL_LINGER_SECONDS": 0.002,
     "SEND_CONCURRENCY": 64,  # requests in flight per worker process
     "ENDPOINT_CONCURRENCY": 8,  # of those, at most this many to one endpoint
     "ENDPOINT_STALL_SECONDS": 2.0,  # an endpoint whose oldest open request is older than this is stalled

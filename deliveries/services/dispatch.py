@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
@@ -82,12 +83,14 @@ class Doorbell:
 
     def _run(self) -> None:
         limit = setting("DELIVERY_BATCH_SIZE")
+        linger = setting("DOORBELL_LINGER_SECONDS")
         while True:
             items = [self._queue.get()]
             count = len(items[0][0])
+            deadline = time.monotonic() + linger
             while count < limit:
                 try:
-                    items.append(self._queue.get_nowait())
+                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
                 count += len(items[-1][0])

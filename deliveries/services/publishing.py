@@ -11,8 +11,11 @@ from deliveries.services import dispatch
 from events.models import Event, EventSource
 from events.services import record_event
 from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
+from webhookhub import fastsql
 from webhookhub.accounts.models import Tenant
 from webhookhub.conf import setting
+
+_DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
 
 
 def _resolve_tenant(tenant: Tenant | str) -> Tenant:
@@ -62,12 +65,13 @@ def publish(
             return recorded.event
         now = timezone.now()
         lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
-        deliveries = Delivery.objects.bulk_create(
+        delivery_ids = fastsql.insert(
             [
                 Delivery(event=recorded.event, endpoint_id=endpoint_id, next_attempt_at=now, lease_until=lease_until)
                 for endpoint_id in endpoint_ids
-            ]
+            ],
+            _DELIVERY_COLUMNS,
+            returning="id",
         )
-        delivery_ids = [delivery.pk for delivery in deliveries]
         transaction.on_commit(lambda: dispatch.ring(delivery_ids, lease_until))
     return recorded.event

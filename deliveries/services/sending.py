@@ -13,8 +13,7 @@ from itertools import groupby
 from threading import Lock
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries import http
@@ -74,22 +73,28 @@ def claim(
 
     A delivery leased to a broker message may be taken by a message carrying that
     lease as a token; one leased under another token (a newer hand-off, or a worker
-    sending it) is skipped until its lease runs out.
+    sending it) is skipped until its lease runs out. One UPDATE ... RETURNING: a
+    concurrent claimer of the same row waits for it and then no longer matches.
     """
-    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    if lease_tokens:
-        free |= Q(lease_until__in=list(lease_tokens))
-    with transaction.atomic():
-        deliveries = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("event", "endpoint")
-            .filter(free, pk__in=list(delivery_ids), status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-        )
-        if deliveries:
-            Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
-                lease_until=now + timedelta(seconds=lease_seconds)
-            )
-    return deliveries
+    if not delivery_ids:
+        return []
+    adapt = connection.ops.adapt_datetimefield_value
+    tokens = [adapt(token) for token in lease_tokens]
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    token_clause = f" OR lease_until IN ({', '.join(['%s'] * len(tokens))})" if tokens else ""
+    sql = (
+        f"UPDATE {table} SET lease_until = %s"  # noqa: S608 - identifiers and placeholders only
+        f" WHERE id IN ({', '.join(['%s'] * len(delivery_ids))}) AND status = %s AND next_attempt_at <= %s"
+        f" AND (lease_until IS NULL OR lease_until < %s{token_clause}) RETURNING id"
+    )
+    params = [adapt(now + timedelta(seconds=lease_seconds)), *delivery_ids, DeliveryStatus.PENDING.value, adapt(now)]
+    params += [adapt(now), *tokens]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        claimed = [row[0] for row in cursor.fetchall()]
+    if not claimed:
+        return []
+    return list(Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint"))
 
 
 def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
