@@ -44,7 +44,7 @@ def test_publish_creates_one_pending_delivery_per_matching_endpoint(tenant):
     assert _delivered_to(event) == sorted([by_type.pk, by_star.pk])
     deliveries = Delivery.objects.filter(event=event)
     assert {(d.status, d.attempt_count) for d in deliveries} == {(DeliveryStatus.PENDING, 0)}
-    assert all(d.next_attempt_at is not None and d.lease_until > d.next_attempt_at for d in deliveries)
+    assert all(d.next_attempt_at is not None and d.lease_until is None for d in deliveries)  # due, unclaimed
 
 
 def test_publish_leaves_out_disabled_endpoints(tenant):
@@ -220,10 +220,8 @@ def test_hand_off_to_the_broker_waits_for_commit(tenant, django_capture_on_commi
     assert broker.messages() == []  # nothing enqueued before commit
     callbacks[0]()
     delivery = Delivery.objects.get(event=event)
-    [(task, (delivery_ids, [lease_token]))] = broker.messages()
-    assert task == "deliveries.send"
-    assert delivery_ids == [delivery.pk]
-    assert datetime.fromisoformat(lease_token) == delivery.lease_until
+    assert broker.messages() == [("deliveries.drain", [])]
+    assert (delivery.status, delivery.lease_until) == ("pending", None)  # a drain claims it from the database
 
 
 def test_publish_without_matching_endpoints_enqueues_nothing(tenant, django_capture_on_commit_callbacks):

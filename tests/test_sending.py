@@ -35,7 +35,7 @@ def _publish_to(endpoint: Endpoint, data: dict | None = None) -> Delivery:
 
 def _send(delivery: Delivery) -> SendReport:
     """What the broker message of ``publish`` does: send under the lease it was handed with."""
-    return send_deliveries(delivery_ids=[delivery.pk], lease_tokens=[delivery.lease_until])
+    return send_deliveries(delivery_ids=[delivery.pk])
 
 
 def _only_attempt(delivery: Delivery):
@@ -69,7 +69,7 @@ def test_a_batch_sends_every_delivery_each_signed_with_its_endpoint_secret(tenan
     event = publish(tenant=tenant, type="message.received", data={"text": "hi"})
     deliveries = list(Delivery.objects.filter(event=event))
 
-    report = send_deliveries(delivery_ids=[d.pk for d in deliveries], lease_tokens=[deliveries[0].lease_until])
+    report = send_deliveries(delivery_ids=[d.pk for d in deliveries])
 
     assert report == SendReport(claimed=2, succeeded=2, retrying=0, failed=0, cancelled=0)
     by_path = {request.path: request for request in receiver.requests}
@@ -280,7 +280,7 @@ def test_429_with_a_non_ascii_digit_retry_after_still_records_the_attempt(tenant
 def test_a_claimed_delivery_cannot_be_claimed_again(tenant, receiver):
     delivery = _publish_to(make_endpoint(tenant, receiver.url()).endpoint)
     now = timezone.now()
-    claimed = claim([delivery.pk], lease_tokens=[delivery.lease_until], now=now, lease_seconds=120)
+    claimed = claim(now=now, lease_seconds=120, delivery_ids=[delivery.pk])
     assert [d.pk for d in claimed] == [delivery.pk]
 
     report = _send(delivery)  # the same broker message, delivered a second time

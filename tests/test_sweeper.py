@@ -1,14 +1,14 @@
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
+from deliveries.services.sending import claim
 from deliveries.services.sweeping import sweep_due
 from tests.factories import make_endpoint
 from tests.support.broker import captured_queue
 from webhookhub import publish
-from webhookhub.conf import setting
 
 pytestmark = pytest.mark.django_db
 
@@ -40,80 +40,78 @@ def make_delivery(tenant):
     return make
 
 
-def _lease(delivery: Delivery) -> datetime | None:
-    delivery.refresh_from_db()
-    return delivery.lease_until
+DRAIN = ("deliveries.drain", [])
 
 
-def test_due_unleased_delivery_is_leased_and_enqueued(make_delivery, now, broker):
+def test_due_unowned_delivery_rings_a_drain(make_delivery, now, broker):
     delivery = make_delivery(next_attempt_at=now - SECOND)
 
     assert sweep_due(now=now) == 1
 
-    lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
-    assert _lease(delivery) == lease_until
-    [(task, (delivery_ids, [lease_token]))] = broker.messages()
-    assert (task, delivery_ids) == ("deliveries.send", [delivery.pk])
-    assert datetime.fromisoformat(lease_token) == lease_until
+    assert broker.messages() == [DRAIN]
+    delivery.refresh_from_db()
+    assert delivery.lease_until is None  # the sweeper only rings; the drain claims
 
 
 def test_delivery_whose_lease_ran_out_is_swept_again(make_delivery, now, broker):
-    delivery = make_delivery(next_attempt_at=now - timedelta(minutes=5), lease_until=now - SECOND)
+    make_delivery(next_attempt_at=now - timedelta(minutes=5), lease_until=now - SECOND)
 
     assert sweep_due(now=now) == 1
 
-    assert _lease(delivery) > now
-    assert len(broker.messages()) == 1
+    assert broker.messages() == [DRAIN]
 
 
 def test_delivery_still_leased_is_skipped(make_delivery, now, broker):
-    lease_until = now + timedelta(seconds=30)
-    delivery = make_delivery(next_attempt_at=now - SECOND, lease_until=lease_until)
+    make_delivery(next_attempt_at=now - SECOND, lease_until=now + timedelta(seconds=30))
 
     assert sweep_due(now=now) == 0
 
-    assert _lease(delivery) == lease_until
     assert broker.messages() == []
 
 
 def test_delivery_not_yet_due_is_skipped(make_delivery, now, broker):
-    delivery = make_delivery(next_attempt_at=now + SECOND)
+    make_delivery(next_attempt_at=now + SECOND)
 
     assert sweep_due(now=now) == 0
 
-    assert _lease(delivery) is None
     assert broker.messages() == []
 
 
 @pytest.mark.parametrize("status", [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED])
 def test_finished_delivery_is_skipped(make_delivery, now, broker, status):
-    delivery = make_delivery(next_attempt_at=now - SECOND, status=status)
+    make_delivery(next_attempt_at=now - SECOND, status=status)
 
     assert sweep_due(now=now) == 0
 
-    assert _lease(delivery) is None
     assert broker.messages() == []
 
 
-def test_sweep_respects_the_limit_oldest_first(make_delivery, now, broker):
-    deliveries = [make_delivery(next_attempt_at=now - timedelta(minutes=minutes)) for minutes in (1, 5, 3, 4, 2)]
-    oldest_first = [d.pk for d in sorted(deliveries, key=lambda d: d.next_attempt_at)]
-
-    assert sweep_due(now=now, limit=2) == 2
-    assert sweep_due(now=now, limit=2) == 2
-
-    leased = Delivery.objects.filter(lease_until__isnull=False).values_list("pk", flat=True)
-    assert sorted(leased) == sorted(oldest_first[:4])
-    batches = sorted(sorted(delivery_ids) for _task, (delivery_ids, _token) in broker.messages())
-    assert batches == sorted([sorted(oldest_first[:2]), sorted(oldest_first[2:4])])
-
-
-def test_sweep_enqueues_in_batches(make_delivery, now, broker, settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "DELIVERY_BATCH_SIZE": 2}
+def test_one_drain_per_batch_of_due_deliveries(make_delivery, now, broker, settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "DRAIN_BATCH_SIZE": 2}
     for minutes in range(5):
         make_delivery(next_attempt_at=now - timedelta(minutes=minutes))
 
-    assert sweep_due(now=now) == 5
+    assert sweep_due(now=now) == 3
 
-    sizes = sorted(len(delivery_ids) for _task, (delivery_ids, _token) in broker.messages())
-    assert sizes == [1, 2, 2]
+    assert broker.messages() == [DRAIN] * 3
+
+
+def test_rings_are_bounded(make_delivery, now, broker, settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "DRAIN_BATCH_SIZE": 1, "SWEEP_MAX_DOORBELLS": 2}
+    for minutes in range(5):
+        make_delivery(next_attempt_at=now - timedelta(minutes=minutes))
+
+    assert sweep_due(now=now) == 2
+
+
+def test_drain_claims_the_most_overdue_first_and_never_twice(make_delivery, now):
+    deliveries = [make_delivery(next_attempt_at=now - timedelta(minutes=minutes)) for minutes in (1, 5, 3, 4, 2)]
+    oldest_first = [d.pk for d in sorted(deliveries, key=lambda d: d.next_attempt_at)]
+
+    first = claim(now=now, lease_seconds=60, limit=2)
+    second = claim(now=now, lease_seconds=60, limit=2)
+
+    assert sorted(d.pk for d in first) == sorted(oldest_first[:2])
+    assert sorted(d.pk for d in second) == sorted(oldest_first[2:4])
+    leased = Delivery.objects.filter(lease_until=now + timedelta(seconds=60)).values_list("pk", flat=True)
+    assert sorted(leased) == sorted(oldest_first[:4])

@@ -10,7 +10,7 @@ app = Celery("webhookhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-SEND_TASK = "deliveries.send"
+DRAIN_TASK = "deliveries.drain"
 SWEEP_TASK = "deliveries.sweep"
 
 

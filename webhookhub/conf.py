@@ -20,16 +20,16 @@ DEFAULTS: dict[str, Any] = {
     "TOTAL_TIMEOUT_SECONDS": 15.0,
     "MAX_RESPONSE_BYTES": 64 * 1024,
     "STORED_RESPONSE_BYTES": 16 * 1024,
-    # A delivery handed to the broker is left alone this long before the
-    # sweeper assumes the message was lost and rings again.
-    "QUEUE_LEASE_SECONDS": 60.0,
     # A claimed delivery belongs to its worker this long (must exceed a send).
     "SEND_LEASE_SECONDS": 120.0,
     "SWEEP_INTERVAL_SECONDS": 2.0,
-    "SWEEP_LIMIT": 5000,
-    "DELIVERY_BATCH_SIZE": 50,
-    # How long a publishing process waits to gather more deliveries into one broker message.
-    "DOORBELL_LINGER_SECONDS": 0.002,
+    "SWEEP_MAX_DOORBELLS": 16,
+    # Deliveries one worker claims at a time; a drain task claims batch after batch
+    # for at most DRAIN_MAX_SECONDS, then rings for another.
+    "DRAIN_BATCH_SIZE": 100,
+    "DRAIN_MAX_SECONDS": 5.0,
+    # A publishing process sends at most one doorbell per interval.
+    "DOORBELL_INTERVAL_SECONDS": 0.005,
     "SEND_CONCURRENCY": 64,  # requests in flight per worker process
     "ENDPOINT_CONCURRENCY": 8,  # of those, at most this many to one endpoint
     "ENDPOINT_STALL_SECONDS": 2.0,  # an endpoint whose oldest open request is older than this is stalled

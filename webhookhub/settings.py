@@ -224,7 +224,6 @@ _optional_env = {
     "ALLOW_PRIVATE_NETWORKS": ("WEBHOOKHUB_ALLOW_PRIVATE_NETWORKS", _env_list),
     "RETRY_SCHEDULE": ("WEBHOOKHUB_RETRY_SCHEDULE", lambda name: [float(v) for v in _env_list(name)]),
     "SWEEP_INTERVAL_SECONDS": ("WEBHOOKHUB_SWEEP_INTERVAL_SECONDS", lambda name: float(os.environ[name])),
-    "QUEUE_LEASE_SECONDS": ("WEBHOOKHUB_QUEUE_LEASE_SECONDS", lambda name: float(os.environ[name])),
     "SEND_LEASE_SECONDS": ("WEBHOOKHUB_SEND_LEASE_SECONDS", lambda name: float(os.environ[name])),
     "AUTO_DISABLE_AFTER_SECONDS": ("WEBHOOKHUB_AUTO_DISABLE_AFTER_SECONDS", lambda name: float(os.environ[name])),
     "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),

@@ -1,115 +1,85 @@
-"""Handing deliveries to the broker. The broker is only a doorbell: losing a message loses nothing.
+"""Ringing the workers. The broker is only a doorbell: a message says "there is work", and
+the worker that takes it claims due deliveries from the database. Losing a message
+loses nothing; the sweeper rings again for whatever is due and unclaimed.
 
 ``ring`` (called on commit of every publish) does not talk to the broker itself: a
-background thread coalesces the doorbells of many transactions into few messages,
-so a busy process sends one message per batch instead of one per event. If the
-process dies before the thread sent them, the deliveries' queue lease runs out and
-the sweeper hands them over instead.
+background thread sends at most one doorbell per ``DOORBELL_INTERVAL_SECONDS`` per
+process, however many events were published in between.
 """
 
 import atexit
 import logging
 import os
-import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from datetime import datetime
 
 from kombu.exceptions import OperationalError
 
-from webhookhub.celery import SEND_TASK, app
+from webhookhub.celery import DRAIN_TASK, app
 from webhookhub.conf import setting
 
 logger = logging.getLogger(__name__)
 
 
-def _batches(groups: Sequence[tuple[Sequence[int], datetime]], size: int) -> Iterator[tuple[list[int], list[str]]]:
-    """Message-sized batches of ids, each with the lease tokens of the ids it carries."""
-    ids: list[int] = []
-    tokens: set[str] = set()
-    for group_ids, lease_until in groups:
-        for delivery_id in group_ids:
-            ids.append(delivery_id)
-            tokens.add(lease_until.isoformat())
-            if len(ids) == size:
-                yield ids, sorted(tokens)
-                ids, tokens = [], set()
-    if ids:
-        yield ids, sorted(tokens)
-
-
-def hand_off(groups: Sequence[tuple[Sequence[int], datetime]]) -> int:
-    """Enqueue send tasks now for (delivery ids, the lease they were handed over with) groups.
-
-    Returns how many ids were enqueued. If the broker is unreachable the deliveries
-    stay leased until their lease runs out; then the sweeper enqueues them again.
-    """
-    sent = 0
-    for ids, tokens in _batches(groups, setting("DELIVERY_BATCH_SIZE")):
+def ring_now(count: int = 1) -> int:
+    """Send ``count`` drain messages now; returns how many the broker took."""
+    for sent in range(count):
         try:
-            app.send_task(SEND_TASK, args=[ids, tokens])
+            app.send_task(DRAIN_TASK)
         except (OperationalError, OSError) as exc:
-            logger.warning("Broker unreachable (%s); deliveries wait for the sweeper.", type(exc).__name__)
-            break
-        sent += len(ids)
-    return sent
+            logger.warning("Broker unreachable (%s); the sweeper will ring again.", type(exc).__name__)
+            return sent
+    return count
 
 
 class Doorbell:
-    """A per-process background thread that batches hand-offs."""
+    """A per-process background thread that coalesces rings into few broker messages."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._pid: int | None = None
-        self._queue: queue.SimpleQueue[tuple[list[int], datetime]] = queue.SimpleQueue()
-        self._unsent = 0
-        self._idle = threading.Condition(self._lock)
+        self._wanted = False
+        self._busy = False
 
-    def ring(self, delivery_ids: list[int], lease_until: datetime) -> None:
+    def ring(self) -> None:
         with self._lock:
             if self._pid != os.getpid():  # first use, or first use after a fork
-                self._queue = queue.SimpleQueue()
-                self._unsent = 0
-                self._pid = os.getpid()
+                self._pid, self._wanted, self._busy = os.getpid(), False, False
                 threading.Thread(target=self._run, name="webhookhub-doorbell", daemon=True).start()
-            self._unsent += 1
-        self._queue.put((delivery_ids, lease_until))
+            self._wanted = True
+            self._changed.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until everything rung so far was handed to the broker (or given up on)."""
+        """Wait until every ring so far has been handed to the broker (or given up on)."""
         with self._lock:
-            return self._idle.wait_for(lambda: self._unsent == 0, timeout=timeout)
+            return self._changed.wait_for(lambda: not self._wanted and not self._busy, timeout=timeout)
 
     def _run(self) -> None:
-        limit = setting("DELIVERY_BATCH_SIZE")
-        linger = setting("DOORBELL_LINGER_SECONDS")
+        interval = setting("DOORBELL_INTERVAL_SECONDS")
+        last_sent = 0.0
         while True:
-            items = [self._queue.get()]
-            count = len(items[0][0])
-            deadline = time.monotonic() + linger
-            while count < limit:
-                try:
-                    items.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
-                except queue.Empty:
-                    break
-                count += len(items[-1][0])
-            try:
-                hand_off(items)
-            except Exception:  # noqa: BLE001 - the thread must survive; the sweeper recovers the ids
-                logger.exception("Doorbell failed; the sweeper will hand these deliveries over.")
             with self._lock:
-                self._unsent -= len(items)
-                if self._unsent == 0:
-                    self._idle.notify_all()
+                self._changed.wait_for(lambda: self._wanted)
+            time.sleep(max(0.0, last_sent + interval - time.monotonic()))
+            with self._lock:
+                self._wanted, self._busy = False, True
+            try:
+                ring_now()
+            except Exception:  # noqa: BLE001 - the thread must survive; the sweeper rings again
+                logger.exception("Doorbell failed; the sweeper will ring again.")
+            last_sent = time.monotonic()
+            with self._lock:
+                self._busy = False
+                self._changed.notify_all()
 
 
 doorbell = Doorbell()
 atexit.register(doorbell.flush)
 
 
-def ring(delivery_ids: list[int], lease_until: datetime) -> None:
-    doorbell.ring(delivery_ids, lease_until)
+def ring() -> None:
+    doorbell.ring()
 
 
 def flush(timeout: float = 5.0) -> bool:

@@ -1,4 +1,4 @@
-"""The worker's sending pipeline: a Celery task hands claimed deliveries over and returns.
+"""The worker's sending pipeline: a drain task claims due deliveries in batches and hands them over.
 
 Inside each worker process:
 
@@ -22,9 +22,7 @@ import queue
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
@@ -52,11 +50,11 @@ class Pipeline:
         self._results: queue.Queue[tuple[list[Sent], list[Delivery]]] = queue.Queue(maxsize=10 * size)
         threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True).start()
 
-    def submit(self, delivery_ids: Sequence[int], lease_tokens: Sequence[datetime]) -> int:
-        """Claim and start sending; returns how many deliveries were claimed."""
+    def drain_once(self) -> int:
+        """Claim one batch of due deliveries and start sending it; returns how many were claimed."""
         now = timezone.now()
         deliveries = claim(
-            delivery_ids, lease_tokens=lease_tokens, now=now, lease_seconds=self.config["SEND_LEASE_SECONDS"]
+            now=now, lease_seconds=self.config["SEND_LEASE_SECONDS"], limit=self.config["DRAIN_BATCH_SIZE"]
         )
         if not deliveries:
             return 0
@@ -75,6 +73,18 @@ class Pipeline:
         if busy or batch.cancelled:
             self._results.put((busy, batch.cancelled))
         return len(deliveries)
+
+    def drain(self, max_seconds: float) -> tuple[int, bool]:
+        """Claim and send batch after batch until nothing is due or time is up; (claimed, more left)."""
+        deadline = time.monotonic() + max_seconds
+        total = 0
+        while True:
+            claimed = self.drain_once()
+            total += claimed
+            if claimed < self.config["DRAIN_BATCH_SIZE"]:
+                return total, False
+            if time.monotonic() > deadline:
+                return total, True
 
     def _reserve(self, delivery: Delivery) -> bool:
         """Take one of the endpoint's slots, waiting while it is busy but answering; False if it stalls."""
@@ -126,8 +136,8 @@ class Pipeline:
                 if self._unrecorded <= 0:
                     self._idle.notify_all()
 
-    def drain(self, timeout: float) -> bool:
-        """Wait until everything submitted has been sent and recorded."""
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until everything claimed has been sent and recorded."""
         with self._lock:
             return self._idle.wait_for(lambda: self._unrecorded <= 0, timeout=timeout)
 
@@ -146,5 +156,5 @@ def pipeline() -> Pipeline:
         return _pipeline
 
 
-def drain(timeout: float = 10.0) -> bool:
-    return _pipeline.drain(timeout) if _pipeline is not None and _pipeline_pid == os.getpid() else True
+def wait_idle(timeout: float = 10.0) -> bool:
+    return _pipeline.wait_idle(timeout) if _pipeline is not None and _pipeline_pid == os.getpid() else True

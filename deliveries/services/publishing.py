@@ -1,6 +1,6 @@
 """``publish``: record an event and fan it out to the endpoints that want it, in one transaction."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -13,7 +13,6 @@ from events.services import record_event
 from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
 from webhookhub import fastsql
 from webhookhub.accounts.models import Tenant
-from webhookhub.conf import setting
 
 _DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
 
@@ -41,7 +40,7 @@ def publish(
 
     Writes the Event and one Delivery per matching enabled endpoint (or, with
     ``endpoint_ids``, to exactly those endpoints of the tenant) in one
-    transaction; the deliveries are handed to the workers when it commits. A
+    transaction; the workers are rung when it commits. A
     repeated ``idempotency_key`` returns the first event and writes nothing.
     Raises ``events.exceptions.PublishError`` subclasses for bad input.
     """
@@ -64,14 +63,12 @@ def publish(
         if not endpoint_ids:
             return recorded.event
         now = timezone.now()
-        lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
-        delivery_ids = fastsql.insert(
+        fastsql.insert(
             [
-                Delivery(event=recorded.event, endpoint_id=endpoint_id, next_attempt_at=now, lease_until=lease_until)
+                Delivery(event=recorded.event, endpoint_id=endpoint_id, next_attempt_at=now)
                 for endpoint_id in endpoint_ids
             ],
             _DELIVERY_COLUMNS,
-            returning="id",
         )
-        transaction.on_commit(lambda: dispatch.ring(delivery_ids, lease_until))
+        transaction.on_commit(dispatch.ring)
     return recorded.event

@@ -67,30 +67,31 @@ class Batch:
 
 
 def claim(
-    delivery_ids: Sequence[int], *, lease_tokens: Sequence[datetime], now: datetime, lease_seconds: float
+    *, now: datetime, lease_seconds: float, delivery_ids: Sequence[int] | None = None, limit: int = 100
 ) -> list[Delivery]:
-    """Take ownership of the due deliveries nobody else owns, loaded with event and endpoint.
+    """Lease due deliveries nobody owns (the given ones, or the ``limit`` most overdue), loaded for sending.
 
-    A delivery leased to a broker message may be taken by a message carrying that
-    lease as a token; one leased under another token (a newer hand-off, or a worker
-    sending it) is skipped until its lease runs out. One UPDATE ... RETURNING: a
-    concurrent claimer of the same row waits for it and then no longer matches.
+    One UPDATE ... RETURNING. Picking "the most overdue" uses FOR UPDATE SKIP LOCKED
+    where the database has it, so concurrent workers take different rows; a
+    concurrent claimer of the same row waits for the first and then no longer matches.
     """
-    if not delivery_ids:
-        return []
     adapt = connection.ops.adapt_datetimefield_value
-    tokens = [adapt(token) for token in lease_tokens]
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    token_clause = f" OR lease_until IN ({', '.join(['%s'] * len(tokens))})" if tokens else ""
-    sql = (
-        f"UPDATE {table} SET lease_until = %s"  # noqa: S608 - identifiers and placeholders only
-        f" WHERE id IN ({', '.join(['%s'] * len(delivery_ids))}) AND status = %s AND next_attempt_at <= %s"
-        f" AND (lease_until IS NULL OR lease_until < %s{token_clause}) RETURNING id"
-    )
-    params = [adapt(now + timedelta(seconds=lease_seconds)), *delivery_ids, DeliveryStatus.PENDING.value, adapt(now)]
-    params += [adapt(now), *tokens]
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    due = "status = %s AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
+    due_params = [DeliveryStatus.PENDING.value, adapt(now), adapt(now)]
+    if delivery_ids is not None:
+        if not delivery_ids:
+            return []
+        where = f"id IN ({', '.join(['%s'] * len(delivery_ids))}) AND {due}"
+        where_params = [*delivery_ids, *due_params]
+    else:
+        skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+        where = f"id IN (SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT %s{skip_locked})"  # noqa: S608
+        where_params = [*due_params, limit]
+    sql = f"UPDATE {table} SET lease_until = %s WHERE {where} RETURNING id"  # noqa: S608 - identifiers only
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [adapt(now + timedelta(seconds=lease_seconds)), *where_params])
         claimed = [row[0] for row in cursor.fetchall()]
     if not claimed:
         return []
@@ -246,11 +247,11 @@ def _shared_executor(size: int) -> ThreadPoolExecutor:
         return _executor
 
 
-def send_deliveries(*, delivery_ids: Sequence[int], lease_tokens: Sequence[datetime] = ()) -> SendReport:
-    """Claim, send (concurrently) and record, all before returning. No transaction is open during HTTP."""
+def send_deliveries(*, delivery_ids: Sequence[int]) -> SendReport:
+    """Claim the given deliveries if due, send them (concurrently) and record, all before returning."""
     config = webhookhub_settings()
     now = timezone.now()
-    deliveries = claim(delivery_ids, lease_tokens=lease_tokens, now=now, lease_seconds=config["SEND_LEASE_SECONDS"])
+    deliveries = claim(now=now, lease_seconds=config["SEND_LEASE_SECONDS"], delivery_ids=delivery_ids)
     if not deliveries:
         return SendReport(0, 0, 0, 0, 0)
     batch = prepare(deliveries, now)

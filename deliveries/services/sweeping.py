@@ -1,38 +1,30 @@
-"""The sweeper: hands every due, unowned delivery to the broker again. The database is the truth."""
+"""The sweeper: rings the workers for every due delivery nobody owns. The database is the truth.
 
-from datetime import datetime, timedelta
+Covers a doorbell lost with the broker or the publishing process, a worker killed
+mid-send (its lease runs out), and every scheduled retry.
+"""
 
-from django.db import transaction
+from datetime import datetime
+from math import ceil
+
 from django.db.models import Q
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
-from deliveries.services.dispatch import hand_off
+from deliveries.services.dispatch import ring_now
 from webhookhub.conf import setting
 
 
-def sweep_due(*, now: datetime | None = None, limit: int | None = None) -> int:
-    """Lease up to ``limit`` due deliveries to the broker and enqueue them; returns how many.
+def due_unowned(now: datetime):
+    return Delivery.objects.filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now), status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    )
 
-    Rows are claimed with SELECT ... FOR UPDATE SKIP LOCKED (PostgreSQL), so
-    several sweepers never hand over the same delivery twice.
-    """
+
+def sweep_due(*, now: datetime | None = None) -> int:
+    """Ring one drain per batch of due, unowned deliveries (bounded); returns how many rings were sent."""
     now = now or timezone.now()
-    limit = setting("SWEEP_LIMIT") if limit is None else limit
-    lease_until = now + timedelta(seconds=setting("QUEUE_LEASE_SECONDS"))
-    with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(
-                Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-                status=DeliveryStatus.PENDING,
-                next_attempt_at__lte=now,
-            )
-            .order_by("next_attempt_at")
-            .values_list("pk", flat=True)[:limit]
-        )
-        if ids:
-            Delivery.objects.filter(pk__in=ids).update(lease_until=lease_until)
-    if ids:
-        hand_off([(ids, lease_until)])
-    return len(ids)
+    batch = setting("DRAIN_BATCH_SIZE")
+    most = setting("SWEEP_MAX_DOORBELLS")
+    waiting = len(due_unowned(now).values_list("pk", flat=True)[: batch * most])
+    return ring_now(ceil(waiting / batch)) if waiting else 0
