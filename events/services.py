@@ -1,6 +1,5 @@
 """Writes for events: the catalog sync and recording one event (idempotently)."""
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,21 +43,14 @@ def is_publishable_type(name: str) -> bool:
         return cursor.fetchone() is not None
 
 
-_EVENT_COLUMNS = [field.attname for field in Event._meta.concrete_fields]
+EVENT_COLUMNS = [field.attname for field in Event._meta.concrete_fields]
 
 
-def _insert(event: Event) -> None:
-    fastsql.insert([event], _EVENT_COLUMNS)
-    event._state.adding = False
+def event_with_key(tenant: Tenant, idempotency_key: str) -> Event | None:
+    return Event.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    event: Event
-    created: bool  # False when the idempotency key matched an earlier event
-
-
-def record_event(
+def new_event(
     *,
     tenant: Tenant,
     type: str,
@@ -66,21 +58,17 @@ def record_event(
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
     source: str = EventSource.APP,
-) -> RecordedEvent:
-    """Validate and insert one Event; a repeated idempotency key returns the first one.
+) -> Event:
+    """Validate and build an unsaved Event with its final body.
 
-    Raises UnknownEventType, InvalidPayload or PayloadTooLarge and writes nothing.
+    Raises UnknownEventType, InvalidPayload or PayloadTooLarge.
     """
-    if idempotency_key is not None:
-        if not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200:
-            raise InvalidPayload("idempotency_key must be a non-empty string of at most 200 characters.")
-        existing = Event.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
-        if existing is not None:
-            return RecordedEvent(existing, created=False)
-
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200
+    ):
+        raise InvalidPayload("idempotency_key must be a non-empty string of at most 200 characters.")
     if not is_publishable_type(type):
         raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
-
     event = Event(tenant=tenant, event_type_id=type, data=data, idempotency_key=idempotency_key, source=source)
     event.occurred_at = occurred_at or timezone.now()
     event.body = render_body(
@@ -90,13 +78,17 @@ def record_event(
     size = len(event.body.encode())
     if size > limit:
         raise PayloadTooLarge(f"The event is {size} bytes; the limit is {limit} bytes.")
+    return event
 
-    if idempotency_key is None:
-        _insert(event)
-        return RecordedEvent(event, created=True)
+
+def insert_event(event: Event) -> bool:
+    """Insert a new event; False if its idempotency key was taken meanwhile (nothing written)."""
+    if event.idempotency_key is None:
+        fastsql.insert([event], EVENT_COLUMNS)
+        return True
     try:
         with transaction.atomic():  # a savepoint: a concurrent publish with the same key may win
-            _insert(event)
+            fastsql.insert([event], EVENT_COLUMNS)
     except IntegrityError:
-        return RecordedEvent(Event.objects.get(tenant=tenant, idempotency_key=idempotency_key), created=False)
-    return RecordedEvent(event, created=True)
+        return False
+    return True

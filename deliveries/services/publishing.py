@@ -1,20 +1,21 @@
-"""``publish``: record an event and fan it out to the endpoints that want it, in one transaction."""
+"""``publish``: record an event and fan it out to the endpoints that want it, atomically."""
 
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.services import dispatch
 from events.models import Event, EventSource
-from events.services import record_event
+from events.services import EVENT_COLUMNS, event_with_key, insert_event, new_event
 from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
 from webhookhub import fastsql
 from webhookhub.accounts.models import Tenant
 
 _DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
+_IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
 
 
 def _resolve_tenant(tenant: Tenant | str) -> Tenant:
@@ -24,6 +25,19 @@ def _resolve_tenant(tenant: Tenant | str) -> Tenant:
     if found is None:
         raise ValueError(f"Unknown tenant {tenant!r}.")
     return found
+
+
+def _write(event: Event, deliveries: list[Delivery]) -> bool:
+    """Event and deliveries, all or nothing; False if the idempotency key was taken meanwhile."""
+    if connection.vendor == "postgresql":
+        conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
+        return fastsql.insert_with_children(event, EVENT_COLUMNS, deliveries, _DELIVERY_COLUMNS, conflict=conflict)
+    with transaction.atomic():
+        if not insert_event(event):
+            return False
+        if deliveries:
+            fastsql.insert(deliveries, _DELIVERY_COLUMNS)
+    return True
 
 
 def publish(
@@ -39,36 +53,26 @@ def publish(
     """Publish one event and return it.
 
     Writes the Event and one Delivery per matching enabled endpoint (or, with
-    ``endpoint_ids``, to exactly those endpoints of the tenant) in one
-    transaction; the workers are rung when it commits. A
-    repeated ``idempotency_key`` returns the first event and writes nothing.
-    Raises ``events.exceptions.PublishError`` subclasses for bad input.
+    ``endpoint_ids``, to exactly those endpoints of the tenant) atomically, and
+    rings the workers once that has committed (inside a caller's transaction: when
+    it commits). A repeated ``idempotency_key`` returns the first event and writes
+    nothing. Raises ``events.exceptions.PublishError`` subclasses for bad input.
     """
     tenant = _resolve_tenant(tenant)
-    with transaction.atomic():
-        recorded = record_event(
-            tenant=tenant,
-            type=type,
-            data=data,
-            idempotency_key=idempotency_key,
-            occurred_at=occurred_at,
-            source=source,
-        )
-        if not recorded.created:
-            return recorded.event
-        if endpoint_ids is None:
-            endpoint_ids = matching_endpoint_ids(tenant=tenant, event_type=type, data=data)
-        else:
-            endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
-        if not endpoint_ids:
-            return recorded.event
-        now = timezone.now()
-        fastsql.insert(
-            [
-                Delivery(event=recorded.event, endpoint_id=endpoint_id, next_attempt_at=now)
-                for endpoint_id in endpoint_ids
-            ],
-            _DELIVERY_COLUMNS,
-        )
+    if idempotency_key is not None and (existing := event_with_key(tenant, idempotency_key)) is not None:
+        return existing
+    event = new_event(
+        tenant=tenant, type=type, data=data, idempotency_key=idempotency_key, occurred_at=occurred_at, source=source
+    )
+    if endpoint_ids is None:
+        endpoint_ids = matching_endpoint_ids(tenant=tenant, event_type=type, data=data)
+    else:
+        endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
+    now = timezone.now()
+    deliveries = [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
+    if not _write(event, deliveries):
+        return event_with_key(tenant, idempotency_key)
+    event._state.adding = False
+    if deliveries:
         transaction.on_commit(dispatch.ring)
-    return recorded.event
+    return event
