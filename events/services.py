@@ -58,16 +58,18 @@ def new_event(
     idempotency_key: str | None = None,
     occurred_at: datetime | None = None,
     source: str = EventSource.APP,
+    type_checked: bool = False,
 ) -> Event:
     """Validate and build an unsaved Event with its final body.
 
-    Raises UnknownEventType, InvalidPayload or PayloadTooLarge.
+    Raises UnknownEventType (unless the caller already checked the type), InvalidPayload
+    or PayloadTooLarge.
     """
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200
     ):
         raise InvalidPayload("idempotency_key must be a non-empty string of at most 200 characters.")
-    if not is_publishable_type(type):
+    if not type_checked and not is_publishable_type(type):
         raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
     event = Event(tenant=tenant, event_type_id=type, data=data, idempotency_key=idempotency_key, source=source)
     event.occurred_at = occurred_at or timezone.now()

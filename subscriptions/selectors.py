@@ -6,6 +6,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
+from events.models import EventType
 from subscriptions.models import Endpoint, EndpointSecret
 from webhookhub.accounts.models import Role, Tenant
 
@@ -30,26 +31,34 @@ def filter_matches(endpoint_filter: dict[str, Any] | None, data: dict[str, Any])
     return True
 
 
-def matching_endpoint_ids(*, tenant: Tenant, event_type: str, data: dict[str, Any]) -> list[str]:
-    """Enabled endpoints of the tenant subscribed to ``event_type`` whose filter accepts ``data``.
+def matching_endpoint_ids(*, tenant: Tenant, event_type: str, data: dict[str, Any]) -> list[str] | None:
+    """Enabled endpoints of the tenant subscribed to ``event_type`` whose filter accepts ``data``;
+    None when ``event_type`` is unknown or archived.
 
-    Plain SQL: this runs inside every publish, where compiling an ORM query cost more than running it.
+    One plain SQL query checks the type and reads the endpoints: this runs inside every
+    publish, where compiling ORM queries cost more than running them.
     """
     quote = connection.ops.quote_name
-    fields = [Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "tenant", "enabled")]
-    columns = [quote(field.column) for field in fields]
+    endpoint = {name: Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "tenant", "enabled")}
+    column = {name: "e." + quote(field.column) for name, field in endpoint.items()}
     sql = (
-        f"SELECT {columns[0]}, {columns[1]}, {columns[2]} FROM {quote(Endpoint._meta.db_table)}"  # noqa: S608
-        f" WHERE {columns[3]} = %s AND {columns[4]} = %s"
+        f"SELECT {column['id']}, {column['event_types']}, {column['filter']}"  # noqa: S608 - identifiers only
+        f" FROM {quote(EventType._meta.db_table)} t LEFT JOIN {quote(Endpoint._meta.db_table)} e"
+        f" ON {column['tenant']} = %s AND {column['enabled']} = %s"
+        f" WHERE t.{quote('name')} = %s AND t.{quote('archived')} = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant.pk, True])
+        cursor.execute(sql, [tenant.pk, True, event_type, False])
         rows = cursor.fetchall()
+    if not rows:
+        return None
     matching = []
     for endpoint_id, event_types, endpoint_filter in rows:
-        event_types = fields[1].from_db_value(event_types, None, connection)
+        if endpoint_id is None:
+            continue
+        event_types = endpoint["event_types"].from_db_value(event_types, None, connection)
         if ("*" in event_types or event_type in event_types) and filter_matches(
-            fields[2].from_db_value(endpoint_filter, None, connection), data
+            endpoint["filter"].from_db_value(endpoint_filter, None, connection), data
         ):
             matching.append(endpoint_id)
     return matching

@@ -37,6 +37,38 @@ def insert(objs: Sequence[models.Model], fields: Sequence[str], returning: str |
         return [row[0] for row in cursor.fetchall()] if returning else []
 
 
+@lru_cache(maxsize=64)
+def _insert_with_children_sql(
+    parent_model: type[models.Model],
+    parent_fields: tuple[str, ...],
+    child_model: type[models.Model] | None,
+    child_fields: tuple[str, ...],
+    children: int,
+    conflict: tuple[tuple[str, ...], str] | None,
+) -> str:
+    quote = connection.ops.quote_name
+    parent_meta = parent_model._meta
+    parent_columns = ", ".join(quote(parent_meta.get_field(name).column) for name in parent_fields)
+    parent_sql = (
+        f"INSERT INTO {quote(parent_meta.db_table)} ({parent_columns})"  # noqa: S608 - identifiers only
+        f" VALUES ({', '.join(['%s'] * len(parent_fields))})"
+    )
+    if conflict:
+        columns, predicate = conflict
+        parent_sql += f" ON CONFLICT ({', '.join(quote(c) for c in columns)}) WHERE {predicate} DO NOTHING"
+    if not children:
+        return f"WITH parent AS ({parent_sql} RETURNING 1) SELECT count(*) FROM parent"  # noqa: S608
+    child_meta = child_model._meta
+    fields = [child_meta.get_field(name) for name in child_fields]
+    row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
+    return (
+        f"WITH parent AS ({parent_sql} RETURNING 1),"  # noqa: S608 - identifiers and placeholders only
+        f" children AS (INSERT INTO {quote(child_meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" SELECT * FROM (VALUES {', '.join([row] * children)}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
+        " SELECT count(*) FROM parent"
+    )
+
+
 def insert_with_children(
     parent: models.Model,
     parent_fields: Sequence[str],
@@ -51,30 +83,15 @@ def insert_with_children(
     unique index is skipped, and then so are the children. Returns whether the parent
     was inserted. One round trip instead of BEGIN, two INSERTs and COMMIT.
     """
-    quote = connection.ops.quote_name
-    parent_meta = parent._meta
-    parent_columns = [parent_meta.get_field(name) for name in parent_fields]
-    parent_sql = (
-        f"INSERT INTO {quote(parent_meta.db_table)} ({', '.join(quote(f.column) for f in parent_columns)})"  # noqa: S608
-        f" VALUES ({', '.join(['%s'] * len(parent_columns))})"
+    child_model = type(children[0]) if children else None
+    conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
+    sql = _insert_with_children_sql(
+        type(parent), tuple(parent_fields), child_model, tuple(child_fields), len(children), conflict_key
     )
-    if conflict:
-        columns, predicate = conflict
-        parent_sql += f" ON CONFLICT ({', '.join(quote(c) for c in columns)}) WHERE {predicate} DO NOTHING"
+    parent_columns = [parent._meta.get_field(name) for name in parent_fields]
     params = [field.get_db_prep_save(field.pre_save(parent, add=True), connection) for field in parent_columns]
-    if not children:
-        sql = f"WITH parent AS ({parent_sql} RETURNING 1) SELECT count(*) FROM parent"  # noqa: S608
-    else:
-        child_meta = children[0]._meta
-        child_columns = [child_meta.get_field(name) for name in child_fields]
-        row = "(" + ", ".join(f"CAST(%s AS {f.db_type(connection)})" for f in child_columns) + ")"
-        sql = (
-            f"WITH parent AS ({parent_sql} RETURNING 1),"  # noqa: S608 - identifiers and placeholders only
-            f" children AS (INSERT INTO {quote(child_meta.db_table)}"
-            f" ({', '.join(quote(f.column) for f in child_columns)})"
-            f" SELECT * FROM (VALUES {', '.join([row] * len(children))}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
-            " SELECT count(*) FROM parent"
-        )
+    if children:
+        child_columns = [child_model._meta.get_field(name) for name in child_fields]
         params += [
             field.get_db_prep_save(field.pre_save(child, add=True), connection)
             for child in children

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.services import dispatch
+from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import EVENT_COLUMNS, event_with_key, insert_event, new_event
 from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
@@ -61,13 +62,22 @@ def publish(
     tenant = _resolve_tenant(tenant)
     if idempotency_key is not None and (existing := event_with_key(tenant, idempotency_key)) is not None:
         return existing
-    event = new_event(
-        tenant=tenant, type=type, data=data, idempotency_key=idempotency_key, occurred_at=occurred_at, source=source
-    )
     if endpoint_ids is None:
         endpoint_ids = matching_endpoint_ids(tenant=tenant, event_type=type, data=data)
+        if endpoint_ids is None:
+            raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
+        type_checked = True
     else:
-        endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
+        endpoint_ids, type_checked = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids), False
+    event = new_event(
+        tenant=tenant,
+        type=type,
+        data=data,
+        idempotency_key=idempotency_key,
+        occurred_at=occurred_at,
+        source=source,
+        type_checked=type_checked,
+    )
     now = timezone.now()
     deliveries = [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
     if not _write(event, deliveries):
