@@ -23,8 +23,10 @@ from deliveries.retry_policy import Decision, decide
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
+from webhookhub import fastsql
 from webhookhub.conf import webhookhub_settings
 
+_ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 STATE_FIELDS = (
     "status",
     "attempt_count",
@@ -95,7 +97,16 @@ def claim(
         claimed = [row[0] for row in cursor.fetchall()]
     if not claimed:
         return []
-    return list(Delivery.objects.filter(pk__in=claimed).select_related("event", "endpoint"))
+    return _load(claimed)
+
+
+def _load(delivery_ids: list[int]) -> list[Delivery]:
+    """Deliveries with their event body and endpoint; each endpoint is read (and decrypted) once."""
+    deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("event").defer("event__data"))
+    endpoints = Endpoint.objects.in_bulk({delivery.endpoint_id for delivery in deliveries})
+    for delivery in deliveries:
+        delivery.endpoint = endpoints[delivery.endpoint_id]
+    return deliveries
 
 
 def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
@@ -229,7 +240,8 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
     for delivery in cancelled:
         _cancel(delivery, now)
     with transaction.atomic():
-        Attempt.objects.bulk_create([attempt for _, attempt, _ in recorded])
+        if recorded:
+            fastsql.insert([attempt for _, attempt, _ in recorded], _ATTEMPT_COLUMNS)
         _save_states([item.delivery for item in sent] + cancelled)
     _update_endpoints([(item, decision) for item, _, decision in recorded], now)
     return [decision.outcome for _, _, decision in recorded]
