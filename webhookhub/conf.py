@@ -28,8 +28,9 @@ DEFAULTS: dict[str, Any] = {
     # for at most DRAIN_MAX_SECONDS, then rings for another.
     "DRAIN_BATCH_SIZE": 100,
     "DRAIN_MAX_SECONDS": 5.0,
-    # A publishing process sends at most one doorbell per interval.
+    # A publishing process sends at most one doorbell per interval (shorter when quiet).
     "DOORBELL_INTERVAL_SECONDS": 0.005,
+    "DOORBELL_MAX_INTERVAL_SECONDS": 0.04,
     "SEND_CONCURRENCY": 64,  # requests in flight per worker process
     "ENDPOINT_CONCURRENCY": 8,  # of those, at most this many to one endpoint
     "ENDPOINT_STALL_SECONDS": 2.0,  # an endpoint whose oldest open request is older than this is stalled

@@ -3,8 +3,9 @@ the worker that takes it claims due deliveries from the database. Losing a messa
 loses nothing; the sweeper rings again for whatever is due and unclaimed.
 
 ``ring`` (called on commit of every publish) does not talk to the broker itself: a
-background thread sends at most one doorbell per ``DOORBELL_INTERVAL_SECONDS`` per
-process, however many events were published in between.
+background thread sends at most one doorbell per interval per process, however many
+events were published in between. The interval is ``DOORBELL_INTERVAL_SECONDS`` when
+publishing is quiet and grows up to ``DOORBELL_MAX_INTERVAL_SECONDS`` while it is busy.
 """
 
 import atexit
@@ -39,36 +40,40 @@ class Doorbell:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._pid: int | None = None
-        self._wanted = False
+        self._rings = 0
         self._busy = False
 
     def ring(self) -> None:
         with self._lock:
             if self._pid != os.getpid():  # first use, or first use after a fork
-                self._pid, self._wanted, self._busy = os.getpid(), False, False
+                self._pid, self._rings, self._busy = os.getpid(), 0, False
                 threading.Thread(target=self._run, name="webhookhub-doorbell", daemon=True).start()
-            self._wanted = True
+            self._rings += 1
             self._changed.notify_all()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every ring so far has been handed to the broker (or given up on)."""
         with self._lock:
-            return self._changed.wait_for(lambda: not self._wanted and not self._busy, timeout=timeout)
+            return self._changed.wait_for(lambda: not self._rings and not self._busy, timeout=timeout)
 
     def _run(self) -> None:
-        interval = setting("DOORBELL_INTERVAL_SECONDS")
-        last_sent = 0.0
+        shortest = setting("DOORBELL_INTERVAL_SECONDS")
+        longest = setting("DOORBELL_MAX_INTERVAL_SECONDS")
+        interval, last_sent = shortest, 0.0
         while True:
             with self._lock:
-                self._changed.wait_for(lambda: self._wanted)
+                self._changed.wait_for(lambda: self._rings > 0)
             time.sleep(max(0.0, last_sent + interval - time.monotonic()))
             with self._lock:
-                self._wanted, self._busy = False, True
+                rings, self._rings, self._busy = self._rings, 0, True
             try:
                 ring_now()
             except Exception:  # noqa: BLE001 - the thread must survive; the sweeper rings again
                 logger.exception("Doorbell failed; the sweeper will ring again.")
             last_sent = time.monotonic()
+            # Busy: several commits per doorbell, so wait longer and let workers claim bigger
+            # batches. Quiet: ring at once, for latency.
+            interval = min(longest, interval * 2) if rings > 2 else max(shortest, interval / 2)
             with self._lock:
                 self._busy = False
                 self._changed.notify_all()
