@@ -34,6 +34,13 @@ def sync_catalog_after_migrate(**kwargs: Any) -> None:
 _PUBLISHABLE_SQL = "SELECT 1 FROM {table} WHERE {name} = %s AND {archived} = %s"
 
 
+def publishable_type_guard(name: str) -> tuple[str, list]:
+    """A SQL condition that holds while ``name`` is a known, unarchived type (see ``fastsql``)."""
+    quote = connection.ops.quote_name
+    sql = _PUBLISHABLE_SQL.format(table=quote(EventType._meta.db_table), name=quote("name"), archived=quote("archived"))
+    return f"EXISTS ({sql})", [name, False]
+
+
 def is_publishable_type(name: str) -> bool:
     """Whether ``name`` is a known, unarchived type (plain SQL: this runs on every publish)."""
     quote = connection.ops.quote_name

@@ -1,12 +1,12 @@
 """Reads: which endpoints want an event, and the secrets that sign for an endpoint."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Q
 
-from events.models import EventType
 from subscriptions.models import Endpoint, EndpointSecret
 from webhookhub.accounts.models import Role, Tenant
 
@@ -31,37 +31,82 @@ def filter_matches(endpoint_filter: dict[str, Any] | None, data: dict[str, Any])
     return True
 
 
-def matching_endpoint_ids(*, tenant: Tenant, event_type: str, data: dict[str, Any]) -> list[str] | None:
-    """Enabled endpoints of the tenant subscribed to ``event_type`` whose filter accepts ``data``;
-    None when ``event_type`` is unknown or archived.
+@dataclass(frozen=True)
+class Route:
+    endpoint_id: str
+    event_types: list[str]
+    filter: dict[str, Any] | None
 
-    One plain SQL query checks the type and reads the endpoints: this runs inside every
-    publish, where compiling ORM queries cost more than running them.
+
+@dataclass(frozen=True)
+class Routes:
+    """A tenant's enabled endpoints as of ``version`` (count and newest ``updated_at`` of all its endpoints)."""
+
+    tenant_id: str
+    version: tuple[int, datetime | None]
+    routes: tuple[Route, ...]
+
+    def endpoint_ids(self, event_type: str, data: dict[str, Any]) -> list[str]:
+        """Endpoints subscribed to ``event_type`` whose filter accepts ``data``."""
+        return [
+            route.endpoint_id
+            for route in self.routes
+            if ("*" in route.event_types or event_type in route.event_types) and filter_matches(route.filter, data)
+        ]
+
+    def guard(self) -> tuple[str, list[Any]]:
+        """A SQL condition that holds while the tenant's endpoints are still as read (see ``fastsql``)."""
+        quote = connection.ops.quote_name
+        updated_at = quote(Endpoint._meta.get_field("updated_at").column)
+        sql = (
+            f"(SELECT count(*) = %s AND max({updated_at}) IS NOT DISTINCT FROM %s"  # noqa: S608 - identifiers only
+            f" FROM {quote(Endpoint._meta.db_table)} WHERE {quote('tenant_id')} = %s)"
+        )
+        count, newest = self.version
+        return sql, [count, newest, self.tenant_id]
+
+
+_MAX_CACHED_TENANTS = 10_000
+_routes_cache: dict[str, Routes] = {}
+
+
+def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
+    """The tenant's routes: from this process's cache unless ``fresh`` (one query, then cached).
+
+    A cached value may be stale; writers that rely on it check ``Routes.guard()`` in the
+    same statement. Plain SQL: this runs inside every publish, where compiling an ORM
+    query cost more than running it.
     """
+    cached = _routes_cache.get(tenant.pk)
+    if cached is not None and not fresh:
+        return cached
     quote = connection.ops.quote_name
-    endpoint = {name: Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "tenant", "enabled")}
-    column = {name: "e." + quote(field.column) for name, field in endpoint.items()}
+    fields = [Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "enabled", "updated_at")]
     sql = (
-        f"SELECT {column['id']}, {column['event_types']}, {column['filter']}"  # noqa: S608 - identifiers only
-        f" FROM {quote(EventType._meta.db_table)} t LEFT JOIN {quote(Endpoint._meta.db_table)} e"
-        f" ON {column['tenant']} = %s AND {column['enabled']} = %s"
-        f" WHERE t.{quote('name')} = %s AND t.{quote('archived')} = %s"
+        f"SELECT {', '.join(quote(field.column) for field in fields)}"  # noqa: S608 - identifiers only
+        f" FROM {quote(Endpoint._meta.db_table)} WHERE {quote('tenant_id')} = %s"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant.pk, True, event_type, False])
+        cursor.execute(sql, [tenant.pk])
         rows = cursor.fetchall()
-    if not rows:
-        return None
-    matching = []
-    for endpoint_id, event_types, endpoint_filter in rows:
-        if endpoint_id is None:
-            continue
-        event_types = endpoint["event_types"].from_db_value(event_types, None, connection)
-        if ("*" in event_types or event_type in event_types) and filter_matches(
-            endpoint["filter"].from_db_value(endpoint_filter, None, connection), data
-        ):
-            matching.append(endpoint_id)
-    return matching
+    event_types_field, filter_field = fields[1], fields[2]
+    result = Routes(
+        tenant_id=tenant.pk,
+        version=(len(rows), max((row[4] for row in rows), default=None)),
+        routes=tuple(
+            Route(
+                endpoint_id=endpoint_id,
+                event_types=event_types_field.from_db_value(event_types, None, connection),
+                filter=filter_field.from_db_value(endpoint_filter, None, connection),
+            )
+            for endpoint_id, event_types, endpoint_filter, enabled, _ in rows
+            if enabled
+        ),
+    )
+    if len(_routes_cache) > _MAX_CACHED_TENANTS:
+        _routes_cache.clear()
+    _routes_cache[tenant.pk] = result
+    return result
 
 
 _SECRETS_CACHE_SECONDS = 300

@@ -7,6 +7,7 @@ from deliveries.models import Delivery, DeliveryStatus
 from events.catalog import CATALOG
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventType
+from subscriptions.services import disable_endpoint
 from tests.factories import TenantFactory, make_endpoint
 from tests.support.broker import captured_queue
 from webhookhub import publish
@@ -243,3 +244,45 @@ def test_publish_in_a_rolled_back_transaction_leaves_nothing(tenant, django_capt
 
     assert _row_counts() == (0, 0)
     assert callbacks == []
+
+
+def test_an_endpoint_added_after_a_publish_gets_the_next_event(tenant):
+    first = _endpoint(tenant)
+    publish(tenant=tenant, type="message.received", data={})  # the process now knows the tenant's routes
+
+    second = _endpoint(tenant)
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == sorted([first.pk, second.pk])
+
+
+def test_an_endpoint_disabled_after_a_publish_is_left_out_of_the_next_event(tenant):
+    kept, disabled = _endpoint(tenant), _endpoint(tenant)
+    publish(tenant=tenant, type="message.received", data={})
+
+    disable_endpoint(endpoint=disabled, reason="by an admin", notify=False)
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == [kept.pk]
+
+
+def test_an_endpoint_deleted_after_a_publish_is_left_out_of_the_next_event(tenant):
+    kept, deleted = _endpoint(tenant), _endpoint(tenant)
+    publish(tenant=tenant, type="message.received", data={})
+
+    deleted.delete()
+    event = publish(tenant=tenant, type="message.received", data={})
+
+    assert _delivered_to(event) == [kept.pk]
+
+
+def test_a_type_archived_after_a_publish_is_refused_at_once(tenant):
+    _endpoint(tenant)
+    publish(tenant=tenant, type="chat.opened", data={})
+    EventType.objects.filter(name="chat.opened").update(archived=True)
+    before = _row_counts()
+
+    with pytest.raises(UnknownEventType):
+        publish(tenant=tenant, type="chat.opened", data={})
+
+    assert _row_counts() == before

@@ -45,28 +45,33 @@ def _insert_with_children_sql(
     child_fields: tuple[str, ...],
     children: int,
     conflict: tuple[tuple[str, ...], str] | None,
+    guards: tuple[str, ...],
 ) -> str:
     quote = connection.ops.quote_name
     parent_meta = parent_model._meta
-    parent_columns = ", ".join(quote(parent_meta.get_field(name).column) for name in parent_fields)
+    parent_fields_ = [parent_meta.get_field(name) for name in parent_fields]
+    parent_columns = ", ".join(quote(field.column) for field in parent_fields_)
+    parent_values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in parent_fields_)
+    condition = " AND ".join(f"g.g{i}" for i in range(len(guards))) or "TRUE"
     parent_sql = (
         f"INSERT INTO {quote(parent_meta.db_table)} ({parent_columns})"  # noqa: S608 - identifiers only
-        f" VALUES ({', '.join(['%s'] * len(parent_fields))})"
+        f" SELECT {parent_values} FROM guard g WHERE {condition}"
     )
     if conflict:
         columns, predicate = conflict
         parent_sql += f" ON CONFLICT ({', '.join(quote(c) for c in columns)}) WHERE {predicate} DO NOTHING"
-    if not children:
-        return f"WITH parent AS ({parent_sql} RETURNING 1) SELECT count(*) FROM parent"  # noqa: S608
-    child_meta = child_model._meta
-    fields = [child_meta.get_field(name) for name in child_fields]
-    row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
-    return (
-        f"WITH parent AS ({parent_sql} RETURNING 1),"  # noqa: S608 - identifiers and placeholders only
-        f" children AS (INSERT INTO {quote(child_meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
-        f" SELECT * FROM (VALUES {', '.join([row] * children)}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
-        " SELECT count(*) FROM parent"
-    )
+    guard_sql = "SELECT " + (", ".join(f"{sql} AS g{i}" for i, sql in enumerate(guards)) or "TRUE AS g")
+    sql = f"WITH guard AS ({guard_sql}), parent AS ({parent_sql} RETURNING 1)"
+    if children:
+        child_meta = child_model._meta
+        fields = [child_meta.get_field(name) for name in child_fields]
+        row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
+        sql += (
+            f", children AS (INSERT INTO {quote(child_meta.db_table)}"  # noqa: S608 - identifiers only
+            f" ({', '.join(quote(f.column) for f in fields)})"
+            f" SELECT * FROM (VALUES {', '.join([row] * children)}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
+        )
+    return sql + " SELECT (SELECT count(*) FROM parent), guard.* FROM guard"  # noqa: S608
 
 
 def insert_with_children(
@@ -76,20 +81,29 @@ def insert_with_children(
     child_fields: Sequence[str],
     *,
     conflict: tuple[Sequence[str], str] | None = None,
-) -> bool:
+    guards: Sequence[tuple[str, Sequence]] = (),
+) -> tuple[bool, list[bool]]:
     """PostgreSQL only: insert ``parent`` and ``children`` in one statement, atomic on its own.
 
-    With ``conflict`` = (columns, predicate) a parent that collides with that partial
-    unique index is skipped, and then so are the children. Returns whether the parent
-    was inserted. One round trip instead of BEGIN, two INSERTs and COMMIT.
+    Nothing is inserted unless every guard (a SQL boolean expression and its
+    parameters) holds, or when ``conflict`` = (columns, predicate) names a partial
+    unique index the parent collides with. Returns (parent inserted, each guard's
+    value). One round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
     """
     child_model = type(children[0]) if children else None
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
     sql = _insert_with_children_sql(
-        type(parent), tuple(parent_fields), child_model, tuple(child_fields), len(children), conflict_key
+        type(parent),
+        tuple(parent_fields),
+        child_model,
+        tuple(child_fields),
+        len(children),
+        conflict_key,
+        tuple(guard_sql for guard_sql, _ in guards),
     )
+    params = [value for _, guard_params in guards for value in guard_params]
     parent_columns = [parent._meta.get_field(name) for name in parent_fields]
-    params = [field.get_db_prep_save(field.pre_save(parent, add=True), connection) for field in parent_columns]
+    params += [field.get_db_prep_save(field.pre_save(parent, add=True), connection) for field in parent_columns]
     if children:
         child_columns = [child_model._meta.get_field(name) for name in child_fields]
         params += [
@@ -99,4 +113,5 @@ def insert_with_children(
         ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchone()[0] == 1
+        inserted, *guard_values = cursor.fetchone()
+    return inserted == 1, [bool(value) for value in guard_values] if guards else []

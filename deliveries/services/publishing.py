@@ -10,13 +10,24 @@ from deliveries.models import Delivery
 from deliveries.services import dispatch
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
-from events.services import EVENT_COLUMNS, event_with_key, insert_event, new_event
-from subscriptions.selectors import matching_endpoint_ids, owned_endpoint_ids
+from events.services import (
+    EVENT_COLUMNS,
+    event_with_key,
+    insert_event,
+    is_publishable_type,
+    new_event,
+    publishable_type_guard,
+)
+from subscriptions.selectors import owned_endpoint_ids, routes
 from webhookhub import fastsql
 from webhookhub.accounts.models import Tenant
 
 _DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
 _IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
+
+
+class _Stale(Exception):
+    """The cached routes no longer match the tenant's endpoints."""
 
 
 def _resolve_tenant(tenant: Tenant | str) -> Tenant:
@@ -28,17 +39,50 @@ def _resolve_tenant(tenant: Tenant | str) -> Tenant:
     return found
 
 
-def _write(event: Event, deliveries: list[Delivery]) -> bool:
-    """Event and deliveries, all or nothing; False if the idempotency key was taken meanwhile."""
-    if connection.vendor == "postgresql":
-        conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
-        return fastsql.insert_with_children(event, EVENT_COLUMNS, deliveries, _DELIVERY_COLUMNS, conflict=conflict)
+def _deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
+    now = timezone.now()
+    return [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
+
+
+def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list) -> bool:
+    """One statement: writes only if the type is publishable and the routes are current."""
+    conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
+    inserted, held = fastsql.insert_with_children(
+        event, EVENT_COLUMNS, _deliveries(event, endpoint_ids), _DELIVERY_COLUMNS, conflict=conflict, guards=guards
+    )
+    if held and not held[0]:
+        raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
+    if len(held) > 1 and not held[1]:
+        raise _Stale
+    return inserted
+
+
+def _publish_postgresql(event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None):
+    """(inserted, endpoint ids) in one round trip when this process's routes are current."""
+    type_guard = publishable_type_guard(event.event_type_id)
+    if endpoint_ids is not None:
+        return _write_postgresql(event, endpoint_ids, [type_guard]), endpoint_ids
+    for fresh in (False, True):
+        current = routes(tenant, fresh=fresh)
+        matched = current.endpoint_ids(event.event_type_id, data)
+        try:
+            return _write_postgresql(event, matched, [type_guard, current.guard()]), matched
+        except _Stale:
+            continue
+    raise RuntimeError("The tenant's endpoints changed during publishing twice in a row; try again.")
+
+
+def _publish_generic(event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None):
+    if not is_publishable_type(event.event_type_id):
+        raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
     with transaction.atomic():
+        if endpoint_ids is None:
+            endpoint_ids = routes(tenant, fresh=True).endpoint_ids(event.event_type_id, data)
         if not insert_event(event):
-            return False
-        if deliveries:
-            fastsql.insert(deliveries, _DELIVERY_COLUMNS)
-    return True
+            return False, endpoint_ids
+        if endpoint_ids:
+            fastsql.insert(_deliveries(event, endpoint_ids), _DELIVERY_COLUMNS)
+    return True, endpoint_ids
 
 
 def publish(
@@ -58,17 +102,13 @@ def publish(
     rings the workers once that has committed (inside a caller's transaction: when
     it commits). A repeated ``idempotency_key`` returns the first event and writes
     nothing. Raises ``events.exceptions.PublishError`` subclasses for bad input.
+
+    On PostgreSQL this is one statement: the tenant's routes come from a per-process
+    cache and the statement itself checks that they and the event type are current.
     """
     tenant = _resolve_tenant(tenant)
     if idempotency_key is not None and (existing := event_with_key(tenant, idempotency_key)) is not None:
         return existing
-    if endpoint_ids is None:
-        endpoint_ids = matching_endpoint_ids(tenant=tenant, event_type=type, data=data)
-        if endpoint_ids is None:
-            raise UnknownEventType(f"Unknown event type {type!r}; see the event-type catalog.")
-        type_checked = True
-    else:
-        endpoint_ids, type_checked = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids), False
     event = new_event(
         tenant=tenant,
         type=type,
@@ -76,13 +116,15 @@ def publish(
         idempotency_key=idempotency_key,
         occurred_at=occurred_at,
         source=source,
-        type_checked=type_checked,
+        type_checked=True,  # checked below, in the same statement or transaction as the write
     )
-    now = timezone.now()
-    deliveries = [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
-    if not _write(event, deliveries):
+    if endpoint_ids is not None:
+        endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
+    write = _publish_postgresql if connection.vendor == "postgresql" else _publish_generic
+    inserted, endpoint_ids = write(event, tenant, data, endpoint_ids)
+    if not inserted:
         return event_with_key(tenant, idempotency_key)
     event._state.adding = False
-    if deliveries:
+    if endpoint_ids:
         transaction.on_commit(dispatch.ring)
     return event
