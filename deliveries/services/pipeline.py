@@ -2,13 +2,14 @@
 
 Inside each worker process:
 
-- a thread pool sends (``SEND_CONCURRENCY`` at once over pooled keep-alive
-  connections); the task blocks only when all of them are busy (backpressure);
-- no endpoint may hold more than ``ENDPOINT_CONCURRENCY`` of them. While an
-  endpoint at its limit answers, the task waits for a slot (backpressure); once
-  its oldest open request is older than ``ENDPOINT_STALL_SECONDS`` it counts as
-  stalled, and its further deliveries are recorded as "not sent" attempts and
-  retried on their schedule, so a slow or dead endpoint cannot hold up the others;
+- a thread pool sends, ``SEND_CONCURRENCY`` requests at once over pooled keep-alive
+  connections; the drain waits when all of them are busy (backpressure);
+- one endpoint never has more than ``ENDPOINT_CONCURRENCY`` of them. Its further
+  deliveries wait in a short local queue and go out as its requests finish;
+- an endpoint at its limit that has not answered within ``ENDPOINT_STALL_SECONDS``
+  is stalled: its waiting and further deliveries are recorded at once as "not sent"
+  attempts and retried on their schedule. The drain never waits for a stalled
+  endpoint, so a slow or dead endpoint cannot hold up the others;
 - one recorder thread writes results in bulk (attempts and delivery states of
   many sends per transaction).
 
@@ -21,8 +22,9 @@ import os
 import queue
 import threading
 import time
-from collections import defaultdict
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
@@ -34,45 +36,38 @@ from webhookhub.conf import webhookhub_settings
 logger = logging.getLogger(__name__)
 
 _RECORD_BATCH = 500
+_ENDPOINT_QUEUE = 256
+
+
+@dataclass
+class _Waiting:
+    delivery: Delivery
+    batch: Batch
+    claimed_at: float
+
+
+@dataclass
+class _EndpointState:
+    in_flight: int = 0
+    last_progress: float = 0.0  # when it last answered quickly (or first got a request)
+    waiting: deque[_Waiting] = field(default_factory=deque)
 
 
 class Pipeline:
     def __init__(self, config: dict) -> None:
         self.config = config
         size = config["SEND_CONCURRENCY"]
+        self._limit = config["ENDPOINT_CONCURRENCY"]
+        self._stall = config["ENDPOINT_STALL_SECONDS"]
+        self._max_wait = config["SEND_LEASE_SECONDS"] / 2  # never send a delivery whose lease may be running out
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send")
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
-        self._slot_freed = threading.Condition(self._lock)
-        self._idle = threading.Condition(self._lock)
-        self._started: dict[str, dict[int, float]] = defaultdict(dict)  # endpoint -> delivery -> start
+        self._changed = threading.Condition(self._lock)
+        self._endpoints: dict[str, _EndpointState] = {}
         self._unrecorded = 0
         self._results: queue.Queue[tuple[list[Sent], list[Delivery]]] = queue.Queue(maxsize=10 * size)
         threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True).start()
-
-    def drain_once(self) -> int:
-        """Claim one batch of due deliveries and start sending it; returns how many were claimed."""
-        now = timezone.now()
-        deliveries = claim(
-            now=now, lease_seconds=self.config["SEND_LEASE_SECONDS"], limit=self.config["DRAIN_BATCH_SIZE"]
-        )
-        if not deliveries:
-            return 0
-        batch = prepare(deliveries, now)
-        with self._lock:
-            self._unrecorded += len(deliveries)
-        busy: list[Sent] = []
-        for delivery in batch.to_send:
-            if not self._reserve(delivery):
-                limit = self.config["ENDPOINT_CONCURRENCY"]
-                busy.append(not_sent(delivery, f"the endpoint is slow: {limit} requests to it are still open."))
-                continue
-            self._slots.acquire()
-            future = self._executor.submit(self._send, delivery, batch)
-            future.add_done_callback(self._sent)
-        if busy or batch.cancelled:
-            self._results.put((busy, batch.cancelled))
-        return len(deliveries)
 
     def drain(self, max_seconds: float) -> tuple[int, bool]:
         """Claim and send batch after batch until nothing is due or time is up; (claimed, more left)."""
@@ -86,18 +81,52 @@ class Pipeline:
             if time.monotonic() > deadline:
                 return total, True
 
-    def _reserve(self, delivery: Delivery) -> bool:
-        """Take one of the endpoint's slots, waiting while it is busy but answering; False if it stalls."""
-        limit = self.config["ENDPOINT_CONCURRENCY"]
-        stall = self.config["ENDPOINT_STALL_SECONDS"]
+    def drain_once(self) -> int:
+        """Claim one batch of due deliveries and start sending it; returns how many were claimed."""
+        now = timezone.now()
+        deliveries = claim(
+            now=now, lease_seconds=self.config["SEND_LEASE_SECONDS"], limit=self.config["DRAIN_BATCH_SIZE"]
+        )
+        if not deliveries:
+            return 0
+        batch = prepare(deliveries, now)
         with self._lock:
-            started = self._started[delivery.endpoint_id]
-            while len(started) >= limit:
-                if time.monotonic() - min(started.values()) > stall:
-                    return False
-                self._slot_freed.wait(timeout=0.05)
-            started[delivery.pk] = time.monotonic()
-            return True
+            self._unrecorded += len(deliveries)
+        if batch.cancelled:
+            self._results.put(([], batch.cancelled))
+        for delivery in batch.to_send:
+            self._dispatch(_Waiting(delivery, batch, time.monotonic()))
+        return len(deliveries)
+
+    def _stalled(self, state: _EndpointState) -> bool:
+        return state.in_flight >= self._limit and time.monotonic() - state.last_progress > self._stall
+
+    def _dispatch(self, item: _Waiting) -> None:
+        """Send now, wait in the endpoint's queue, or record as not sent if the endpoint stalls."""
+        with self._lock:
+            state = self._endpoints.setdefault(item.delivery.endpoint_id, _EndpointState())
+            if state.in_flight < self._limit:
+                if state.in_flight == 0 and not state.waiting:
+                    state.last_progress = max(state.last_progress, time.monotonic())
+                state.in_flight += 1
+                start = True
+            else:
+                # A full queue of an endpoint that still answers is backpressure: wait for it.
+                while len(state.waiting) >= _ENDPOINT_QUEUE and not self._stalled(state):
+                    self._changed.wait(timeout=0.05)
+                start = False
+                if not self._stalled(state):
+                    state.waiting.append(item)
+                    return
+        if start:
+            self._slots.acquire()
+            self._submit(item)
+        else:
+            self._not_sent([item.delivery])
+
+    def _submit(self, item: _Waiting) -> None:
+        future = self._executor.submit(self._send, item.delivery, item.batch)
+        future.add_done_callback(self._sent)
 
     def _send(self, delivery: Delivery, batch: Batch) -> Sent:
         try:
@@ -107,12 +136,34 @@ class Pipeline:
             return not_sent(delivery, "internal error in the sender (see the worker log).")
 
     def _sent(self, future: Future) -> None:
+        """A request finished: hand its slot to the endpoint's next waiting delivery, or free it."""
         sent: Sent = future.result()
-        self._slots.release()
+        rejected: list[Delivery] = []
+        following: _Waiting | None = None
         with self._lock:
-            self._started[sent.delivery.endpoint_id].pop(sent.delivery.pk, None)
-            self._slot_freed.notify_all()
+            state = self._endpoints[sent.delivery.endpoint_id]
+            if sent.reached and sent.result.duration_ms < self._stall * 1000:
+                state.last_progress = time.monotonic()
+            while state.waiting and following is None:
+                item = state.waiting.popleft()
+                if self._stalled(state) or time.monotonic() - item.claimed_at > self._max_wait:
+                    rejected.append(item.delivery)
+                else:
+                    following = item
+            if following is None:
+                state.in_flight -= 1
+            self._changed.notify_all()
         self._results.put(([sent], []))
+        if rejected:
+            self._not_sent(rejected)
+        if following is not None:
+            self._submit(following)  # keeps the slot
+        else:
+            self._slots.release()
+
+    def _not_sent(self, deliveries: list[Delivery]) -> None:
+        reason = f"the endpoint is not answering: {self._limit} requests to it are still open."
+        self._results.put(([not_sent(delivery, reason) for delivery in deliveries], []))
 
     def _record_forever(self) -> None:
         while True:
@@ -133,13 +184,12 @@ class Pipeline:
                 close_old_connections()
             with self._lock:
                 self._unrecorded -= len(sent) + len(cancelled)
-                if self._unrecorded <= 0:
-                    self._idle.notify_all()
+                self._changed.notify_all()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything claimed has been sent and recorded."""
         with self._lock:
-            return self._idle.wait_for(lambda: self._unrecorded <= 0, timeout=timeout)
+            return self._changed.wait_for(lambda: self._unrecorded <= 0, timeout=timeout)
 
 
 _pipeline: Pipeline | None = None
