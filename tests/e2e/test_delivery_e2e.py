@@ -12,7 +12,7 @@ from standardwebhooks import Webhook
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from tests.factories import make_endpoint
 from tests.support.processes import ROOT
-from tests.support.receiver import Reply
+from tests.support.receiver import Receiver, Reply
 from webhookhub import publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -153,3 +153,32 @@ def test_broker_down_at_publish_time_loses_nothing(e2e, tenant, receiver):
     [request] = receiver.wait_for(1, timeout=90)
     assert request.headers["webhook-id"] == event_id
     assert wait_until(delivery_settled(event_id)).status == DeliveryStatus.SUCCEEDED
+
+
+def test_a_stalled_endpoint_does_not_hold_up_a_healthy_one(e2e, tenant, receiver):
+    stalled = Receiver().start()
+    stalled.default = Reply(status=200, delay=25)  # answers long after everything below is checked
+    try:
+        make_endpoint(tenant, receiver.url())
+        stalled_endpoint = make_endpoint(tenant, stalled.url(), timeout_s=20).endpoint
+        e2e.start_all()
+
+        events = [publish(tenant=tenant, type="message.received", data={"n": n}) for n in range(24)]
+
+        # Every healthy delivery arrives while the stalled endpoint still holds its first requests open.
+        arrived = receiver.wait_for(len(events), timeout=15)
+        assert {request.headers["webhook-id"] for request in arrived} == {event.id for event in events}
+        assert all(time.time() < request.at + 25 for request in stalled.requests)
+        # What the stalled endpoint could not take is recorded and rescheduled, not left waiting.
+        not_sent = wait_until(
+            lambda: (
+                Attempt.objects.filter(delivery__endpoint=stalled_endpoint, error__contains="not answering")
+                .select_related("delivery")
+                .first()
+            ),
+            timeout=20,
+        )
+        assert not_sent.status_code is None and not_sent.outcome == "retry"
+        assert not_sent.delivery.status == DeliveryStatus.PENDING
+    finally:
+        stalled.stop()
