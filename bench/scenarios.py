@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HARNESS = ROOT.parent / "shared" / "bench"
+HARNESS = Path(os.environ.get("BENCH_HARNESS", ROOT.parent / "shared" / "bench"))
 HARNESS_PYTHON = os.environ.get("BENCH_VENV", "/tmp/benchvenv") + "/bin/python"
 PORT = 18090
 RECEIVER = f"http://127.0.0.1:{PORT}"

@@ -26,7 +26,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
@@ -178,7 +178,7 @@ class Pipeline:
                 cancelled += more_cancelled
             try:
                 write_results(sent, cancelled, self.config)
-            except DatabaseError:
+            except Exception:  # noqa: BLE001 - the recorder must outlive any failure
                 # Leases still cover these deliveries: they are re-sent when they run out.
                 logger.exception("Recording %d results failed.", len(sent) + len(cancelled))
                 close_old_connections()
