@@ -43,6 +43,8 @@ class Endpoint(models.Model):
     failing_since = models.DateTimeField(null=True, blank=True, help_text="First failure since the last success.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Publishers cache routes and signers cache secrets until this changes: any write that
+    # changes event types, filter, enabled or secrets must set it (save() does).
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

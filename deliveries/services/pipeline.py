@@ -130,7 +130,7 @@ class Pipeline:
 
     def _send(self, delivery: Delivery, batch: Batch) -> Sent:
         try:
-            return send_one(delivery, batch.secrets[delivery.endpoint_id], batch.timestamp, self.config)
+            return send_one(delivery, batch.secrets[delivery.endpoint_id], self.config)
         except Exception:  # noqa: BLE001 - a bug in one send must not stop the others
             logger.exception("Sending delivery %s failed unexpectedly.", delivery.pk)
             return not_sent(delivery, "internal error in the sender (see the worker log).")

@@ -65,7 +65,6 @@ class Batch:
     to_send: list[Delivery]
     cancelled: list[Delivery]
     secrets: dict[str, list[str]]
-    timestamp: int
 
 
 def claim(
@@ -115,21 +114,21 @@ def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
         to_send=[delivery for delivery in deliveries if delivery.endpoint.enabled],
         cancelled=[delivery for delivery in deliveries if not delivery.endpoint.enabled],
         secrets=signing_secrets(list(endpoints.values()), now=now),
-        timestamp=int(now.timestamp()),
     )
 
 
-def send_one(delivery: Delivery, secrets: list[str], timestamp: int, config: dict[str, Any]) -> Sent:
+def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> Sent:
+    """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint)."""
     endpoint = delivery.endpoint
+    started_at = timezone.now()
     request = build_request(
         endpoint=endpoint,
         event_id=delivery.event_id,
         body=delivery.event.body,
         secrets=secrets,
-        timestamp=timestamp,
+        timestamp=int(started_at.timestamp()),
         user_agent=config["USER_AGENT"],
     )
-    started_at = timezone.now()
     if not secrets:
         result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")
         return Sent(delivery, started_at, request.masked_headers, result, reached=False)
@@ -269,7 +268,7 @@ def send_deliveries(*, delivery_ids: Sequence[int]) -> SendReport:
     batch = prepare(deliveries, now)
 
     def send(delivery: Delivery) -> Sent:
-        return send_one(delivery, batch.secrets[delivery.endpoint_id], batch.timestamp, config)
+        return send_one(delivery, batch.secrets[delivery.endpoint_id], config)
 
     if len(batch.to_send) > 1:
         sent = list(_shared_executor(config["SEND_CONCURRENCY"]).map(send, batch.to_send))
