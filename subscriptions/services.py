@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
@@ -139,3 +140,60 @@ def record_endpoint_health(*, endpoint: Endpoint, succeeded: bool, now: datetime
             reason=f"No successful delivery since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC "
             f"({period.days} days or more of failures).",
         )
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def update_endpoint(
+    *,
+    endpoint: Endpoint,
+    url: str = _UNSET,
+    event_types: list[str] = _UNSET,
+    name: str = _UNSET,
+    description: str = _UNSET,
+    auth_type: str = _UNSET,
+    auth: dict[str, Any] | None = _UNSET,
+    custom_headers: dict[str, str] | None = _UNSET,
+    timeout_s: float | None = _UNSET,
+    rate_limit_per_s: int | None = _UNSET,
+    filter: dict[str, Any] | None = _UNSET,
+    enabled: bool = _UNSET,
+) -> Endpoint:
+    """Change what is given; validate all of it first (ValidationError naming the field).
+
+    Auth is replaced only when ``auth`` is given; changing ``auth_type`` requires new values.
+    """
+    if url is not _UNSET:
+        endpoint.url = validation.clean_url(url)
+    if event_types is not _UNSET:
+        endpoint.event_types = validation.clean_event_types(event_types)
+    if auth is not _UNSET or auth_type is not _UNSET:
+        new_type = endpoint.auth_type if auth_type is _UNSET else auth_type
+        if auth is _UNSET and new_type != endpoint.auth_type and new_type != AuthType.NONE:
+            raise ValidationError({"auth": f"Give the new {new_type} values when changing the auth type."})
+        endpoint.auth = validation.clean_auth(new_type, endpoint.auth if auth is _UNSET else auth)
+        endpoint.auth_type = new_type
+    if custom_headers is not _UNSET:
+        endpoint.custom_headers = validation.clean_custom_headers(custom_headers)
+    if timeout_s is not _UNSET:
+        endpoint.timeout_s = validation.clean_timeout(timeout_s)
+    if filter is not _UNSET:
+        endpoint.filter = validation.clean_filter(filter)
+    for field, value in (("name", name), ("description", description), ("rate_limit_per_s", rate_limit_per_s)):
+        if value is not _UNSET:
+            setattr(endpoint, field, value)
+    if enabled is not _UNSET and enabled != endpoint.enabled:
+        endpoint.enabled = enabled
+        endpoint.disabled_reason = "" if enabled else "Disabled by an admin."
+        endpoint.disabled_at = None if enabled else timezone.now()
+        if enabled:
+            endpoint.failing_since = None
+    endpoint.save()
+    return endpoint
+
+
+def primary_secret(endpoint: Endpoint) -> str:
+    """The newest signing secret (admins may read it again on purpose)."""
+    return endpoint.secrets.order_by("-created_at", "-id").first().secret

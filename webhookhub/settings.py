@@ -81,6 +81,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
     "webhookhub.accounts",
     "events",
     "subscriptions",
@@ -179,6 +182,39 @@ LOGGING = {
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.beat": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+    },
+}
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webhookhub.accounts.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["webhookhub.accounts.api.permissions.IsTenantAdmin"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "webhookhub.accounts.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "webhookhub.accounts.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["webhookhub.accounts.api.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": os.environ.get("WEBHOOKHUB_API_KEY_RATE", "6000/min"),
+        "publish": os.environ.get("WEBHOOKHUB_PUBLISH_RATE", "6000/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "webhookhub API",
+    "DESCRIPTION": "Configure webhook endpoints, publish events and inspect deliveries. "
+    "Authenticate with `Authorization: Bearer <tenant API key>`.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStatusEnum": "deliveries.models.DeliveryStatus",
+        "ReplayStatusEnum": ["failed", "succeeded", "cancelled"],
+        "AttemptOutcomeEnum": "deliveries.models.AttemptOutcome",
     },
 }
 

@@ -1,0 +1,16 @@
+import django_filters
+
+from deliveries.models import Delivery, DeliveryStatus
+
+
+class DeliveryFilter(django_filters.FilterSet):
+    endpoint = django_filters.CharFilter(field_name="endpoint_id")
+    event = django_filters.CharFilter(field_name="event_id")
+    event_type = django_filters.CharFilter(field_name="event__event_type_id")
+    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Delivery
+        fields = ["endpoint", "event", "event_type", "status", "since", "until"]

@@ -1,0 +1,79 @@
+from rest_framework import serializers
+
+from deliveries.models import Attempt, Delivery, DeliveryStatus
+
+
+class AttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Attempt
+        fields = [
+            "number", "started_at", "duration_ms", "request_headers", "status_code", "response_headers",
+            "response_body", "error", "outcome",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer):
+    event_type = serializers.CharField(source="event.event_type_id", read_only=True)
+
+    class Meta:
+        model = Delivery
+        fields = [
+            "id", "event", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at",
+            "last_status_code", "last_error", "created_at", "completed_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DeliveryDetailSerializer(DeliverySerializer):
+    attempts = AttemptSerializer(many=True, read_only=True)
+
+    class Meta(DeliverySerializer.Meta):
+        fields = [*DeliverySerializer.Meta.fields, "attempts"]
+        read_only_fields = fields
+
+
+class PublishSerializer(serializers.Serializer):
+    type = serializers.CharField(max_length=100)
+    data = serializers.DictField(help_text="The event data: a JSON object.")
+
+
+class PublishedSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The event id (the webhook-id receivers see).")
+    deliveries = serializers.IntegerField(help_text="Deliveries created for it.")
+
+
+class ReplaySerializer(serializers.Serializer):
+    status = serializers.MultipleChoiceField(
+        choices=[DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED, DeliveryStatus.CANCELLED],
+        default=[DeliveryStatus.FAILED],
+        help_text="Which deliveries to send again (default: failed).",
+    )
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        if attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": "until must be after since."})
+        return attrs
+
+
+class ReplayResultSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+
+
+class TestEventSerializer(serializers.Serializer):
+    data = serializers.DictField(required=False, help_text="Defaults to the catalog's example.")
+
+
+class StatsSerializer(serializers.Serializer):
+    window_seconds = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    by_outcome = serializers.DictField(child=serializers.IntegerField())
+    success_rate = serializers.FloatField(allow_null=True)
+    latency_p50_ms = serializers.IntegerField(allow_null=True)
+    latency_p95_ms = serializers.IntegerField(allow_null=True)
+    pending_deliveries = serializers.IntegerField()
+    failed_deliveries = serializers.IntegerField()

@@ -1,0 +1,139 @@
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from deliveries.api.filters import DeliveryFilter
+from deliveries.api.serializers import (
+    DeliveryDetailSerializer,
+    DeliverySerializer,
+    PublishedSerializer,
+    PublishSerializer,
+    ReplayResultSerializer,
+    ReplaySerializer,
+    StatsSerializer,
+    TestEventSerializer,
+)
+from deliveries.models import Delivery
+from deliveries.services.operations import endpoint_stats, replay, resend, send_test_event
+from deliveries.services.publishing import publish
+from events.api.serializers import EventSerializer
+from events.api.views import EventReadViewSet
+from events.exceptions import PayloadTooLarge, PublishError
+from events.models import EventSource
+from subscriptions.api.views import EndpointViewSet as EndpointSettingsViewSet
+from webhookhub.accounts.api.errors import PayloadTooLargeError
+from webhookhub.accounts.api.scoping import TenantScopedMixin
+from webhookhub.accounts.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
+
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+class DeliveryEventSerializer(EventSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "deliveries"]
+        read_only_fields = fields
+
+
+class EventViewSet(EventReadViewSet, mixins.CreateModelMixin):
+    """Publish events (the ingestion API) and read them with their deliveries."""
+
+    def get_serializer_class(self):
+        return DeliveryEventSerializer if self.action == "retrieve" else EventSerializer
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [ApiKeyRateThrottle(), PublishRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        request=PublishSerializer,
+        responses={202: PublishedSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def create(self, request):
+        serializer = PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            event = publish(
+                tenant=self.tenant_for_write(),
+                type=serializer.validated_data["type"],
+                data=serializer.validated_data["data"],
+                idempotency_key=request.headers.get("Idempotency-Key") or None,
+                source=EventSource.API,
+            )
+        except PayloadTooLarge as exc:
+            raise PayloadTooLargeError(str(exc)) from exc
+        except PublishError as exc:
+            field = "type" if exc.__class__.__name__ == "UnknownEventType" else "data"
+            raise serializers.ValidationError({field: [str(exc)]}) from exc
+        return Response({"id": event.id, "deliveries": event.deliveries.count()}, status=status.HTTP_202_ACCEPTED)
+
+
+class DeliveryViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deliveries of the tenant's events, newest first, each with its attempts."""
+
+    tenant_field = "endpoint__tenant"
+    filterset_class = DeliveryFilter
+
+    def get_queryset(self):
+        queryset = Delivery.objects.select_related("event")
+        if self.action == "retrieve":
+            queryset = queryset.prefetch_related("attempts")
+        return self.scope(queryset)
+
+    def get_serializer_class(self):
+        return DeliveryDetailSerializer if self.action == "retrieve" else DeliverySerializer
+
+    @extend_schema(request=None, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def resend(self, request, pk=None):
+        delivery = resend(self.get_object())
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EndpointViewSet(EndpointSettingsViewSet):
+    """Endpoints, with the actions that touch deliveries: test, replay, stats."""
+
+    @extend_schema(request=TestEventSerializer, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        serializer = TestEventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            delivery = send_test_event(endpoint=self.get_object(), data=serializer.validated_data.get("data"))
+        except PublishError as exc:
+            raise serializers.ValidationError({"data": [str(exc)]}) from exc
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ReplaySerializer, responses={200: ReplayResultSerializer})
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        serializer = ReplaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        count = replay(
+            endpoint=self.get_object(),
+            statuses=sorted(data["status"]),
+            since=data["since"],
+            until=data["until"],
+            dry_run=data["dry_run"],
+        )
+        return Response({"count": count, "dry_run": data["dry_run"]})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("window", str, enum=list(WINDOWS), default="24h")],
+        responses={200: StatsSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        window = request.query_params.get("window", "24h")
+        if window not in WINDOWS:
+            raise DjangoValidationError({"window": f"Choose one of {', '.join(WINDOWS)}."})
+        stats = endpoint_stats(endpoint=self.get_object(), window=WINDOWS[window])
+        return Response(StatsSerializer(stats).data)

@@ -1,0 +1,23 @@
+"""Tenant scoping for viewsets: querysets, object lookups and creation all go through ``request.access``."""
+
+from rest_framework.exceptions import ValidationError
+
+from webhookhub.accounts.models import Tenant
+
+
+class TenantScopedMixin:
+    """``tenant_field`` names the path from the model to its Tenant (e.g. "endpoint__tenant")."""
+
+    tenant_field = "tenant"
+
+    def scope(self, queryset):
+        access = getattr(self.request, "access", None)
+        if access is None:  # schema generation: no request went through the permission check
+            return queryset.none()
+        return queryset if access.tenant is None else queryset.filter(**{self.tenant_field: access.tenant})
+
+    def tenant_for_write(self) -> Tenant:
+        tenant = self.request.access.tenant
+        if tenant is None:
+            raise ValidationError({"tenant": "Name the tenant to act for in the X-Tenant header."})
+        return tenant

@@ -1,0 +1,48 @@
+"""Which tenant a request acts for, and whether it may touch webhook settings at all.
+
+API keys act for their tenant with their role. Session users act for a tenant where they
+are an admin: the one named by the ``X-Tenant`` header (or ``?tenant=``) or, without it,
+their only admin membership. Superusers act for the named tenant or, without one, all.
+"""
+
+from dataclasses import dataclass
+
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from webhookhub.accounts.api.authentication import ApiKeyPrincipal
+from webhookhub.accounts.models import Membership, Role, Tenant
+
+
+@dataclass(frozen=True)
+class Access:
+    tenant: Tenant | None  # None: a superuser acting for every tenant
+
+
+def resolve_access(request) -> Access:
+    user = request.user
+    requested = request.headers.get("X-Tenant") or request.query_params.get("tenant")
+    if isinstance(user, ApiKeyPrincipal):
+        if user.api_key.role != Role.ADMIN:
+            raise PermissionDenied("This API key's role has no access to webhook settings.")
+        if requested and requested not in (user.api_key.tenant.slug, user.api_key.tenant.pk):
+            raise PermissionDenied("This API key belongs to another tenant.")
+        return Access(user.api_key.tenant)
+    if user.is_superuser:
+        if not requested:
+            return Access(None)
+        tenant = Tenant.objects.filter(slug=requested).first() or Tenant.objects.filter(pk=requested).first()
+        if tenant is None:
+            raise ValidationError({"tenant": f"No tenant {requested!r}."})
+        return Access(tenant)
+    admin_of = Membership.objects.filter(user=user, role=Role.ADMIN).select_related("tenant")
+    if requested:
+        membership = admin_of.filter(tenant__slug=requested).first() or admin_of.filter(tenant_id=requested).first()
+        if membership is None:
+            raise PermissionDenied("You are not an admin of that tenant.")
+        return Access(membership.tenant)
+    memberships = list(admin_of[:2])
+    if not memberships:
+        raise PermissionDenied("Only tenant admins can use webhook settings.")
+    if len(memberships) > 1:
+        raise ValidationError({"tenant": "You are an admin of several tenants: name one in the X-Tenant header."})
+    return Access(memberships[0].tenant)

@@ -1,0 +1,31 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from webhookhub.accounts.api.scoping import TenantScopedMixin
+from webhookhub.accounts.api.serializers import ApiKeySerializer, CreatedApiKeySerializer
+from webhookhub.accounts.models import ApiKey
+from webhookhub.accounts.services import create_api_key, revoke_api_key
+
+
+class ApiKeyViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The tenant's API keys: only their prefix is ever shown after creation."""
+
+    serializer_class = ApiKeySerializer
+
+    def get_queryset(self):
+        return self.scope(ApiKey.objects.all())
+
+    @extend_schema(request=ApiKeySerializer, responses={201: CreatedApiKeySerializer})
+    def create(self, request):
+        serializer = ApiKeySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = create_api_key(tenant=self.tenant_for_write(), **serializer.validated_data)
+        body = CreatedApiKeySerializer(created.api_key).data | {"key": created.key}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ApiKeySerializer})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        return Response(ApiKeySerializer(revoke_api_key(api_key=self.get_object())).data)

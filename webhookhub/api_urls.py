@@ -1,0 +1,27 @@
+"""/api/v1/: the REST API, its OpenAPI schema and Swagger UI."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from deliveries.api.views import DeliveryViewSet, EndpointViewSet, EventViewSet
+from events.api.views import EventTypeViewSet
+from webhookhub.accounts.api.views import ApiKeyViewSet
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("event-types", EventTypeViewSet, basename="event-type")
+router.register("endpoints", EndpointViewSet, basename="endpoint")
+router.register("events", EventViewSet, basename="event")
+router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("api-keys", ApiKeyViewSet, basename="api-key")
+
+urlpatterns = [
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),
+        name="swagger-ui",
+    ),
+]
