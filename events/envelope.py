@@ -11,14 +11,23 @@ def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _contains_nul(value: Any) -> bool:
+def unstorable_text(value: Any) -> str | None:
+    """Why some string (or key) in ``value`` cannot be stored and sent as UTF-8 JSON, or None."""
     if isinstance(value, str):
-        return "\x00" in value
+        if "\x00" in value:
+            return "must not contain NUL (\\u0000) characters"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must not contain unpaired surrogates (e.g. \\ud800)"
+        return None
     if isinstance(value, dict):
-        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_contains_nul(item) for item in value)
-    return False
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        return None
+    return next((problem for item in items if (problem := unstorable_text(item))), None)
 
 
 def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant_id: str, data: Any) -> str:
@@ -35,6 +44,6 @@ def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"Event data is not JSON-serialisable: {exc}") from exc
-    if _contains_nul(data):
-        raise InvalidPayload("Event data must not contain NUL (\\u0000) characters.")
+    if problem := unstorable_text(data):
+        raise InvalidPayload(f"Event data {problem}.")
     return body

@@ -59,7 +59,7 @@ def create_endpoint(
         auth=validation.clean_auth(auth_type, auth),
         custom_headers=validation.clean_custom_headers(custom_headers),
         timeout_s=validation.clean_timeout(timeout_s),
-        rate_limit_per_s=rate_limit_per_s,
+        rate_limit_per_s=validation.clean_rate_limit(rate_limit_per_s),
         filter=validation.clean_filter(filter),
         enabled=enabled,
         created_by=created_by,
@@ -181,7 +181,9 @@ def update_endpoint(
         endpoint.timeout_s = validation.clean_timeout(timeout_s)
     if filter is not _UNSET:
         endpoint.filter = validation.clean_filter(filter)
-    for field, value in (("name", name), ("description", description), ("rate_limit_per_s", rate_limit_per_s)):
+    if rate_limit_per_s is not _UNSET:
+        endpoint.rate_limit_per_s = validation.clean_rate_limit(rate_limit_per_s)
+    for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)
     if enabled is not _UNSET and enabled != endpoint.enabled:

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 
+from events.envelope import unstorable_text
 from events.models import EventType
 from subscriptions.models import ALL_EVENT_TYPES, AuthType
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
@@ -59,6 +60,10 @@ def _check_header(field: str, name: Any, value: Any) -> None:
         raise ValidationError({field: f"The value of header {name!r} must be a string."})
     if any(ch in value for ch in "\r\n\x00"):
         raise ValidationError({field: f"The value of header {name!r} must not contain CR, LF or NUL."})
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValidationError({field: f"The value of header {name!r} must be ISO-8859-1 text."}) from exc
     if name.lower() in RESERVED_HEADERS:
         raise ValidationError({field: f"The header {name!r} is set by webhookhub and cannot be overridden."})
 
@@ -105,6 +110,19 @@ def clean_filter(value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
         raise ValidationError({"filter": 'A filter is an object such as {"direction": "inbound"}.'})
+    if problem := unstorable_text(value):
+        raise ValidationError({"filter": f"The filter {problem}."})
+    return value
+
+
+MAX_RATE_LIMIT_PER_S = 100_000
+
+
+def clean_rate_limit(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_RATE_LIMIT_PER_S:
+        raise ValidationError({"rate_limit_per_s": f"Give a whole number from 1 to {MAX_RATE_LIMIT_PER_S}, or null."})
     return value
 
 

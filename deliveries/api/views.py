@@ -59,12 +59,15 @@ class EventViewSet(EventReadViewSet, mixins.CreateModelMixin):
     def create(self, request):
         serializer = PublishSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        idempotency_key = request.headers.get("Idempotency-Key") or None
+        if idempotency_key is not None and len(idempotency_key) > 200:
+            raise serializers.ValidationError({"Idempotency-Key": ["At most 200 characters."]})
         try:
             event = publish(
                 tenant=self.tenant_for_write(),
                 type=serializer.validated_data["type"],
                 data=serializer.validated_data["data"],
-                idempotency_key=request.headers.get("Idempotency-Key") or None,
+                idempotency_key=idempotency_key,
                 source=EventSource.API,
             )
         except PayloadTooLarge as exc:

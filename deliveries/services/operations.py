@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
@@ -18,10 +18,14 @@ _AGAIN = {"status": DeliveryStatus.PENDING, "lease_until": None, "completed_at":
 
 
 def resend(delivery: Delivery) -> Delivery:
-    """Send this delivery again now, with the same event id and body (one more attempt)."""
+    """Send this delivery again now, with the same event id and body (one more attempt).
+
+    A delivery a worker is sending right now (pending with a live lease) is left to it.
+    """
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now, **_AGAIN)
-    transaction.on_commit(dispatch.ring)
+    in_flight = Q(status=DeliveryStatus.PENDING, lease_until__gt=now)
+    if Delivery.objects.filter(pk=delivery.pk).exclude(in_flight).update(next_attempt_at=now, **_AGAIN):
+        transaction.on_commit(dispatch.ring)
     delivery.refresh_from_db()
     return delivery
 

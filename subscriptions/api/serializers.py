@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subscriptions.models import AuthType, Endpoint
+from subscriptions.validation import MAX_RATE_LIMIT_PER_S
 from webhookhub.crypto import mask
 
 AUTH_VALUE_KEYS = {
@@ -74,13 +75,17 @@ class EndpointWriteSerializer(serializers.Serializer):
     auth = AuthSerializer(required=False, help_text="Write-only values; reads show a mask.")
     custom_headers = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     timeout_s = serializers.FloatField(required=False, allow_null=True)
-    rate_limit_per_s = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    rate_limit_per_s = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT_PER_S
+    )
     filter = serializers.DictField(required=False, allow_null=True)
 
     def to_service_kwargs(self) -> dict:
         data = dict(self.validated_data)
         if "auth" in data:
             auth = dict(data.pop("auth"))
+            if "type" not in auth:
+                raise serializers.ValidationError({"auth": ["Give the auth type with its values."]})
             data["auth_type"] = auth.pop("type")
             data["auth"] = auth or None
         return data
