@@ -1,0 +1,198 @@
+"""Endpoint admin: health at a glance, write-only secrets, and a working "Send test event" button."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from deliveries.models import Attempt, AttemptOutcome, Delivery
+from deliveries.services.operations import send_test_event
+from events.catalog import TEST_EVENT_TYPE
+from events.exceptions import PublishError
+from events.models import EventType
+from subscriptions.forms import EndpointForm
+from subscriptions.models import Endpoint
+from subscriptions.services import (
+    create_endpoint,
+    disable_endpoint,
+    enable_endpoint,
+    primary_secret,
+    rotate_secret,
+    update_endpoint,
+)
+from webhookhub.accounts.admin_scoping import TenantScopedAdmin
+
+
+class TestEventForm(forms.Form):
+    example = forms.ChoiceField(
+        label="Payload", help_text="The data of a webhook.test event, or another type's example."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = EventType.objects.filter(archived=False).values_list("name", flat=True)
+        self.fields["example"].choices = [(name, f"example of {name}") for name in names]
+        self.fields["example"].initial = TEST_EVENT_TYPE
+
+
+@admin.register(Endpoint)
+class EndpointAdmin(TenantScopedAdmin):
+    form = EndpointForm
+    change_form_template = "admin/subscriptions/endpoint/change_form.html"
+    list_display = ["name_or_url", "tenant", "url", "event_types", "enabled", "last_status", "success_rate_24h",
+                    "consecutive_failures", "disabled_reason"]  # fmt: skip
+    list_filter = ["tenant", "enabled"]
+    search_fields = ["name", "url", "id", "description"]
+    readonly_fields = ["id", "disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "tenant", "name", "url", "description", "event_types", "enabled"]}),
+        (
+            "Authentication (write-only)",
+            {"fields": ["auth_type", "auth_token", "auth_header", "auth_value", "auth_username", "auth_password"]},
+        ),  # fmt: skip
+        (
+            "Delivery",
+            {"fields": ["custom_headers_text", "clear_custom_headers", "timeout_s", "rate_limit_per_s", "filter"]},
+        ),  # fmt: skip
+        ("Health", {"fields": ["disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]}),
+    ]
+    actions = ["enable", "disable", "rotate", "send_test"]
+
+    def get_queryset(self, request):
+        since = timezone.now() - timedelta(hours=24)
+        latest = Attempt.objects.filter(delivery__endpoint=OuterRef("pk")).order_by("-started_at")
+        recent = Q(deliveries__attempts__started_at__gte=since)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("tenant")
+            .annotate(
+                _last_status=Subquery(latest.values("status_code")[:1]),
+                _last_error=Subquery(latest.values("error")[:1]),
+                _attempts_24h=Count("deliveries__attempts", filter=recent),
+                _successes_24h=Count(
+                    "deliveries__attempts", filter=recent & Q(deliveries__attempts__outcome=AttemptOutcome.SUCCESS)
+                ),
+            )
+        )
+
+    @admin.display(description="endpoint")
+    def name_or_url(self, endpoint: Endpoint) -> str:
+        return endpoint.name or endpoint.pk
+
+    @admin.display(description="last status")
+    def last_status(self, endpoint: Endpoint) -> str:
+        return str(endpoint._last_status or endpoint._last_error or "-")
+
+    @admin.display(description="success 24 h")
+    def success_rate_24h(self, endpoint: Endpoint) -> str:
+        if not endpoint._attempts_24h:
+            return "-"
+        return f"{100 * endpoint._successes_24h / endpoint._attempts_24h:.0f}% of {endpoint._attempts_24h}"
+
+    @admin.display(description="failures in a row")
+    def consecutive_failures(self, endpoint: Endpoint) -> int:
+        attempts = Attempt.objects.filter(delivery__endpoint=endpoint)
+        last_success = attempts.filter(outcome=AttemptOutcome.SUCCESS).order_by("-started_at").first()
+        if last_success is not None:
+            attempts = attempts.filter(started_at__gt=last_success.started_at)
+        return attempts.exclude(outcome=AttemptOutcome.SUCCESS).count()
+
+    def save_model(self, request, obj, form, change):
+        """Through the services, as the API does; the form has already run their validation."""
+        if change:
+            update_endpoint(endpoint=obj, **form.service_kwargs())
+            return
+        tenant = form.cleaned_data["tenant"]
+        created = create_endpoint(tenant=tenant, created_by=request.user, **form.service_kwargs())
+        obj.pk = created.endpoint.pk
+        obj._state.adding = False
+        messages.warning(request, f"Signing secret: {created.secret} (reveal it again from the endpoint page).")
+
+    # --- actions -------------------------------------------------------------------------------
+    @admin.action(description="Enable")
+    def enable(self, request, queryset):
+        for endpoint in queryset:
+            enable_endpoint(endpoint=endpoint)
+        messages.success(request, f"Enabled {queryset.count()} endpoint(s).")
+
+    @admin.action(description="Disable")
+    def disable(self, request, queryset):
+        for endpoint in queryset:
+            disable_endpoint(endpoint=endpoint, reason="Disabled by an admin.", notify=False)
+        messages.success(request, f"Disabled {queryset.count()} endpoint(s).")
+
+    @admin.action(description="Rotate signing secret (the old one signs 24 h more)")
+    def rotate(self, request, queryset):
+        for endpoint in queryset:
+            rotate_secret(endpoint=endpoint)
+        messages.success(request, f"Rotated {queryset.count()} secret(s). Reveal the new one on each endpoint page.")
+
+    @admin.action(description="Send test event")
+    def send_test(self, request, queryset):
+        for endpoint in queryset:
+            send_test_event(endpoint=endpoint)
+        messages.success(request, f"Sent a test event to {queryset.count()} endpoint(s); see Deliveries.")
+
+    # --- pages ---------------------------------------------------------------------------------
+    def get_urls(self):
+        own = [
+            path("<str:object_id>/reveal-secret/", self.admin_site.admin_view(self.reveal_secret_view),
+                 name="subscriptions_endpoint_reveal_secret"),
+            path("<str:object_id>/send-test/", self.admin_site.admin_view(self.send_test_view),
+                 name="subscriptions_endpoint_send_test"),
+            path("<str:object_id>/test-result/<int:delivery_id>/", self.admin_site.admin_view(self.test_result_view),
+                 name="subscriptions_endpoint_test_result"),
+        ]  # fmt: skip
+        return own + super().get_urls()
+
+    def _endpoint(self, request: HttpRequest, object_id: str) -> Endpoint:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(self.get_queryset(request), pk=object_id)
+
+    def _page(self, request, endpoint, template, **context) -> TemplateResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": endpoint,
+                   "title": f"{endpoint} — {context.pop('heading')}", **context}  # fmt: skip
+        return TemplateResponse(request, template, context)
+
+    def reveal_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        endpoint = self._endpoint(request, object_id)
+        if request.method != "POST":  # revealed only on an explicit click (a POST with CSRF)
+            return HttpResponseRedirect(reverse("admin:subscriptions_endpoint_change", args=[endpoint.pk]))
+        return self._page(request, endpoint, "admin/subscriptions/endpoint/secret.html", heading="signing secret",
+                          secret=primary_secret(endpoint))  # fmt: skip
+
+    def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        endpoint = self._endpoint(request, object_id)
+        form = TestEventForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            example = EventType.objects.get(name=form.cleaned_data["example"]).example
+            try:
+                delivery = send_test_event(endpoint=endpoint, data=example)
+            except PublishError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return HttpResponseRedirect(
+                    reverse("admin:subscriptions_endpoint_test_result", args=[endpoint.pk, delivery.pk])
+                )
+        return self._page(request, endpoint, "admin/subscriptions/endpoint/send_test.html", heading="send test event",
+                          form=form)  # fmt: skip
+
+    def test_result_view(self, request: HttpRequest, object_id: str, delivery_id: int) -> HttpResponse:
+        endpoint = self._endpoint(request, object_id)
+        delivery = get_object_or_404(Delivery.objects.select_related("event"), pk=delivery_id, endpoint=endpoint)
+        attempt = delivery.attempts.order_by("-number").first()
+        waiting = attempt is None and timezone.now() - delivery.created_at < timedelta(seconds=60)
+        return self._page(
+            request, endpoint, "admin/subscriptions/endpoint/test_result.html", heading="test event result",
+            delivery=delivery, attempt=attempt, waiting=waiting,
+            delivery_url=reverse("admin:deliveries_delivery_change", args=[delivery.pk]),
+        )  # fmt: skip

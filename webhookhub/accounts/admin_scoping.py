@@ -1,0 +1,76 @@
+"""Django admin, tenant-scoped: staff see only tenants where they are admins; superusers see all.
+
+Managers and users (even with is_staff) get no webhook pages: the index lists none and
+direct URLs answer 403. Every queryset and foreign-key choice is limited to the tenants
+the user administers.
+"""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from webhookhub.accounts.models import Membership, Role, Tenant
+
+
+def administered_tenants(request: HttpRequest):
+    """The tenants this user may configure (all of them for a superuser)."""
+    if not hasattr(request, "_administered_tenants"):
+        user = request.user
+        if not user.is_active:
+            tenants = Tenant.objects.none()
+        elif user.is_superuser:
+            tenants = Tenant.objects.all()
+        else:
+            tenants = Tenant.objects.filter(
+                pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("tenant")
+            )
+        request._administered_tenants = tenants
+    return request._administered_tenants
+
+
+def is_tenant_admin(request: HttpRequest) -> bool:
+    return request.user.is_active and (request.user.is_superuser or administered_tenants(request).exists())
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """``tenant_field`` is the path from the model to its Tenant."""
+
+    tenant_field = "tenant"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.tenant_field}__in": administered_tenants(request)})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Tenant:
+            kwargs["queryset"] = administered_tenants(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_module_permission(self, request) -> bool:
+        return is_tenant_admin(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_tenant_admin(request)
+
+    def has_add_permission(self, request) -> bool:
+        return is_tenant_admin(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return is_tenant_admin(request)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return is_tenant_admin(request)
+
+
+class ReadOnlyTenantScopedAdmin(TenantScopedAdmin):
+    """Logs: visible to tenant admins, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
