@@ -37,6 +37,7 @@ def _parse_headers(text: str) -> dict[str, str]:
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}))
     event_types = forms.MultipleChoiceField(
         widget=forms.SelectMultiple(attrs={"size": 12}), help_text="Hold Ctrl/Cmd to pick several."
     )
@@ -63,7 +64,6 @@ class EndpointForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         names = EventType.objects.filter(archived=False).values_list("name", flat=True)
         self.fields["event_types"].choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
-        self.fields["url"].widget = forms.URLInput(attrs={"size": 80})
         endpoint = self.instance
         if endpoint.pk:
             self.initial["auth_type"] = endpoint.auth_type
