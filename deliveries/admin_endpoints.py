@@ -42,13 +42,29 @@ class TestEventForm(forms.Form):
         self.fields["example"].initial = TEST_EVENT_TYPE
 
 
+class EventTypeFilter(admin.SimpleListFilter):
+    """Endpoints that receive a given type (subscribed to it, or to "*")."""
+
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in EventType.objects.filter(archived=False).values_list("name", flat=True)]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        # JSON text of the list, so this works on PostgreSQL and SQLite alike.
+        return queryset.filter(Q(event_types__icontains=f'"{self.value()}"') | Q(event_types__icontains='"*"'))
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(TenantScopedAdmin):
     form = EndpointForm
     change_form_template = "admin/subscriptions/endpoint/change_form.html"
     list_display = ["name_or_url", "tenant", "url", "event_types", "enabled", "last_status", "success_rate_24h",
                     "consecutive_failures", "disabled_reason"]  # fmt: skip
-    list_filter = ["tenant", "enabled"]
+    list_filter = ["tenant", "enabled", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = ["id", "disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]
     fieldsets = [
