@@ -9,7 +9,7 @@ from deliveries.models import Attempt, Delivery, DeliveryStatus
 from deliveries.services.operations import resend
 from events.admin import EventAdminBase
 from events.models import Event
-from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin
+from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 
 
 class AttemptInline(admin.TabularInline):
@@ -23,13 +23,16 @@ class AttemptInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_tenant_admin(request)
+
 
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     tenant_field = "endpoint__tenant"
     list_display = ["id", "status", "endpoint", "event_type", "attempt_count", "last_status_code", "created_at",
                     "completed_at"]  # fmt: skip
-    list_filter = ["status", "event__event_type", "endpoint__tenant"]
+    list_filter = ["status", "event__event_type", ("endpoint__tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["event__id"]
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint"]
@@ -77,6 +80,9 @@ class DeliveryInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_tenant_admin(request)
 
 
 @admin.register(Event)

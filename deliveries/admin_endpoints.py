@@ -64,7 +64,7 @@ class EndpointAdmin(TenantScopedAdmin):
     change_form_template = "admin/subscriptions/endpoint/change_form.html"
     list_display = ["name_or_url", "tenant", "url", "event_types", "enabled", "last_status", "success_rate_24h",
                     "consecutive_failures", "disabled_reason"]  # fmt: skip
-    list_filter = ["tenant", "enabled", EventTypeFilter]
+    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = ["id", "disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]
     fieldsets = [
@@ -124,7 +124,8 @@ class EndpointAdmin(TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         """Through the services, as the API does; the form has already run their validation."""
         if change:
-            update_endpoint(endpoint=obj, **form.service_kwargs())
+            # The form has already copied its values onto ``obj``; the service compares with the stored row.
+            update_endpoint(endpoint=Endpoint.objects.get(pk=obj.pk), **form.service_kwargs())
             return
         tenant = form.cleaned_data["tenant"]
         created = create_endpoint(tenant=tenant, created_by=request.user, **form.service_kwargs())

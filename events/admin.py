@@ -30,7 +30,7 @@ class EventTypeAdmin(admin.ModelAdmin):
 
 class EventAdminBase(ReadOnlyTenantScopedAdmin):
     list_display = ["id", "event_type", "tenant", "source", "created_at"]
-    list_filter = ["source", "event_type", "tenant"]
+    list_filter = ["source", "event_type", ("tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["id", "idempotency_key"]
     date_hierarchy = "created_at"
     fields = ["id", "tenant", "event_type", "source", "idempotency_key", "occurred_at", "created_at", "body"]

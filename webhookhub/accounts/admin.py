@@ -40,7 +40,7 @@ class ApiKeyAdmin(TenantScopedAdmin):
     """Only the prefix is ever shown; the full key appears once, in the message after creation."""
 
     list_display = ["name", "tenant", "prefix", "role", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["tenant", "role"]
+    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "role"]
     search_fields = ["name", "prefix"]
     fields = ["tenant", "name", "role", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
