@@ -81,6 +81,10 @@ class EndpointAdmin(TenantScopedAdmin):
     ]
     actions = ["enable", "disable", "rotate", "send_test"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # An endpoint stays with its tenant (its secrets, deliveries and history belong there).
+        return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
+
     def get_queryset(self, request):
         since = timezone.now() - timedelta(hours=24)
         latest = Attempt.objects.filter(delivery__endpoint=OuterRef("pk")).order_by("-started_at")

@@ -109,7 +109,9 @@ def post(
 
     pool = _pools.get(target, str(address))
     request_headers = {**headers, "Host": _host_header(target)}
-    timeout = urllib3.Timeout(connect=min(connect_timeout, total_timeout), read=total_timeout)
+    # total: the wait for the response headers gets what the connect left of it; the body
+    # is read below in whatever pieces arrive, checking the same deadline after each.
+    timeout = urllib3.Timeout(total=total_timeout, connect=min(connect_timeout, total_timeout))
     try:
         response = pool.urlopen(
             "POST",
@@ -125,6 +127,8 @@ def post(
         )
     except (Urllib3Error, OSError) as exc:
         return HttpResult(None, error=_describe(exc, ipaddress.ip_address(address)), duration_ms=elapsed_ms())
+    except UnicodeEncodeError:
+        return HttpResult(None, error="Refused: a header value is not ISO-8859-1 text.", duration_ms=elapsed_ms())
 
     chunks: list[bytes] = []
     received = 0
@@ -134,7 +138,7 @@ def post(
             if time.monotonic() > deadline:
                 error = f"Response body not received within {total_timeout:g} s (status {response.status} kept)."
                 break
-            chunk = response.read(min(_CHUNK, max_response_bytes - received))
+            chunk = response.read1(min(_CHUNK, max_response_bytes - received))
             if not chunk:
                 break
             chunks.append(chunk)

@@ -29,6 +29,14 @@ def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
     return {}
 
 
+def _mask_credential(value: str) -> str:
+    """ "Bearer abc...xyz" -> "Bearer ****" + at most the last 4 of the credential itself."""
+    scheme, sep, credential = value.partition(" ")
+    if sep and scheme in ("Bearer", "Basic"):
+        return f"{scheme} {mask(credential)}"
+    return mask(value)
+
+
 def _merge(*layers: dict[str, str]) -> dict[str, str]:
     """Later layers win, whatever the case of the header name."""
     merged: dict[str, tuple[str, str]] = {}
@@ -54,7 +62,7 @@ def build_request(
     headers = _merge(custom, auth, system)
     masked = _merge(
         {name: mask(value) for name, value in custom.items()},
-        {name: mask(value) for name, value in auth.items()},
+        {name: _mask_credential(value) for name, value in auth.items()},
         system,
     )
     return OutboundRequest(url=endpoint.url, headers=headers, masked_headers=masked, body=payload)

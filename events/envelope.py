@@ -42,8 +42,11 @@ def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant
     }
     try:
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        problem = unstorable_text(data)
+    except RecursionError as exc:
+        raise InvalidPayload("Event data is nested too deeply.") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidPayload(f"Event data is not JSON-serialisable: {exc}") from exc
-    if problem := unstorable_text(data):
+    if problem:
         raise InvalidPayload(f"Event data {problem}.")
     return body

@@ -1,5 +1,6 @@
 """Reads: which endpoints want an event, and the secrets that sign for an endpoint."""
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,6 +46,7 @@ class Routes:
     tenant_id: str
     version: tuple[int, datetime | None]
     routes: tuple[Route, ...]
+    loaded_at: float = 0.0  # time.monotonic()
 
     def endpoint_ids(self, event_type: str, data: dict[str, Any]) -> list[str]:
         """Endpoints subscribed to ``event_type`` whose filter accepts ``data``."""
@@ -67,6 +69,9 @@ class Routes:
 
 
 _MAX_CACHED_TENANTS = 10_000
+# The guard catches changes in the same statement; this bounds what it cannot see (clock skew
+# between hosts stamping updated_at).
+_ROUTES_MAX_AGE_SECONDS = 30
 _routes_cache: dict[str, Routes] = {}
 
 
@@ -78,7 +83,7 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
     query cost more than running it.
     """
     cached = _routes_cache.get(tenant.pk)
-    if cached is not None and not fresh:
+    if cached is not None and not fresh and time.monotonic() - cached.loaded_at < _ROUTES_MAX_AGE_SECONDS:
         return cached
     quote = connection.ops.quote_name
     fields = [Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "enabled", "updated_at")]
@@ -91,6 +96,7 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
         rows = cursor.fetchall()
     event_types_field, filter_field = fields[1], fields[2]
     result = Routes(
+        loaded_at=time.monotonic(),
         tenant_id=tenant.pk,
         version=(len(rows), max((row[4] for row in rows), default=None)),
         routes=tuple(

@@ -47,6 +47,10 @@ def parse_target(url: str) -> Target:
     host = parts.hostname
     if not host:
         raise UnsafeUrl("The URL has no host.")
+    try:
+        host = host.encode("idna").decode("ascii")  # internationalised names travel as punycode
+    except UnicodeError as exc:
+        raise UnsafeUrl(f"The host {host!r} is not a valid domain name.") from exc
     if port == 0:
         raise UnsafeUrl("The URL's port must be between 1 and 65535.")
     port = port or (443 if scheme == "https" else 80)
@@ -77,6 +81,7 @@ def is_address_allowed(address: IPAddress, allowed: Iterable[IPNetwork] = ()) ->
         or address.is_link_local
         or address.is_reserved
         or address.is_unspecified
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
     )
 
 

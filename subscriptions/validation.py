@@ -87,6 +87,10 @@ def clean_auth(auth_type: str, auth: dict[str, Any] | None) -> dict[str, str] | 
             raise ValidationError({"auth": f"{auth_type} auth needs a non-empty {key!r}."})
         if any(ch in value for ch in "\r\n\x00"):
             raise ValidationError({"auth": f"The auth {key!r} must not contain CR, LF or NUL."})
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise ValidationError({"auth": f"The auth {key!r} must be ISO-8859-1 text."}) from exc
         return value
 
     if auth_type == AuthType.NONE:
@@ -110,7 +114,11 @@ def clean_filter(value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
         raise ValidationError({"filter": 'A filter is an object such as {"direction": "inbound"}.'})
-    if problem := unstorable_text(value):
+    try:
+        problem = unstorable_text(value)
+    except RecursionError as exc:
+        raise ValidationError({"filter": "The filter is nested too deeply."}) from exc
+    if problem:
         raise ValidationError({"filter": f"The filter {problem}."})
     return value
 

@@ -286,3 +286,18 @@ def test_a_type_archived_after_a_publish_is_refused_at_once(tenant):
         publish(tenant=tenant, type="chat.opened", data={})
 
     assert _row_counts() == before
+
+
+def test_data_nested_too_deeply_is_refused_and_writes_nothing(tenant):
+    _endpoint(tenant)
+    data: dict = {}
+    inner = data
+    for _ in range(5000):
+        inner["x"] = {}
+        inner = inner["x"]
+    before = _row_counts()
+
+    with pytest.raises(InvalidPayload, match="nested too deeply"):
+        publish(tenant=tenant, type="message.received", data=data)
+
+    assert _row_counts() == before

@@ -7,6 +7,7 @@ from subscriptions.url_policy import (
     Target,
     UnsafeUrl,
     is_address_allowed,
+    parse_target,
     resolve_allowed_addresses,
     validate_endpoint_url,
 )
@@ -207,3 +208,12 @@ def test_http_post_to_an_allowed_address_reaches_the_receiver(settings, receiver
 
     assert result.status_code == 200
     assert [request.body for request in receiver.requests] == [b"{}"]
+
+
+def test_site_local_ipv6_is_refused(no_private_networks):
+    with pytest.raises(UnsafeUrl, match="not a public address"):
+        validate_endpoint_url("http://[fec0::1]/hook")
+
+
+def test_an_internationalised_host_is_resolved_as_punycode():
+    assert parse_target("https://xn--mnchen-3ya.de/a").host == parse_target("https://münchen.de/a").host

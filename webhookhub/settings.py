@@ -193,6 +193,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["webhookhub.accounts.api.permissions.IsTenantAdmin"],
+    "DEFAULT_PARSER_CLASSES": [
+        "webhookhub.accounts.api.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "webhookhub.accounts.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,

@@ -179,12 +179,21 @@ class Pipeline:
             try:
                 write_results(sent, cancelled, self.config)
             except Exception:  # noqa: BLE001 - the recorder must outlive any failure
-                # Leases still cover these deliveries: they are re-sent when they run out.
-                logger.exception("Recording %d results failed.", len(sent) + len(cancelled))
+                logger.exception("Recording %d results together failed; recording them one by one.", len(sent))
                 close_old_connections()
+                self._record_one_by_one(sent, cancelled)
             with self._lock:
                 self._unrecorded -= len(sent) + len(cancelled)
                 self._changed.notify_all()
+
+    def _record_one_by_one(self, sent: list[Sent], cancelled: list[Delivery]) -> None:
+        """So one bad row (e.g. its endpoint was just deleted) does not cost the others their record."""
+        for item_sent, item_cancelled in [([item], []) for item in sent] + [([], [item]) for item in cancelled]:
+            try:
+                write_results(item_sent, item_cancelled, self.config)
+            except Exception:  # noqa: BLE001 - leases still cover these: they are re-sent when they run out
+                logger.exception("Recording a result failed.")
+                close_old_connections()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything claimed has been sent and recorded."""

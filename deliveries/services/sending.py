@@ -5,6 +5,7 @@ The Celery task uses ``deliveries.services.pipeline``, which runs the same steps
 asynchronously inside a worker process.
 """
 
+import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from webhookhub import fastsql
 from webhookhub.conf import webhookhub_settings
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
+logger = logging.getLogger(__name__)
+
 STATE_FIELDS = (
     "status",
     "attempt_count",
@@ -105,6 +108,7 @@ def _load(delivery_ids: list[int]) -> list[Delivery]:
     endpoints = Endpoint.objects.in_bulk({delivery.endpoint_id for delivery in deliveries})
     for delivery in deliveries:
         delivery.endpoint = endpoints[delivery.endpoint_id]
+        delivery.claimed_lease = delivery.lease_until  # results are written only while this still holds
     return deliveries
 
 
@@ -232,6 +236,22 @@ def _update_endpoints(recorded: list[tuple[Sent, Decision]], now: datetime) -> N
             record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
 
 
+def _still_owned(deliveries: list[Delivery]) -> set[int]:
+    """The deliveries whose lease is still the one they were claimed with, locked until commit.
+
+    A result that comes back after its lease ran out (and another worker may have
+    taken the delivery) must not overwrite newer state.
+    """
+    by_lease: dict[Any, list[int]] = {}
+    for delivery in deliveries:
+        by_lease.setdefault(getattr(delivery, "claimed_lease", None), []).append(delivery.pk)
+    owned: set[int] = set()
+    for lease, ids in by_lease.items():
+        rows = Delivery.objects.select_for_update().filter(pk__in=ids, lease_until=lease)
+        owned.update(rows.values_list("pk", flat=True))
+    return owned
+
+
 def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str, Any]) -> list[str]:
     """Record attempts and new states in one short transaction; returns the outcome of each ``sent``."""
     now = timezone.now()
@@ -239,10 +259,15 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
     for delivery in cancelled:
         _cancel(delivery, now)
     with transaction.atomic():
-        if recorded:
-            fastsql.insert([attempt for _, attempt, _ in recorded], _ATTEMPT_COLUMNS)
-        _save_states([item.delivery for item in sent] + cancelled)
-    _update_endpoints([(item, decision) for item, _, decision in recorded], now)
+        owned = _still_owned([item.delivery for item in sent] + cancelled)
+        kept = [(item, attempt, decision) for item, attempt, decision in recorded if item.delivery.pk in owned]
+        if kept:
+            fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
+        _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
+    dropped = len(recorded) + len(cancelled) - len(owned)
+    if dropped:
+        logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
+    _update_endpoints([(item, decision) for item, _, decision in kept], now)
     return [decision.outcome for _, _, decision in recorded]
 
 

@@ -130,7 +130,7 @@ def test_a_real_attempt_is_shown_without_the_endpoints_secrets(tenant_admin, sup
         page = text(client.get(admin_url("deliveries_delivery_change", delivery.pk)))
         assert TOKEN not in page and HEADER_VALUE not in page
     page = text(superuser.get(admin_url("deliveries_delivery_change", delivery.pk)))
-    assert "&quot;authorization&quot;: &quot;****0001&quot;" in page.lower()
+    assert "&quot;authorization&quot;: &quot;bearer ****0001&quot;" in page.lower()
     assert "&quot;x-env&quot;: &quot;****0004&quot;" in page.lower()
 
 

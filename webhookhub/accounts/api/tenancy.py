@@ -21,6 +21,8 @@ class Access:
 def resolve_access(request) -> Access:
     user = request.user
     requested = request.headers.get("X-Tenant") or request.query_params.get("tenant")
+    if requested and ("\x00" in requested or len(requested) > 64):
+        raise ValidationError({"tenant": "Not a tenant slug or id."})
     if isinstance(user, ApiKeyPrincipal):
         if user.api_key.role != Role.ADMIN:
             raise PermissionDenied("This API key's role has no access to webhook settings.")
