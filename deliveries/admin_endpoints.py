@@ -20,6 +20,7 @@ from events.models import EventType
 from subscriptions.forms import EndpointForm
 from subscriptions.models import Endpoint
 from subscriptions.services import (
+    ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
     enable_endpoint,
@@ -147,7 +148,7 @@ class EndpointAdmin(TenantScopedAdmin):
     @admin.action(description="Disable")
     def disable(self, request, queryset):
         for endpoint in queryset:
-            disable_endpoint(endpoint=endpoint, reason="Disabled by an admin.", notify=False)
+            disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
         messages.success(request, f"Disabled {queryset.count()} endpoint(s).")
 
     @admin.action(description="Rotate signing secret (the old one signs 24 h more)")

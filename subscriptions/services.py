@@ -20,6 +20,8 @@ from webhookhub.conf import setting
 
 logger = logging.getLogger(__name__)
 
+ADMIN_DISABLED_REASON = "Disabled by an admin."
+
 
 def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -188,7 +190,7 @@ def update_endpoint(
             setattr(endpoint, field, value)
     if enabled is not _UNSET and enabled != endpoint.enabled:
         endpoint.enabled = enabled
-        endpoint.disabled_reason = "" if enabled else "Disabled by an admin."
+        endpoint.disabled_reason = "" if enabled else ADMIN_DISABLED_REASON
         endpoint.disabled_at = None if enabled else timezone.now()
         if enabled:
             endpoint.failing_since = None

@@ -11,6 +11,7 @@ from subscriptions.api.serializers import (
 )
 from subscriptions.models import Endpoint
 from subscriptions.services import (
+    ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
     enable_endpoint,
@@ -68,5 +69,5 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         endpoint = self.get_object()
-        disable_endpoint(endpoint=endpoint, reason="Disabled by an admin.", notify=False)
+        disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
         return Response(EndpointSerializer(endpoint).data)
