@@ -1,12 +1,10 @@
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from deliveries import admin_endpoints  # noqa: F401  (registers the Endpoint admin)
-from deliveries.models import Attempt, Delivery, DeliveryStatus
-from deliveries.services.operations import resend
+from deliveries.models import Attempt, Delivery
+from deliveries.services.operations import cancel_pending, resend
 from events.admin import EventAdminBase
 from events.models import Event
 from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
@@ -62,11 +60,7 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
 
     @admin.action(description="Cancel pending")
     def cancel_pending(self, request, queryset):
-        not_in_flight = Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now())
-        count = queryset.filter(not_in_flight, status=DeliveryStatus.PENDING).update(
-            status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=timezone.now(),
-            last_error="Cancelled by an admin.",
-        )  # fmt: skip
+        count = cancel_pending(queryset)
         messages.success(request, f"Cancelled {count} pending delivery(ies).")
 
 

@@ -2,6 +2,7 @@ from django.db import models
 
 from events.models import Event
 from subscriptions.models import Endpoint
+from webhookhub.accounts.models import Tenant
 
 
 class DeliveryStatus(models.TextChoices):
@@ -36,6 +37,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next"),
             models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created"),
+            models.Index(fields=["-created_at", "-id"], name="delivery_created"),  # the log, newest first
         ]
 
     def __str__(self) -> str:
@@ -66,3 +68,65 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+# Upper bounds (ms) of the latency histogram's buckets; one more bucket holds everything slower.
+LATENCY_BOUNDS_MS = (5, 10, 15, 25, 40, 60, 100, 150, 250, 400, 600, 1000, 1500, 2500, 4000, 6000, 10000, 15000)
+LATENCY_COLUMNS = tuple(f"latency_{i:02d}" for i in range(len(LATENCY_BOUNDS_MS) + 1))
+
+
+class Granularity(models.IntegerChoices):
+    FIVE_MINUTES = 300, "5 minutes"
+    HOUR = 3600, "1 hour"
+
+
+class AttemptRollup(models.Model):
+    """The attempts of one endpoint in one time bucket: counts by outcome and a latency histogram.
+
+    Written by the recorder with every batch of attempts (an upsert that adds), so the
+    dashboard reads a few thousand rows instead of millions of attempts. Five-minute
+    buckets serve the last hours and are pruned after two days; hourly ones are kept.
+    ``latency_NN`` counts attempts that got a response within ``LATENCY_BOUNDS_MS[NN]``.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="rollups")
+    granularity = models.PositiveIntegerField(choices=Granularity.choices)
+    bucket_start = models.DateTimeField()
+    successes = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    responses = models.PositiveIntegerField(default=0)  # attempts with an HTTP status: the histogram's total
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["endpoint", "granularity", "bucket_start"], name="rollup_unique_bucket")
+        ]
+        indexes = [models.Index(fields=["tenant", "granularity", "bucket_start"], name="rollup_tenant_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_id} from {self.bucket_start:%Y-%m-%d %H:%M} ({self.granularity} s)"
+
+    def latency_counts(self) -> list[int]:
+        return [getattr(self, column) for column in LATENCY_COLUMNS]
+
+
+for _column in LATENCY_COLUMNS:
+    AttemptRollup.add_to_class(_column, models.PositiveIntegerField(default=0))
+
+
+class EndpointHealth(models.Model):
+    """The latest attempt of an endpoint and its current failing streak, kept by the recorder."""
+
+    endpoint = models.OneToOneField(Endpoint, primary_key=True, on_delete=models.CASCADE, related_name="health")
+    last_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "endpoint health"
+
+    def __str__(self) -> str:
+        return f"health of {self.endpoint_id}"

@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
+
+admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
 
 urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="dashboard:overview")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("webhookhub.api_urls")),
+    path("dashboard/", include("deliveries.dashboard.urls")),
 ]

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
@@ -28,6 +28,15 @@ def resend(delivery: Delivery) -> Delivery:
         transaction.on_commit(dispatch.ring)
     delivery.refresh_from_db()
     return delivery
+
+
+def cancel_pending(deliveries: QuerySet[Delivery]) -> int:
+    """Cancel those still pending and not being sent right now; returns how many."""
+    now = timezone.now()
+    not_in_flight = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return deliveries.filter(not_in_flight, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now, last_error="Cancelled by an admin."
+    )
 
 
 def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: datetime, dry_run: bool = False) -> int:

@@ -21,6 +21,7 @@ from deliveries import http
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.retry_policy import Decision, decide
+from deliveries.services.rollups import record_stats
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
@@ -263,6 +264,7 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
         kept = [(item, attempt, decision) for item, attempt, decision in recorded if item.delivery.pk in owned]
         if kept:
             fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
+            record_stats([(attempt, item.reached) for item, attempt, _ in kept])
         _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
     dropped = len(recorded) + len(cancelled) - len(owned)
     if dropped:

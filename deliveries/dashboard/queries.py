@@ -1,0 +1,291 @@
+"""What the dashboard shows, read from the rollups and indexes: never a scan of the attempt log.
+
+Every function takes the tenants in view (``None`` for all of them, a superuser's view)
+and costs a bounded number of statements: windows read at most endpoints x buckets
+rollup rows (hourly for days, five-minute for the last hour), and the log walks an
+index newest first and stops after one page.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from deliveries.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_COLUMNS,
+    AttemptRollup,
+    Delivery,
+    DeliveryStatus,
+    Granularity,
+)
+from deliveries.services.rollups import bucket_start
+from subscriptions.models import Endpoint
+
+COUNTERS = ("successes", "retries", "failures", "responses", *LATENCY_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Window:
+    key: str
+    label: str
+    length: timedelta
+    granularity: int  # which rollups to read
+    step: timedelta  # one chart bar
+
+
+WINDOWS = {
+    window.key: window
+    for window in (
+        Window("1h", "1 hour", timedelta(hours=1), Granularity.FIVE_MINUTES, timedelta(minutes=5)),
+        Window("24h", "24 hours", timedelta(hours=24), Granularity.HOUR, timedelta(hours=1)),
+        Window("7d", "7 days", timedelta(days=7), Granularity.HOUR, timedelta(hours=4)),
+        Window("30d", "30 days", timedelta(days=30), Granularity.HOUR, timedelta(days=1)),
+    )
+}
+DEFAULT_WINDOW = "24h"
+
+
+@dataclass
+class Counts:
+    """Attempt counts and a latency histogram, summed over some rollup rows."""
+
+    successes: int = 0
+    retries: int = 0
+    failures: int = 0
+    responses: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Counts":
+        return cls(
+            successes=row["successes"] or 0,
+            retries=row["retries"] or 0,
+            failures=row["failures"] or 0,
+            responses=row["responses"] or 0,
+            latency=[row[column] or 0 for column in LATENCY_COLUMNS],
+        )
+
+    def add(self, other: "Counts") -> None:
+        self.successes += other.successes
+        self.retries += other.retries
+        self.failures += other.failures
+        self.responses += other.responses
+        self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
+
+    @property
+    def attempts(self) -> int:
+        return self.successes + self.retries + self.failures
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.attempts if self.attempts else None
+
+    def percentile(self, fraction: float) -> int | None:
+        return latency_percentile(self.latency, fraction)
+
+
+def latency_percentile(histogram: list[int], fraction: float) -> int | None:
+    """Estimated from the histogram, linear within a bucket; the open last bucket reports its lower bound."""
+    total = sum(histogram)
+    if not total:
+        return None
+    rank = fraction * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            lower = LATENCY_BOUNDS_MS[index - 1] if index else 0
+            if index == len(LATENCY_BOUNDS_MS):
+                return lower
+            upper = LATENCY_BOUNDS_MS[index]
+            return round(lower + (upper - lower) * (rank - seen) / count)
+        seen += count
+    return LATENCY_BOUNDS_MS[-1]
+
+
+def _rollups(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint_id: str | None = None):
+    rows = AttemptRollup.objects.filter(
+        granularity=window.granularity, bucket_start__gte=bucket_start(now - window.length, window.granularity)
+    )
+    if tenant_ids is not None:
+        rows = rows.filter(tenant_id__in=tenant_ids)
+    if endpoint_id is not None:
+        rows = rows.filter(endpoint_id=endpoint_id)
+    return rows
+
+
+def _sums():
+    return {column: Sum(column) for column in COUNTERS}
+
+
+def counts_by_endpoint(tenant_ids: list[str] | None, window: Window, now: datetime) -> dict[str, Counts]:
+    rows = _rollups(tenant_ids, window, now).values("endpoint_id").annotate(**_sums()).order_by()
+    return {row["endpoint_id"]: Counts.from_row(row) for row in rows}
+
+
+@dataclass(frozen=True)
+class Bar:
+    start: datetime
+    counts: Counts
+
+
+def series(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint_id: str | None = None) -> list[Bar]:
+    """One bar per ``window.step`` from the window's start to now, empty steps included."""
+    rows = _rollups(tenant_ids, window, now, endpoint_id).values("bucket_start").annotate(**_sums()).order_by()
+    step = int(window.step.total_seconds())
+    first = bucket_start(now - window.length, step)
+    steps = int((now - first).total_seconds()) // step + 1
+    bars = [Bar(first + timedelta(seconds=step * i), Counts()) for i in range(steps)]
+    for row in rows:
+        index = int((row["bucket_start"] - first).total_seconds()) // step
+        if 0 <= index < len(bars):
+            bars[index].counts.add(Counts.from_row(row))
+    return bars
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    endpoint: Endpoint
+    counts: Counts
+
+    @property
+    def health(self):
+        return getattr(self.endpoint, "health", None)
+
+    @property
+    def sort_key(self) -> tuple:
+        """Worst first: disabled, then the lowest success rate, then the longest failing streak."""
+        rate = self.counts.success_rate
+        streak = self.health.consecutive_failures if self.health else 0
+        return (self.endpoint.enabled, 2.0 if rate is None else rate, -streak, str(self.endpoint))
+
+
+def endpoints_in_view(tenant_ids: list[str] | None) -> QuerySet[Endpoint]:
+    endpoints = Endpoint.objects.select_related("tenant")
+    return endpoints if tenant_ids is None else endpoints.filter(tenant_id__in=tenant_ids)
+
+
+def health_table(tenant_ids: list[str] | None, window: Window, now: datetime) -> list[EndpointRow]:
+    by_endpoint = counts_by_endpoint(tenant_ids, window, now)
+    endpoints = endpoints_in_view(tenant_ids).select_related("health")
+    rows = [EndpointRow(endpoint, by_endpoint.get(endpoint.pk, Counts())) for endpoint in endpoints]
+    return sorted(rows, key=lambda row: row.sort_key)
+
+
+@dataclass(frozen=True)
+class Overview:
+    window: Window
+    since: datetime
+    totals: Counts
+    retries_pending: int
+    endpoints: list[EndpointRow]
+    bars: list[Bar]
+
+
+def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None = None) -> Overview:
+    now = now or timezone.now()
+    endpoints = health_table(tenant_ids, window, now)
+    totals = Counts()
+    for row in endpoints:
+        totals.add(row.counts)
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempt_count__gt=0)
+    if tenant_ids is not None:
+        pending = pending.filter(endpoint_id__in=[row.endpoint.pk for row in endpoints])
+    return Overview(
+        window=window,
+        since=bucket_start(now - window.length, window.granularity),
+        totals=totals,
+        retries_pending=pending.count(),
+        endpoints=endpoints,
+        bars=series(tenant_ids, window, now),
+    )
+
+
+# --- the delivery log ---------------------------------------------------------------------------
+
+PAGE_SIZE = 50
+PAYLOAD_SEARCH_DEFAULT_SPAN = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class LogFilters:
+    endpoint_ids: list[str]  # the endpoints in view (all of the tenant's, or the one chosen)
+    event_type: str = ""
+    status: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    event_id: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class LogPage:
+    deliveries: list[Delivery]
+    newer: int | None  # cursor: the first delivery of this page, for the page before it
+    older: int | None  # cursor: the last delivery of this page, for the page after it
+    searched_since: datetime | None  # where a payload search started when no range was given
+
+
+def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], datetime | None]:
+    deliveries = Delivery.objects.filter(endpoint_id__in=filters.endpoint_ids)
+    if filters.event_type:
+        deliveries = deliveries.filter(event__event_type_id=filters.event_type)
+    if filters.status:
+        deliveries = deliveries.filter(status=filters.status)
+    if filters.event_id:
+        deliveries = deliveries.filter(event_id=filters.event_id)
+    since = filters.since
+    searched_since = None
+    if filters.text:
+        # A payload search reads event bodies: bounded to a day unless a range was chosen.
+        if since is None and not filters.event_id:
+            since = searched_since = now - PAYLOAD_SEARCH_DEFAULT_SPAN
+        text = filters.text
+        by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() else Q(pk__in=[]))
+        deliveries = deliveries.filter(by_id | Q(event__body__contains=text) | Q(last_error__icontains=text))
+    if since is not None:
+        deliveries = deliveries.filter(created_at__gte=since)
+    if filters.until is not None:
+        deliveries = deliveries.filter(created_at__lt=filters.until)
+    return deliveries, searched_since
+
+
+def delivery_log(filters: LogFilters, *, before: int | None = None, after: int | None = None,
+                 now: datetime | None = None) -> LogPage:  # fmt: skip
+    """One page, newest first, by keyset on (created_at, id): no count, no offset."""
+    now = now or timezone.now()
+    deliveries, searched_since = _filtered(filters, now)
+    deliveries = deliveries.select_related("endpoint", "event").defer("event__data", "event__body")
+    cursor_id = before or after
+    if cursor_id is not None:
+        cursor = Delivery.objects.filter(pk=cursor_id).values_list("created_at", flat=True).first()
+        if cursor is not None and before:
+            deliveries = deliveries.filter(Q(created_at__lt=cursor) | Q(created_at=cursor, pk__lt=cursor_id))
+        elif cursor is not None:
+            deliveries = deliveries.filter(Q(created_at__gt=cursor) | Q(created_at=cursor, pk__gt=cursor_id))
+    if after:
+        rows = list(deliveries.order_by("created_at", "id")[: PAGE_SIZE + 1])
+        more_newer, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE][::-1]
+        more_older = bool(rows)
+    else:
+        rows = list(deliveries.order_by("-created_at", "-id")[: PAGE_SIZE + 1])
+        more_older, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+        more_newer = before is not None and bool(rows)
+    return LogPage(
+        deliveries=rows,
+        newer=rows[0].pk if rows and more_newer else None,
+        older=rows[-1].pk if rows and more_older else None,
+        searched_since=searched_since,
+    )
+
+
+def recent_failures(endpoint: Endpoint, limit: int = 20) -> list[Delivery]:
+    """The endpoint's newest deliveries that failed or are waiting for a retry."""
+    failing = Q(status=DeliveryStatus.FAILED) | Q(status=DeliveryStatus.PENDING, attempt_count__gt=0)
+    return list(
+        Delivery.objects.filter(failing, endpoint=endpoint)
+        .select_related("event")
+        .defer("event__data", "event__body")
+        .order_by("-created_at", "-id")[:limit]
+    )

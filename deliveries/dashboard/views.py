@@ -1,0 +1,197 @@
+"""The delivery-log dashboard: overview, log, delivery detail and endpoint detail, for tenant admins."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from deliveries.dashboard import charts, queries
+from deliveries.dashboard.access import tenant_admin_required
+from deliveries.dashboard.forms import LogFilterForm, ReplayForm
+from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
+from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
+from events.exceptions import PublishError
+from subscriptions.models import Endpoint
+from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
+
+
+def _window(request: HttpRequest) -> queries.Window:
+    key = request.GET.get("window") or queries.DEFAULT_WINDOW
+    if key not in queries.WINDOWS:
+        messages.warning(request, f"Unknown window {key!r}: showing {queries.WINDOWS[queries.DEFAULT_WINDOW].label}.")
+        key = queries.DEFAULT_WINDOW
+    return queries.WINDOWS[key]
+
+
+def _charts(bars: list[queries.Bar], window: queries.Window) -> dict:
+    long_labels = window.length > timedelta(hours=24)
+    return {
+        "outcome_chart": charts.outcome_bars(bars, long_labels),
+        "latency_chart": charts.latency_lines(bars, long_labels),
+        "outcome_legend": charts.legend("outcomes"),
+        "latency_legend": charts.legend("latency"),
+    }
+
+
+def _page(request: HttpRequest, template: str, nav: str = "", **context) -> HttpResponse:
+    context = {"scope": request.scope, "windows": queries.WINDOWS.values(), "nav": nav, **context}
+    return render(request, template, context)
+
+
+@tenant_admin_required
+def overview(request: HttpRequest) -> HttpResponse:
+    window = _window(request)
+    summary = queries.overview(request.scope.tenant_ids, window)
+    return _page(request, "dashboard/overview.html", nav="overview", window=window, summary=summary,
+                 **_charts(summary.bars, window))  # fmt: skip
+
+
+def _endpoints_in_view(request: HttpRequest) -> list[Endpoint]:
+    return list(queries.endpoints_in_view(request.scope.tenant_ids).only("id", "name", "url", "tenant"))
+
+
+@tenant_admin_required
+def delivery_log(request: HttpRequest) -> HttpResponse:
+    endpoints = _endpoints_in_view(request)
+    form = LogFilterForm(request.GET, endpoints=endpoints)
+    page = None
+    if form.is_valid():
+        data = form.cleaned_data
+        endpoint_ids = [data["endpoint"]] if data["endpoint"] else [endpoint.pk for endpoint in endpoints]
+        filters = queries.LogFilters(
+            endpoint_ids=endpoint_ids, event_type=data["event_type"], status=data["status"], since=data["since"],
+            until=data["until"], event_id=data["event"].strip(), text=data["q"].strip(),
+        )  # fmt: skip
+        page = queries.delivery_log(filters, before=_cursor(request, "before"), after=_cursor(request, "after"))
+    return _page(request, "dashboard/deliveries.html", nav="deliveries", form=form, page=page)
+
+
+def _cursor(request: HttpRequest, name: str) -> int | None:
+    value = request.GET.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _delivery(request: HttpRequest, pk: int) -> Delivery:
+    deliveries = Delivery.objects.select_related("event", "endpoint__tenant")
+    if not request.user.is_superuser:
+        deliveries = deliveries.filter(endpoint__tenant__in=request.scope.tenants)
+    return get_object_or_404(deliveries, pk=pk)
+
+
+@tenant_admin_required
+def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = _delivery(request, pk)
+    attempts = list(delivery.attempts.order_by("-number"))
+    now = timezone.now()
+    # Refresh while a send is due now or under way, so a resend's attempt shows up by itself.
+    sending = delivery.status == DeliveryStatus.PENDING and (
+        delivery.next_attempt_at is None or delivery.next_attempt_at <= now + timedelta(seconds=5)
+    )
+    return _page(request, "dashboard/delivery.html", delivery=delivery, attempts=attempts, refresh=sending,
+                 cancellable=delivery.status == DeliveryStatus.PENDING)  # fmt: skip
+
+
+@require_POST
+@tenant_admin_required
+def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = resend(_delivery(request, pk))
+    if delivery.status == DeliveryStatus.PENDING and delivery.attempt_count and delivery.lease_until:
+        messages.info(request, "A worker is sending this delivery right now; it was left to finish.")
+    else:
+        messages.success(request, "The delivery will be sent again now.")
+    return _back_to_delivery(request, delivery)
+
+
+@require_POST
+@tenant_admin_required
+def delivery_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    delivery = _delivery(request, pk)
+    if cancel_pending(Delivery.objects.filter(pk=delivery.pk)):
+        messages.success(request, "Cancelled: no further attempts will be made.")
+    else:
+        messages.error(request, "Not cancelled: the delivery is not pending, or a worker is sending it right now.")
+    return _back_to_delivery(request, delivery)
+
+
+def _back_to_delivery(request: HttpRequest, delivery: Delivery) -> HttpResponse:
+    return HttpResponseRedirect(reverse("dashboard:delivery", args=[delivery.pk]))
+
+
+def _endpoint(request: HttpRequest, pk: str) -> Endpoint:
+    endpoints = Endpoint.objects.select_related("tenant")
+    if not request.user.is_superuser:
+        endpoints = endpoints.filter(tenant__in=request.scope.tenants)
+    return get_object_or_404(endpoints, pk=pk)
+
+
+@tenant_admin_required
+def endpoint_detail(request: HttpRequest, pk: str) -> HttpResponse:
+    endpoint = _endpoint(request, pk)
+    now = timezone.now()
+    replay_form = ReplayForm(initial=ReplayForm.initial_for(now - timedelta(days=1), now))
+    return _endpoint_page(request, endpoint, replay_form)
+
+
+def _endpoint_page(request, endpoint: Endpoint, replay_form: ReplayForm, preview: int | None = None) -> HttpResponse:
+    window = _window(request)
+    now = timezone.now()
+    bars = queries.series([endpoint.tenant_id], window, now, endpoint_id=endpoint.pk)
+    totals = queries.Counts()
+    for bar in bars:
+        totals.add(bar.counts)
+    return _page(
+        request, "dashboard/endpoint.html", endpoint=endpoint, window=window, totals=totals,
+        health=EndpointHealth.objects.filter(endpoint=endpoint).first(),
+        failures=queries.recent_failures(endpoint), replay_form=replay_form, preview=preview,
+        **_charts(bars, window),
+    )  # fmt: skip
+
+
+@require_POST
+@tenant_admin_required
+def endpoint_test(request: HttpRequest, pk: str) -> HttpResponse:
+    endpoint = _endpoint(request, pk)
+    try:
+        delivery = send_test_event(endpoint=endpoint)
+    except PublishError as exc:
+        messages.error(request, f"No test event sent: {exc}")
+        return HttpResponseRedirect(reverse("dashboard:endpoint", args=[endpoint.pk]))
+    messages.success(request, "Test event sent: this page shows the attempt when the worker has made it.")
+    return HttpResponseRedirect(reverse("dashboard:delivery", args=[delivery.pk]))
+
+
+@require_POST
+@tenant_admin_required
+def endpoint_toggle(request: HttpRequest, pk: str) -> HttpResponse:
+    endpoint = _endpoint(request, pk)
+    if request.POST.get("enabled") == "1":
+        enable_endpoint(endpoint=endpoint)
+        messages.success(request, "Endpoint enabled.")
+    elif request.POST.get("enabled") == "0":
+        disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
+        messages.success(request, "Endpoint disabled: new events are no longer sent to it.")
+    else:
+        messages.error(request, "Say whether to enable (1) or disable (0) the endpoint.")
+    return HttpResponseRedirect(reverse("dashboard:endpoint", args=[endpoint.pk]))
+
+
+@require_POST
+@tenant_admin_required
+def endpoint_replay(request: HttpRequest, pk: str) -> HttpResponse:
+    """First POST shows how many would be sent; the confirming POST sends them."""
+    endpoint = _endpoint(request, pk)
+    form = ReplayForm(request.POST)
+    if not form.is_valid():
+        return _endpoint_page(request, endpoint, form)
+    data = form.cleaned_data
+    arguments = {"endpoint": endpoint, "statuses": form.statuses, "since": data["since"], "until": data["until"]}
+    if not data["confirm"]:
+        confirming = ReplayForm(initial={**data, "confirm": True})
+        return _endpoint_page(request, endpoint, confirming, preview=replay(**arguments, dry_run=True))
+    count = replay(**arguments)
+    messages.success(request, f"Replaying {count} delivery(ies) to this endpoint now.")
+    return HttpResponseRedirect(reverse("dashboard:endpoint", args=[endpoint.pk]))

@@ -1,0 +1,202 @@
+"""The dashboard's numbers, kept as attempts are recorded: per-bucket rollups and each endpoint's health.
+
+``record_stats`` runs in the transaction that inserts the attempts, so the numbers and
+the attempt log agree. Each batch is one upsert that adds to the rollup rows and one
+that moves the endpoints' health forward, whatever the batch size.
+"""
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from time import monotonic
+
+from django.db import connection
+
+from deliveries.models import (
+    LATENCY_BOUNDS_MS,
+    LATENCY_COLUMNS,
+    Attempt,
+    AttemptOutcome,
+    AttemptRollup,
+    EndpointHealth,
+    Granularity,
+)
+
+FINE_ROLLUPS_KEPT = timedelta(days=2)
+_PRUNE_EVERY_SECONDS = 600.0
+_last_prune = 0.0
+_ERROR_KEPT_CHARS = 500
+
+
+def latency_bucket(duration_ms: int) -> int:
+    """Index of the histogram bucket for this duration (the last one holds everything slower)."""
+    return bisect_left(LATENCY_BOUNDS_MS, duration_ms)
+
+
+def bucket_start(moment: datetime, granularity: int) -> datetime:
+    seconds = int(moment.timestamp())
+    return datetime.fromtimestamp(seconds - seconds % granularity, tz=UTC)
+
+
+@dataclass
+class Tally:
+    successes: int = 0
+    retries: int = 0
+    failures: int = 0
+    responses: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
+
+    def add(self, attempt: Attempt) -> None:
+        if attempt.outcome == AttemptOutcome.SUCCESS:
+            self.successes += 1
+        elif attempt.outcome == AttemptOutcome.RETRY:
+            self.retries += 1
+        else:
+            self.failures += 1
+        if attempt.status_code is not None:
+            self.responses += 1
+            self.latency[latency_bucket(attempt.duration_ms)] += 1
+
+
+RollupKey = tuple[str, int, datetime]  # endpoint id, granularity, bucket start
+
+
+def tally(attempts: Iterable[tuple[str, Attempt]]) -> dict[RollupKey, tuple[str, Tally]]:
+    """(tenant id, attempt) pairs counted into every granularity's buckets: {key: (tenant id, tally)}."""
+    tallies: dict[RollupKey, tuple[str, Tally]] = {}
+    for tenant_id, attempt in attempts:
+        for granularity in Granularity.values:
+            key = (attempt.delivery.endpoint_id, granularity, bucket_start(attempt.started_at, granularity))
+            tallies.setdefault(key, (tenant_id, Tally()))[1].add(attempt)
+    return tallies
+
+
+def record_stats(attempts: Sequence[tuple[Attempt, bool]]) -> None:
+    """Add these attempts to the rollups and the endpoints' health; ``bool`` says a request was made.
+
+    Attempts not made (the endpoint was stalled) count in the rollups, as they are in the
+    log, but do not move the failing streak, just as they do not move ``failing_since``.
+    """
+    if not attempts:
+        return
+    add_to_rollups(tally((attempt.delivery.endpoint.tenant_id, attempt) for attempt, _ in attempts))
+    _move_health([attempt for attempt, reached in attempts if reached])
+
+
+@lru_cache(maxsize=32)
+def _rollup_upsert_sql(rows: int) -> str:
+    quote = connection.ops.quote_name
+    table = quote(AttemptRollup._meta.db_table)
+    keys = ["endpoint_id", "granularity", "bucket_start"]
+    counters = ["successes", "retries", "failures", "responses", *LATENCY_COLUMNS]
+    columns = ["tenant_id", *keys, *counters]
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    additions = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+        f" ON CONFLICT ({', '.join(quote(c) for c in keys)}) DO UPDATE SET {additions}"
+    )
+
+
+def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
+    """One upsert adding every tally; rows go in key order so concurrent recorders lock alike."""
+    if not tallies:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = []
+    for key in sorted(tallies):
+        endpoint_id, granularity, start = key
+        tenant_id, counts = tallies[key]
+        params += [tenant_id, endpoint_id, granularity, adapt(start)]
+        params += [counts.successes, counts.retries, counts.failures, counts.responses, *counts.latency]
+    with connection.cursor() as cursor:
+        cursor.execute(_rollup_upsert_sql(len(tallies)), params)
+
+
+@lru_cache(maxsize=32)
+def _health_upsert_sql(rows: int) -> str:
+    quote = connection.ops.quote_name
+    table = quote(EndpointHealth._meta.db_table)
+    columns = ["endpoint_id", "last_attempt_at", "last_status_code", "last_error", "consecutive_failures",
+               "last_success_at"]  # fmt: skip
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    streak, success = quote("consecutive_failures"), quote("last_success_at")
+    return (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+        f" ON CONFLICT ({quote('endpoint_id')}) DO UPDATE SET"
+        + ", ".join(f" {quote(c)} = excluded.{quote(c)}" for c in columns[1:4])
+        + f", {streak} = CASE WHEN excluded.{success} IS NULL THEN {table}.{streak} + excluded.{streak}"
+        f" ELSE excluded.{streak} END"
+        f", {success} = COALESCE(excluded.{success}, {table}.{success})"
+    )
+
+
+def _move_health(attempts: list[Attempt]) -> None:
+    """Latest status and error per endpoint; the streak restarts after a success in the batch, else grows."""
+    by_endpoint: dict[str, list[Attempt]] = {}
+    for attempt in sorted(attempts, key=lambda a: (a.started_at, a.number)):
+        by_endpoint.setdefault(attempt.delivery.endpoint_id, []).append(attempt)
+    if not by_endpoint:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list = []
+    for endpoint_id in sorted(by_endpoint):
+        ordered = by_endpoint[endpoint_id]
+        last = ordered[-1]
+        successes = [i for i, attempt in enumerate(ordered) if attempt.outcome == AttemptOutcome.SUCCESS]
+        streak = len(ordered) - successes[-1] - 1 if successes else len(ordered)
+        last_success = adapt(ordered[successes[-1]].started_at) if successes else None
+        params += [endpoint_id, adapt(last.started_at), last.status_code, last.error[:_ERROR_KEPT_CHARS], streak,
+                   last_success]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_health_upsert_sql(len(by_endpoint)), params)
+
+
+def prune_fine_rollups(*, now: datetime, force: bool = False) -> int:
+    """Delete five-minute buckets older than two days (at most every ten minutes per process)."""
+    global _last_prune
+    if not force and monotonic() - _last_prune < _PRUNE_EVERY_SECONDS:
+        return 0
+    _last_prune = monotonic()
+    deleted, _ = AttemptRollup.objects.filter(
+        granularity=Granularity.FIVE_MINUTES, bucket_start__lt=now - FINE_ROLLUPS_KEPT
+    ).delete()
+    return deleted
+
+
+def rebuild_stats(*, chunk: int = 20_000) -> int:
+    """Recompute every rollup and health row from the attempts (after an upgrade or a bulk import)."""
+    AttemptRollup.objects.all().delete()
+    EndpointHealth.objects.all().delete()
+    attempts = Attempt.objects.select_related("delivery__endpoint").order_by("started_at", "id")
+    tallies: dict[RollupKey, tuple[str, Tally]] = {}
+    batch: list[Attempt] = []
+    count = 0
+    for attempt in attempts.iterator(chunk_size=chunk):
+        count += 1
+        batch.append(attempt)
+        if len(batch) == chunk:
+            _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
+            _move_health(batch)
+            batch = []
+    _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
+    _move_health(batch)
+    keys = sorted(tallies)
+    for start in range(0, len(keys), 500):
+        add_to_rollups({key: tallies[key] for key in keys[start : start + 500]})
+    return count
+
+
+def _merge(into: dict[RollupKey, tuple[str, Tally]], more: dict[RollupKey, tuple[str, Tally]]) -> None:
+    for key, (tenant_id, counts) in more.items():
+        if key not in into:
+            into[key] = (tenant_id, counts)
+            continue
+        total = into[key][1]
+        total.successes += counts.successes
+        total.retries += counts.retries
+        total.failures += counts.failures
+        total.responses += counts.responses
+        total.latency = [a + b for a, b in zip(total.latency, counts.latency, strict=True)]
