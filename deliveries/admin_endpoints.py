@@ -5,15 +5,16 @@ from datetime import timedelta
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery
+from deliveries.models import AttemptRollup, Delivery, Granularity
 from deliveries.services.operations import send_test_event
+from deliveries.services.rollups import bucket_start
 from events.catalog import TEST_EVENT_TYPE
 from events.exceptions import PublishError
 from events.models import EventType
@@ -87,20 +88,21 @@ class EndpointAdmin(TenantScopedAdmin):
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
 
     def get_queryset(self, request):
-        since = timezone.now() - timedelta(hours=24)
-        latest = Attempt.objects.filter(delivery__endpoint=OuterRef("pk")).order_by("-started_at")
-        recent = Q(deliveries__attempts__started_at__gte=since)
+        """Health columns from the recorder's rollups and health rows: a few rows per endpoint, never the log."""
+        since = bucket_start(timezone.now() - timedelta(hours=24), Granularity.HOUR)
+        day = AttemptRollup.objects.filter(
+            endpoint=OuterRef("pk"), granularity=Granularity.HOUR, bucket_start__gte=since
+        ).values("endpoint")
         return (
             super()
             .get_queryset(request)
             .select_related("tenant")
             .annotate(
-                _last_status=Subquery(latest.values("status_code")[:1]),
-                _last_error=Subquery(latest.values("error")[:1]),
-                _attempts_24h=Count("deliveries__attempts", filter=recent),
-                _successes_24h=Count(
-                    "deliveries__attempts", filter=recent & Q(deliveries__attempts__outcome=AttemptOutcome.SUCCESS)
-                ),
+                _last_status=F("health__last_status_code"),
+                _last_error=F("health__last_error"),
+                _streak=F("health__consecutive_failures"),
+                _attempts_24h=Subquery(day.annotate(n=Sum(F("successes") + F("retries") + F("failures"))).values("n")),
+                _successes_24h=Subquery(day.annotate(n=Sum("successes")).values("n")),
             )
         )
 
@@ -120,11 +122,7 @@ class EndpointAdmin(TenantScopedAdmin):
 
     @admin.display(description="failures in a row")
     def consecutive_failures(self, endpoint: Endpoint) -> int:
-        attempts = Attempt.objects.filter(delivery__endpoint=endpoint)
-        last_success = attempts.filter(outcome=AttemptOutcome.SUCCESS).order_by("-started_at").first()
-        if last_success is not None:
-            attempts = attempts.filter(started_at__gt=last_success.started_at)
-        return attempts.exclude(outcome=AttemptOutcome.SUCCESS).count()
+        return endpoint._streak or 0
 
     def save_model(self, request, obj, form, change):
         """Through the services, as the API does; the form has already run their validation."""

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from time import monotonic
 
-from django.db import connection
+from django.db import connection, transaction
 
 from deliveries.models import (
     LATENCY_BOUNDS_MS,
@@ -166,8 +166,9 @@ def prune_fine_rollups(*, now: datetime, force: bool = False) -> int:
     return deleted
 
 
+@transaction.atomic
 def rebuild_stats(*, chunk: int = 20_000) -> int:
-    """Recompute every rollup and health row from the attempts (after an upgrade or a bulk import)."""
+    """Recompute every rollup and health row from the attempts (after a bulk import; workers stopped)."""
     AttemptRollup.objects.all().delete()
     EndpointHealth.objects.all().delete()
     attempts = Attempt.objects.select_related("delivery__endpoint").order_by("started_at", "id")
