@@ -5,7 +5,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from deliveries.dashboard.queries import Bar
 
-WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 900, 180, 12, 22, 44
+WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 600, 200, 12, 24, 52
 OUTCOME_COLOURS = (("successes", "#2e7d32", "succeeded"), ("retries", "#f9a825", "retried"),
                    ("failures", "#c62828", "failed"))  # fmt: skip
 LATENCY_LINES = ((0.50, "#1565c0", "p50"), (0.95, "#6a1b9a", "p95"), (0.99, "#ad1457", "p99"))
@@ -29,12 +29,13 @@ def _frame(bars: list[Bar], top_value: str, unit: str, body: SafeString, long_la
         ),
     )
     return format_html(
-        '<svg viewBox="0 0 {w} {h}" role="img" preserveAspectRatio="none" class="chart">'
+        '<svg viewBox="0 0 {w} {h}" role="img" class="chart">'
         '<line x1="{l}" y1="{top}" x2="{w}" y2="{top}" class="grid"/>'
         '<line x1="{l}" y1="{base}" x2="{w}" y2="{base}" class="grid"/>'
         '<text x="{lx}" y="{ty}" text-anchor="end" class="axis">{top_value}</text>'
         '<text x="{lx}" y="{base}" text-anchor="end" class="axis">0</text>'
-        '<text x="4" y="{mid}" class="axis">{unit}</text>{body}{axis}</svg>',
+        '<text transform="translate(12,{mid}) rotate(-90)" text-anchor="middle" class="axis">{unit}</text>'
+        "{body}{axis}</svg>",
         w=WIDTH, h=HEIGHT, l=LEFT, top=TOP, base=TOP + plot_h, lx=LEFT - 4, ty=TOP + 4, mid=TOP + plot_h / 2,
         top_value=top_value, unit=unit, body=body, axis=axis,
     )  # fmt: skip
