@@ -242,7 +242,7 @@ def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], d
         if since is None and not filters.event_id:
             since = searched_since = now - PAYLOAD_SEARCH_DEFAULT_SPAN
         text = filters.text
-        by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() else Q(pk__in=[]))
+        by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() and len(text) < 19 else Q(pk__in=[]))
         deliveries = deliveries.filter(by_id | Q(event__body__contains=text) | Q(last_error__icontains=text))
     if since is not None:
         deliveries = deliveries.filter(created_at__gte=since)

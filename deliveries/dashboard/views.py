@@ -87,9 +87,12 @@ def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = _delivery(request, pk)
     attempts = list(delivery.attempts.order_by("-number"))
     now = timezone.now()
-    # Refresh while a send is due now or under way, so a resend's attempt shows up by itself.
+    # Refresh while a send is due about now or under way, so a resend's attempt shows up by itself
+    # (for a minute: with no worker running it stops asking).
+    due = delivery.next_attempt_at
     sending = delivery.status == DeliveryStatus.PENDING and (
-        delivery.next_attempt_at is None or delivery.next_attempt_at <= now + timedelta(seconds=5)
+        (delivery.lease_until is not None and delivery.lease_until > now)
+        or (due is not None and now - timedelta(seconds=60) <= due <= now + timedelta(seconds=5))
     )
     return _page(request, "dashboard/delivery.html", delivery=delivery, attempts=attempts, refresh=sending,
                  cancellable=delivery.status == DeliveryStatus.PENDING)  # fmt: skip
@@ -98,10 +101,12 @@ def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @tenant_admin_required
 def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
-    delivery = resend(_delivery(request, pk))
-    if delivery.status == DeliveryStatus.PENDING and delivery.attempt_count and delivery.lease_until:
+    delivery = _delivery(request, pk)
+    lease = delivery.lease_until
+    if delivery.status == DeliveryStatus.PENDING and lease is not None and lease > timezone.now():
         messages.info(request, "A worker is sending this delivery right now; it was left to finish.")
     else:
+        resend(delivery)
         messages.success(request, "The delivery will be sent again now.")
     return _back_to_delivery(request, delivery)
 
