@@ -80,20 +80,25 @@ def latency_lines(bars: list[Bar], long_labels: bool = False) -> SafeString:
     slot = (WIDTH - LEFT) / max(len(bars), 1)
     lines = []
     for q, colour, label in LATENCY_LINES:
-        points = " ".join(
-            f"{LEFT + (i + 0.5) * slot:.1f},{TOP + plot_h - plot_h * v / peak:.1f}"
+        points = [
+            (f"{LEFT + (i + 0.5) * slot:.1f}", f"{TOP + plot_h - plot_h * v / peak:.1f}")
             for i, v in enumerate(values[q])
             if v is not None
-        )
-        if points:
+        ]
+        if len(points) > 1:
             lines.append(
                 format_html(
                     '<polyline points="{}" fill="none" stroke="{}" stroke-width="2"><title>{}</title></polyline>',
-                    points,
+                    " ".join(f"{x},{y}" for x, y in points),
                     colour,
                     label,
                 )  # fmt: skip
             )
+        # A dot per point too: a step with data between empty ones is otherwise invisible.
+        lines.extend(
+            format_html('<circle cx="{}" cy="{}" r="2.5" fill="{}"><title>{}</title></circle>', x, y, colour, label)
+            for x, y in points
+        )
     return _frame(bars, f"{peak} ms", "latency", mark_safe("".join(lines)), long_labels)  # noqa: S308
 
 
