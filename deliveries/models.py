@@ -61,6 +61,7 @@ class Attempt(models.Model):
     response_body = models.TextField(blank=True)  # first STORED_RESPONSE_BYTES
     error = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    reached = models.BooleanField(default=True, help_text="False when no request was made (the endpoint was stalled).")
 
     class Meta:
         ordering = ["delivery", "number"]

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from django import forms
 
+from deliveries.dashboard.queries import RETRYING
 from deliveries.models import DeliveryStatus
 from events.models import EventType
 from subscriptions.models import Endpoint
@@ -15,14 +16,18 @@ _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S",
 class LogFilterForm(forms.Form):
     endpoint = forms.ChoiceField(required=False)
     event_type = forms.ChoiceField(required=False, label="Event type")
-    status = forms.ChoiceField(required=False, choices=[("", "any status"), *DeliveryStatus.choices])
+    status = forms.ChoiceField(
+        required=False, choices=[("", "any status"), *DeliveryStatus.choices, (RETRYING, "Pending, retrying")]
+    )
     since = forms.DateTimeField(required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT,
                                 label="From (UTC)")  # fmt: skip
     until = forms.DateTimeField(required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT,
                                 label="To (UTC)")  # fmt: skip
     event = forms.CharField(required=False, max_length=40, label="Event id")
-    q = forms.CharField(required=False, max_length=200, label="Search",
-                        help_text="An event or delivery id, or text in the payload or the last error.")  # fmt: skip
+    q = forms.CharField(
+        required=False, max_length=200, label="Search",
+        help_text="An event or delivery id finds that one; other text is looked for in payloads and last errors.",
+    )  # fmt: skip
 
     def __init__(self, *args, endpoints: list[Endpoint], **kwargs):
         super().__init__(*args, **kwargs)

@@ -205,6 +205,7 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
 # --- the delivery log ---------------------------------------------------------------------------
 
 PAGE_SIZE = 50
+RETRYING = "retrying"  # a log filter: pending after at least one attempt
 PAYLOAD_SEARCH_DEFAULT_SPAN = timedelta(hours=24)
 
 
@@ -229,26 +230,40 @@ class LogPage:
 
 def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], datetime | None]:
     deliveries = Delivery.objects.filter(endpoint_id__in=filters.endpoint_ids)
+    searched_since = None
     if filters.event_type:
         deliveries = deliveries.filter(event__event_type_id=filters.event_type)
-    if filters.status:
+    if filters.status == RETRYING:
+        deliveries = deliveries.filter(status=DeliveryStatus.PENDING, attempt_count__gt=0)
+    elif filters.status:
         deliveries = deliveries.filter(status=filters.status)
     if filters.event_id:
         deliveries = deliveries.filter(event_id=filters.event_id)
-    since = filters.since
-    searched_since = None
     if filters.text:
-        # A payload search reads event bodies: bounded to a day unless a range was chosen.
-        if since is None and not filters.event_id:
-            since = searched_since = now - PAYLOAD_SEARCH_DEFAULT_SPAN
-        text = filters.text
-        by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() and len(text) < 19 else Q(pk__in=[]))
-        deliveries = deliveries.filter(by_id | Q(event__body__contains=text) | Q(last_error__icontains=text))
+        deliveries, searched_since = _searched(deliveries, filters, now)
+    since = filters.since
     if since is not None:
         deliveries = deliveries.filter(created_at__gte=since)
     if filters.until is not None:
         deliveries = deliveries.filter(created_at__lt=filters.until)
     return deliveries, searched_since
+
+
+def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime):
+    """An event or delivery id finds that; any other text is looked for in payloads and last errors.
+
+    Reading payloads is bounded to the day before the range's end unless a start was chosen,
+    so a search never reads a month of event bodies by accident.
+    """
+    text = filters.text
+    by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() and len(text) < 19 else Q(pk__in=[]))
+    if deliveries.filter(by_id).exists():
+        return deliveries.filter(by_id), None
+    searched_since = None
+    if filters.since is None and not filters.event_id:
+        searched_since = (filters.until or now) - PAYLOAD_SEARCH_DEFAULT_SPAN
+        deliveries = deliveries.filter(created_at__gte=searched_since)
+    return deliveries.filter(Q(event__body__contains=text) | Q(last_error__icontains=text)), searched_since
 
 
 def delivery_log(filters: LogFilters, *, before: int | None = None, after: int | None = None,

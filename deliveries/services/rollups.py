@@ -73,16 +73,16 @@ def tally(attempts: Iterable[tuple[str, Attempt]]) -> dict[RollupKey, tuple[str,
     return tallies
 
 
-def record_stats(attempts: Sequence[tuple[Attempt, bool]]) -> None:
-    """Add these attempts to the rollups and the endpoints' health; ``bool`` says a request was made.
+def record_stats(attempts: Sequence[Attempt]) -> None:
+    """Add these attempts (their deliveries' endpoints loaded) to the rollups and the endpoints' health.
 
-    Attempts not made (the endpoint was stalled) count in the rollups, as they are in the
-    log, but do not move the failing streak, just as they do not move ``failing_since``.
+    Attempts that made no request (the endpoint was stalled) count in the rollups, as they
+    are in the log, but do not move the failing streak, just as they do not move ``failing_since``.
     """
     if not attempts:
         return
-    add_to_rollups(tally((attempt.delivery.endpoint.tenant_id, attempt) for attempt, _ in attempts))
-    _move_health([attempt for attempt, reached in attempts if reached])
+    add_to_rollups(tally((attempt.delivery.endpoint.tenant_id, attempt) for attempt in attempts))
+    _move_health([attempt for attempt in attempts if attempt.reached])
 
 
 @lru_cache(maxsize=32)
@@ -180,10 +180,10 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
         batch.append(attempt)
         if len(batch) == chunk:
             _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-            _move_health(batch)
+            _move_health([a for a in batch if a.reached])
             batch = []
     _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-    _move_health(batch)
+    _move_health([a for a in batch if a.reached])
     keys = sorted(tallies)
     for start in range(0, len(keys), 500):
         add_to_rollups({key: tallies[key] for key in keys[start : start + 500]})

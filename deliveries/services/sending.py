@@ -195,6 +195,7 @@ def _record(sent: Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt,
         response_body=_text(result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace")),
         error=error,
         outcome=decision.outcome,
+        reached=sent.reached,
     )
     return attempt, decision
 
@@ -264,7 +265,7 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
         kept = [(item, attempt, decision) for item, attempt, decision in recorded if item.delivery.pk in owned]
         if kept:
             fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
-            record_stats([(attempt, item.reached) for item, attempt, _ in kept])
+            record_stats([attempt for _, attempt, _ in kept])
         _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
     dropped = len(recorded) + len(cancelled) - len(owned)
     if dropped:

@@ -495,7 +495,7 @@ def test_changelist_shows_health_columns(tenant_admin, tenant):
         for number, (status, outcome) in enumerate([(200, "success"), (500, "retry"), (502, "retry")], start=1)
     ]  # fmt: skip
     Attempt.objects.bulk_create(attempts)
-    record_stats([(attempt, True) for attempt in attempts])  # what the recorder does with each batch
+    record_stats(attempts)  # what the recorder does with each batch
 
     response = tenant_admin.get(admin_url("subscriptions_endpoint_changelist"))
 
