@@ -207,6 +207,7 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
 PAGE_SIZE = 50
 RETRYING = "retrying"  # a log filter: pending after at least one attempt
 PAYLOAD_SEARCH_DEFAULT_SPAN = timedelta(hours=24)
+SEARCH_SCAN_LIMIT = 20_000  # deliveries whose payloads one search reads at most
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,9 @@ def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], d
 def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime):
     """An event or delivery id finds that; any other text is looked for in payloads and last errors.
 
-    Reading payloads is bounded to the day before the range's end unless a start was chosen,
-    so a search never reads a month of event bodies by accident.
+    Reading payloads is bounded: to the day before the range's end unless a start was chosen,
+    and to the newest ``SEARCH_SCAN_LIMIT`` deliveries of the range, so a search never reads a
+    month of event bodies. The page says where the search stopped.
     """
     text = filters.text
     by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() and len(text) < 19 else Q(pk__in=[]))
@@ -262,6 +264,16 @@ def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime
     searched_since = None
     if filters.since is None and not filters.event_id:
         searched_since = (filters.until or now) - PAYLOAD_SEARCH_DEFAULT_SPAN
+        deliveries = deliveries.filter(created_at__gte=searched_since)
+    elif filters.since is not None:
+        deliveries = deliveries.filter(created_at__gte=filters.since)
+    if filters.until is not None:
+        deliveries = deliveries.filter(created_at__lt=filters.until)
+    oldest_read = deliveries.order_by("-created_at", "-id").values_list("created_at", flat=True)[
+        SEARCH_SCAN_LIMIT - 1 :
+    ][:1]
+    if oldest_read:
+        searched_since = oldest_read[0]
         deliveries = deliveries.filter(created_at__gte=searched_since)
     return deliveries.filter(Q(event__body__contains=text) | Q(last_error__icontains=text)), searched_since
 

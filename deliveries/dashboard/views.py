@@ -67,7 +67,8 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
             until=data["until"], event_id=data["event"].strip(), text=data["q"].strip(),
         )  # fmt: skip
         page = queries.delivery_log(filters, before=_cursor(request, "before"), after=_cursor(request, "after"))
-    return _page(request, "dashboard/deliveries.html", nav="deliveries", form=form, page=page)
+    return _page(request, "dashboard/deliveries.html", nav="deliveries", form=form, page=page,
+                 search_scan_limit=f"{queries.SEARCH_SCAN_LIMIT:,}")  # fmt: skip
 
 
 def _cursor(request: HttpRequest, name: str) -> int | None:

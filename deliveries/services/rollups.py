@@ -25,6 +25,7 @@ from deliveries.models import (
 )
 
 FINE_ROLLUPS_KEPT = timedelta(days=2)
+_COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "reached")
 _PRUNE_EVERY_SECONDS = 600.0
 _last_prune = 0.0
 _ERROR_KEPT_CHARS = 500
@@ -171,7 +172,11 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
     """Recompute every rollup and health row from the attempts (after a bulk import; workers stopped)."""
     AttemptRollup.objects.all().delete()
     EndpointHealth.objects.all().delete()
-    attempts = Attempt.objects.select_related("delivery__endpoint").order_by("started_at", "id")
+    attempts = (
+        Attempt.objects.select_related("delivery__endpoint")
+        .only(*_COUNTED, "delivery__endpoint_id", "delivery__endpoint__tenant_id")
+        .order_by("started_at", "id")
+    )
     tallies: dict[RollupKey, tuple[str, Tally]] = {}
     batch: list[Attempt] = []
     count = 0
