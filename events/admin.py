@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from events import admin_triggers  # noqa: F401  (registers the Trigger admin)
 from events.models import EventType
 from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 

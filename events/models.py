@@ -1,5 +1,6 @@
 import re
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
@@ -64,3 +65,75 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.event_type_id}"
+
+
+def _trigger_id() -> str:
+    return new_id("trg")
+
+
+class Trigger(models.Model):
+    """A URL an external system POSTs JSON to, with its own API key; each request becomes an event.
+
+    ``mapping`` maps paths in the incoming body (``contact.phone``, ``items[0].sku``) to fields
+    of the event's data; ``identifier`` is a path every request must carry. Only a SHA-256
+    hash of the key is stored.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=_trigger_id, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="triggers")
+    name = models.CharField(max_length=200)
+    event_type = models.ForeignKey(EventType, on_delete=models.PROTECT, related_name="triggers")
+    enabled = models.BooleanField(default=True)
+    key_prefix = models.CharField(max_length=16, editable=False)
+    hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    sample = models.JSONField(default=dict, help_text="An example request body: the paths a mapping may use.")
+    mapping = models.JSONField(default=dict, blank=True, help_text='{"path.in.body": "field_of_event_data"}')
+    identifier = models.CharField(max_length=500, help_text="The path every request must carry, e.g. contact.phone.")
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute; the deployment default when empty."
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TriggerOutcome(models.TextChoices):
+    CAPTURED = "captured", "Captured"
+    REJECTED = "rejected", "Rejected"
+
+
+class TriggerRequest(models.Model):
+    """One request a trigger received: when, from where, what came of it, and the start of the body."""
+
+    trigger = models.ForeignKey(Trigger, on_delete=models.CASCADE, related_name="requests")
+    received_at = models.DateTimeField()
+    source_ip = models.GenericIPAddressField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=16, choices=TriggerOutcome.choices)
+    detail = models.TextField(blank=True)
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    body_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["trigger", "-received_at"], name="trigger_request_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.status_code} at {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TriggerRateWindow(models.Model):
+    """Requests a trigger took in its current one-minute window (one row per trigger, shared by all processes)."""
+
+    trigger = models.OneToOneField(Trigger, primary_key=True, on_delete=models.CASCADE, related_name="+")
+    minute = models.BigIntegerField()  # minutes since the epoch
+    taken = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.taken} request(s) of {self.trigger_id} in minute {self.minute}"

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from deliveries.api.views import DeliveryViewSet, EndpointViewSet, EventViewSet
+from events.api.triggers import TriggerViewSet
 from events.api.views import EventTypeViewSet
 from webhookhub.accounts.api.views import ApiKeyViewSet
 
@@ -15,6 +16,7 @@ router.register("endpoints", EndpointViewSet, basename="endpoint")
 router.register("events", EventViewSet, basename="event")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
 router.register("api-keys", ApiKeyViewSet, basename="api-key")
+router.register("triggers", TriggerViewSet, basename="trigger")
 
 urlpatterns = [
     path("", include(router.urls)),

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     "AUTO_DISABLE_AFTER_SECONDS": 5 * 24 * 3600,
     "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
     "USER_AGENT": "webhookhub/0.1",
+    # Inbound triggers: requests per minute per trigger unless the trigger sets its own.
+    "TRIGGER_RATE_LIMIT_PER_MINUTE": 600,
+    "TRIGGER_LOGGED_BODY_CHARS": 1000,
 }
 
 

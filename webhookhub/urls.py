@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from deliveries import inbound
+
 admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
 
 urlpatterns = [
@@ -9,4 +11,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("webhookhub.api_urls")),
     path("dashboard/", include("deliveries.dashboard.urls")),
+    path("triggers/<str:trigger_id>", inbound.capture, name="trigger-capture"),
+    path("triggers/<str:trigger_id>/", inbound.capture),
 ]

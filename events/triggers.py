@@ -1,0 +1,174 @@
+"""Inbound triggers: creating and changing them, checking a request's key and rate, logging requests.
+
+Turning a captured request into an event is ``deliveries.inbound`` (it publishes, which
+lives where the fan-out is).
+"""
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from math import ceil
+from time import time
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from events import field_mapping
+from events.models import EventType, Trigger, TriggerOutcome, TriggerRateWindow, TriggerRequest
+from webhookhub.accounts.models import Tenant
+from webhookhub.accounts.services import hash_api_key
+from webhookhub.conf import setting
+
+TRIGGER_KEY_PREFIX = "whtrg_"
+CAPTURED_MESSAGE = "Request captured successfully"
+
+
+@dataclass(frozen=True)
+class CreatedTrigger:
+    trigger: Trigger
+    api_key: str  # shown once, never stored
+
+
+def _new_key() -> tuple[str, str, str]:
+    key = TRIGGER_KEY_PREFIX + secrets.token_urlsafe(32)
+    return key, key[: len(TRIGGER_KEY_PREFIX) + 6], hash_api_key(key)
+
+
+def _event_type(name: Any) -> EventType:
+    event_type = EventType.objects.filter(pk=name, archived=False).first() if isinstance(name, str) else None
+    if event_type is None:
+        raise ValidationError({"event_type": [f"Unknown or archived event type {name!r}; see the event-type catalog."]})
+    return event_type
+
+
+def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> None:
+    if not isinstance(sample, dict):
+        raise ValidationError({"sample": ["The sample must be a JSON object (an example request body)."]})
+    if not isinstance(identifier, str) or not identifier:
+        raise ValidationError({"identifier": ["Name the path every request must carry, e.g. contact.phone."]})
+    errors = field_mapping.validate_mapping(sample=sample, mapping=mapping, identifier=identifier)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _rate_limit(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+        raise ValidationError({"rate_limit_per_minute": ["A whole number of requests per minute, 1 to 1000000."]})
+    return value
+
+
+@transaction.atomic
+def create_trigger(
+    *,
+    tenant: Tenant,
+    name: str,
+    event_type: str,
+    sample: dict,
+    identifier: str,
+    mapping: dict | None = None,
+    enabled: bool = True,
+    rate_limit_per_minute: int | None = None,
+    created_by=None,
+) -> CreatedTrigger:
+    """Validates everything (raises ValidationError by field), stores the key's hash, returns the key once."""
+    mapping = {} if mapping is None else mapping
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError({"name": ["Give the trigger a name."]})
+    type_ = _event_type(event_type)
+    validate_trigger_mapping(sample=sample, mapping=mapping, identifier=identifier)
+    key, prefix, hashed = _new_key()
+    trigger = Trigger.objects.create(
+        tenant=tenant, name=name.strip()[:200], event_type=type_, enabled=enabled, key_prefix=prefix,
+        hashed_key=hashed, sample=sample, mapping=mapping, identifier=identifier,
+        rate_limit_per_minute=_rate_limit(rate_limit_per_minute), created_by=created_by,
+    )  # fmt: skip
+    return CreatedTrigger(trigger=trigger, api_key=key)
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def update_trigger(
+    *,
+    trigger: Trigger,
+    name: str = _UNSET,
+    event_type: str = _UNSET,
+    sample: dict = _UNSET,
+    identifier: str = _UNSET,
+    mapping: dict = _UNSET,
+    enabled: bool = _UNSET,
+    rate_limit_per_minute: int | None = _UNSET,
+) -> Trigger:
+    """Changes what is given; the mapping and identifier are checked against the (new) sample."""
+    if name is not _UNSET:
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationError({"name": ["Give the trigger a name."]})
+        trigger.name = name.strip()[:200]
+    if event_type is not _UNSET:
+        trigger.event_type = _event_type(event_type)
+    if sample is not _UNSET:
+        trigger.sample = sample
+    if identifier is not _UNSET:
+        trigger.identifier = identifier
+    if mapping is not _UNSET:
+        trigger.mapping = mapping
+    if enabled is not _UNSET:
+        trigger.enabled = bool(enabled)
+    if rate_limit_per_minute is not _UNSET:
+        trigger.rate_limit_per_minute = _rate_limit(rate_limit_per_minute)
+    validate_trigger_mapping(sample=trigger.sample, mapping=trigger.mapping, identifier=trigger.identifier)
+    trigger.save()
+    return trigger
+
+
+def rotate_trigger_key(*, trigger: Trigger) -> str:
+    """A new key; the old one stops working at once. Returns the new key (shown once)."""
+    key, prefix, hashed = _new_key()
+    Trigger.objects.filter(pk=trigger.pk).update(key_prefix=prefix, hashed_key=hashed, updated_at=timezone.now())
+    trigger.key_prefix, trigger.hashed_key = prefix, hashed
+    return key
+
+
+def key_matches(trigger: Trigger, key: str) -> bool:
+    return hmac.compare_digest(trigger.hashed_key, hash_api_key(key))
+
+
+def take_rate_slot(trigger: Trigger, *, now: float | None = None) -> int | None:
+    """Counts this request in the trigger's minute; None if allowed, else seconds until the next minute.
+
+    One upsert on a row per trigger, so every web process shares the count.
+    """
+    now = time() if now is None else now
+    window = int(now // 60)
+    limit = trigger.rate_limit_per_minute or setting("TRIGGER_RATE_LIMIT_PER_MINUTE")
+    quote = connection.ops.quote_name
+    table, minute, taken = quote(TriggerRateWindow._meta.db_table), quote("minute"), quote("taken")
+    sql = (
+        f"INSERT INTO {table} ({quote('trigger_id')}, {minute}, {taken}) VALUES (%s, %s, 1)"  # noqa: S608
+        f" ON CONFLICT ({quote('trigger_id')}) DO UPDATE SET"
+        f" {taken} = CASE WHEN {table}.{minute} = excluded.{minute} THEN {table}.{taken} + 1 ELSE 1 END,"
+        f" {minute} = excluded.{minute} RETURNING {taken}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [trigger.pk, window])
+        (count,) = cursor.fetchone()
+    if count <= limit:
+        return None
+    return max(1, ceil((window + 1) * 60 - now))
+
+
+def log_request(
+    *, trigger: Trigger, status_code: int, detail: str = "", source_ip: str | None = None, body: bytes = b"",
+    event_id: str | None = None,
+) -> TriggerRequest:  # fmt: skip
+    excerpt = body[: setting("TRIGGER_LOGGED_BODY_CHARS") * 4].decode("utf-8", errors="replace")
+    return TriggerRequest.objects.create(
+        trigger=trigger, received_at=timezone.now(), source_ip=source_ip or None, status_code=status_code,
+        outcome=TriggerOutcome.CAPTURED if status_code < 300 else TriggerOutcome.REJECTED, detail=detail[:1000],
+        event_id=event_id, body_excerpt=excerpt[: setting("TRIGGER_LOGGED_BODY_CHARS")].replace("\x00", "\ufffd"),
+    )  # fmt: skip
