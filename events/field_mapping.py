@@ -1,7 +1,8 @@
 """Paths into JSON bodies, for inbound triggers: list them from a sample, read them, map them to event fields.
 
 A path names a value by object keys and array indexes: ``contact.phone``, ``items[0].sku``,
-``tags[1]``. Keys that contain ``.``, ``[`` or ``]`` cannot be addressed. Mapped values go
+``tags[1]``. Keys that contain ``.``, ``[`` or ``]`` cannot be mapped (they are still kept
+under ``unmapped`` by their literal path). Mapped values go
 to fields of the event's data (``phone``, or ``contact.phone`` to nest); every other leaf of
 the body is kept under ``unmapped`` by its path, so nothing sent is dropped.
 """
@@ -15,6 +16,7 @@ IDENTIFIER_KEY = "identifier"  # where the identifier goes when it is not mapped
 MAX_PATHS = 2000
 
 _PATH = re.compile(r"[^.\[\]]+(?:\.[^.\[\]]+|\[\d+\])*")
+_UNADDRESSABLE = re.compile(r"[.\[\]]")
 _TOKEN = re.compile(r"[^.\[\]]+|\[\d+\]")
 _FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _MISSING = object()
@@ -37,11 +39,17 @@ def _join(prefix: str, key: str | int) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def _walk(value: Any, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
-    """(path, value, is_leaf) for everything under ``value``, in document order."""
+def _walk(value: Any, prefix: str = "", *, addressable_only: bool = True) -> Iterator[tuple[str, Any, bool]]:
+    """(path, value, is_leaf) for everything under ``value``, in document order.
+
+    Keys with ``.``, ``[`` or ``]`` cannot be named by a path: they are skipped when listing
+    what a mapping may use, and kept (under their literal path) when collecting the unmapped.
+    """
     children: list[tuple[str | int, Any]] = []
     if isinstance(value, dict):
-        children = [(key, child) for key, child in value.items() if not re.search(r"[.\[\]]", key)]
+        children = [
+            (key, child) for key, child in value.items() if not (addressable_only and _UNADDRESSABLE.search(key))
+        ]
     elif isinstance(value, list):
         children = list(enumerate(value))
     for key, child in children:
@@ -49,7 +57,7 @@ def _walk(value: Any, prefix: str = "") -> Iterator[tuple[str, Any, bool]]:
         nested = isinstance(child, dict | list) and bool(child)
         yield path, child, not nested
         if nested:
-            yield from _walk(child, path)
+            yield from _walk(child, path, addressable_only=addressable_only)
 
 
 def available_paths(sample: dict) -> list[str]:
@@ -147,7 +155,9 @@ def map_body(body: dict, *, mapping: dict[str, str], identifier: str) -> dict[st
     if identifier not in mapping:
         data[IDENTIFIER_KEY] = key
         present.append(identifier)
-    unmapped = {path: value for path, value, leaf in _walk(body) if leaf and not _covered(path, present)}
+    unmapped = {
+        path: value for path, value, leaf in _walk(body, addressable_only=False) if leaf and not _covered(path, present)
+    }
     if unmapped:
         data[UNMAPPED_KEY] = unmapped
     return data
