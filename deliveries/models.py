@@ -86,7 +86,7 @@ class AttemptRollup(models.Model):
 
     Written by the recorder with every batch of attempts (an upsert that adds), so the
     dashboard reads a few thousand rows instead of millions of attempts. Five-minute
-    buckets serve the last hours and are pruned after two days; hourly ones are kept.
+    buckets serve the last hours and are pruned after two days, hourly ones after 90 days.
     ``latency_NN`` counts attempts that got a response within ``LATENCY_BOUNDS_MS[NN]``.
     """
 
@@ -103,7 +103,10 @@ class AttemptRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["endpoint", "granularity", "bucket_start"], name="rollup_unique_bucket")
         ]
-        indexes = [models.Index(fields=["tenant", "granularity", "bucket_start"], name="rollup_tenant_bucket")]
+        indexes = [
+            models.Index(fields=["tenant", "granularity", "bucket_start"], name="rollup_tenant_bucket"),
+            models.Index(fields=["granularity", "bucket_start"], name="rollup_bucket"),  # all tenants; pruning
+        ]
 
     def __str__(self) -> str:
         return f"{self.endpoint_id} from {self.bucket_start:%Y-%m-%d %H:%M} ({self.granularity} s)"

@@ -5,7 +5,7 @@ from celery.signals import worker_process_shutdown
 from django.utils import timezone
 
 from deliveries.services import dispatch, pipeline
-from deliveries.services.rollups import prune_fine_rollups
+from deliveries.services.rollups import prune_rollups
 from deliveries.services.sweeping import sweep_due
 from webhookhub.celery import DRAIN_TASK, SWEEP_TASK
 from webhookhub.conf import setting
@@ -23,7 +23,7 @@ def drain() -> int:
 @shared_task(name=SWEEP_TASK, ignore_result=True)
 def sweep() -> int:
     now = timezone.now()
-    prune_fine_rollups(now=now)
+    prune_rollups(now=now)
     return sweep_due(now=now)
 
 

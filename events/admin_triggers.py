@@ -6,9 +6,14 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from events import field_mapping
 from events.models import EventType, Trigger, TriggerRequest
-from events.triggers import create_trigger, rotate_trigger_key, update_trigger, validate_trigger_mapping
+from events.triggers import (
+    MAX_RATE_LIMIT_PER_MINUTE,
+    create_trigger,
+    rotate_trigger_key,
+    update_trigger,
+    validate_trigger_mapping,
+)
 from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
 
 RECENT_REQUESTS_SHOWN = 20
@@ -26,6 +31,11 @@ class TriggerForm(forms.ModelForm):
         help_text='Paths of the sample to fields of the event data, e.g. {"contact.phone": "phone"}. '
         'Fields of the body that are not mapped are kept under "unmapped".',
     )
+
+    rate_limit_per_minute = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_RATE_LIMIT_PER_MINUTE,
+        help_text="Requests per minute; the deployment default when empty.",
+    )  # fmt: skip
 
     class Meta:
         model = Trigger
@@ -86,13 +96,9 @@ class TriggerAdmin(TenantScopedAdmin):
 
     @admin.display(description="available paths")
     def available_paths(self, trigger: Trigger) -> str:
-        try:
-            paths = field_mapping.available_paths(trigger.sample or {})
-        except field_mapping.MappingError as exc:
-            return str(exc)
-        if not paths:
+        if not trigger.sample_paths:
             return "- (save a sample to list its paths)"
-        return format_html_join(" ", "<code>{}</code>", ((path,) for path in paths))
+        return format_html_join(" ", "<code>{}</code>", ((path,) for path in trigger.sample_paths))
 
     @admin.display(description="recent requests")
     def recent_requests(self, trigger: Trigger) -> str:
@@ -152,7 +158,7 @@ class TriggerRequestAdmin(ReadOnlyTenantScopedAdmin):
     list_display = ["received_at", "trigger", "source_ip", "status_code", "outcome", "detail", "event"]
     list_filter = ["outcome", "status_code", ("trigger", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["trigger__id", "event__id", "source_ip"]
-    list_select_related = ["trigger"]
+    list_select_related = ["trigger", "event"]
     date_hierarchy = "received_at"
     fields = ["trigger", "received_at", "source_ip", "status_code", "outcome", "detail", "event", "body_excerpt"]
     readonly_fields = fields

@@ -2,13 +2,13 @@
 
 A path names a value by object keys and array indexes: ``contact.phone``, ``items[0].sku``,
 ``tags[1]``. Keys that contain ``.``, ``[`` or ``]`` cannot be mapped (they are still kept
-under ``unmapped`` by their literal path). Mapped values go
+under ``unmapped``, quoted: ``utm["utm.source"]``). Mapped values go
 to fields of the event's data (``phone``, or ``contact.phone`` to nest); every other leaf of
 the body is kept under ``unmapped`` by its path, so nothing sent is dropped.
 """
 
+import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 UNMAPPED_KEY = "unmapped"
@@ -33,31 +33,38 @@ def parse_path(path: str) -> list[str | int]:
     return [int(token[1:-1]) if token.startswith("[") else token for token in _TOKEN.findall(path)]
 
 
+def _addressable(key: str) -> bool:
+    return bool(key) and not _UNADDRESSABLE.search(key)
+
+
 def _join(prefix: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
+    if not _addressable(key):  # only ever in "unmapped": quoted, so it cannot pass for a nested field
+        return f"{prefix}[{json.dumps(key, ensure_ascii=False)}]"
     return f"{prefix}.{key}" if prefix else key
 
 
-def _walk(value: Any, prefix: str = "", *, addressable_only: bool = True) -> Iterator[tuple[str, Any, bool]]:
-    """(path, value, is_leaf) for everything under ``value``, in document order.
+Parts = tuple[str | int, ...]
 
-    Keys with ``.``, ``[`` or ``]`` cannot be named by a path: they are skipped when listing
-    what a mapping may use, and kept (under their literal path) when collecting the unmapped.
+
+def _walk(value: Any, prefix: str = "", parts: Parts = (), *, addressable_only: bool = True):
+    """(path, parts, value, is_leaf) for everything under ``value``, in document order.
+
+    Empty keys and keys with ``.``, ``[`` or ``]`` cannot be named by a path: they are skipped when listing
+    what a mapping may use, and kept (as ``a["b.c"]``) when collecting the unmapped.
     """
     children: list[tuple[str | int, Any]] = []
     if isinstance(value, dict):
-        children = [
-            (key, child) for key, child in value.items() if not (addressable_only and _UNADDRESSABLE.search(key))
-        ]
+        children = [(key, child) for key, child in value.items() if _addressable(key) or not addressable_only]
     elif isinstance(value, list):
         children = list(enumerate(value))
     for key, child in children:
-        path = _join(prefix, key)
+        path, child_parts = _join(prefix, key), (*parts, key)
         nested = isinstance(child, dict | list) and bool(child)
-        yield path, child, not nested
+        yield path, child_parts, child, not nested
         if nested:
-            yield from _walk(child, path, addressable_only=addressable_only)
+            yield from _walk(child, path, child_parts, addressable_only=addressable_only)
 
 
 def available_paths(sample: dict) -> list[str]:
@@ -65,7 +72,7 @@ def available_paths(sample: dict) -> list[str]:
     if not isinstance(sample, dict):
         raise MappingError("The sample must be a JSON object.")
     found = []
-    for path, _, _ in _walk(sample):
+    for path, _, _, _ in _walk(sample):
         found.append(path)
         if len(found) > MAX_PATHS:
             raise MappingError(f"The sample has more than {MAX_PATHS} paths; trim it to the fields that matter.")
@@ -130,8 +137,8 @@ def _put(data: dict, field: str, value: Any) -> None:
     data[last] = value
 
 
-def _covered(path: str, mapped: list[str]) -> bool:
-    return any(path == m or path.startswith(m + ".") or path.startswith(m + "[") for m in mapped)
+def _covered(parts: Parts, mapped: list[Parts]) -> bool:
+    return any(parts[: len(m)] == m for m in mapped)
 
 
 class MissingIdentifier(MappingError):
@@ -151,12 +158,14 @@ def map_body(body: dict, *, mapping: dict[str, str], identifier: str) -> dict[st
         value = value_at(body, path)
         if not is_missing(value):
             _put(data, field, value)
-            present.append(path)
+            present.append(tuple(parse_path(path)))
     if identifier not in mapping:
         data[IDENTIFIER_KEY] = key
-        present.append(identifier)
+        present.append(tuple(parse_path(identifier)))
     unmapped = {
-        path: value for path, value, leaf in _walk(body, addressable_only=False) if leaf and not _covered(path, present)
+        path: value
+        for path, parts, value, leaf in _walk(body, addressable_only=False)
+        if leaf and not _covered(parts, present)
     }
     if unmapped:
         data[UNMAPPED_KEY] = unmapped

@@ -87,6 +87,8 @@ class Trigger(models.Model):
     key_prefix = models.CharField(max_length=16, editable=False)
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
     sample = models.JSONField(default=dict, help_text="An example request body: the paths a mapping may use.")
+    # The sample's paths in its own order, listed when it is saved (PostgreSQL's jsonb reorders keys).
+    sample_paths = models.JSONField(default=list, editable=False)
     mapping = models.JSONField(default=dict, blank=True, help_text='{"path.in.body": "field_of_event_data"}')
     identifier = models.CharField(max_length=500, help_text="The path every request must carry, e.g. contact.phone.")
     rate_limit_per_minute = models.PositiveIntegerField(

@@ -23,6 +23,7 @@ from webhookhub.conf import setting
 
 TRIGGER_KEY_PREFIX = "whtrg_"
 CAPTURED_MESSAGE = "Request captured successfully"
+MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> N
 def _rate_limit(value: Any) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
-        raise ValidationError({"rate_limit_per_minute": ["A whole number of requests per minute, 1 to 1000000."]})
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_RATE_LIMIT_PER_MINUTE:
+        raise ValidationError(
+            {"rate_limit_per_minute": [f"A whole number of requests per minute, 1 to {MAX_RATE_LIMIT_PER_MINUTE}."]}
+        )
     return value
 
 
@@ -83,7 +86,8 @@ def create_trigger(
     key, prefix, hashed = _new_key()
     trigger = Trigger.objects.create(
         tenant=tenant, name=name.strip()[:200], event_type=type_, enabled=enabled, key_prefix=prefix,
-        hashed_key=hashed, sample=sample, mapping=mapping, identifier=identifier,
+        hashed_key=hashed, sample=sample, sample_paths=field_mapping.available_paths(sample), mapping=mapping,
+        identifier=identifier,
         rate_limit_per_minute=_rate_limit(rate_limit_per_minute), created_by=created_by,
     )  # fmt: skip
     return CreatedTrigger(trigger=trigger, api_key=key)
@@ -122,6 +126,8 @@ def update_trigger(
     if rate_limit_per_minute is not _UNSET:
         trigger.rate_limit_per_minute = _rate_limit(rate_limit_per_minute)
     validate_trigger_mapping(sample=trigger.sample, mapping=trigger.mapping, identifier=trigger.identifier)
+    if sample is not _UNSET:
+        trigger.sample_paths = field_mapping.available_paths(sample)
     trigger.save()
     return trigger
 
@@ -151,8 +157,10 @@ def take_rate_slot(trigger: Trigger, *, now: float | None = None) -> int | None:
     sql = (
         f"INSERT INTO {table} ({quote('trigger_id')}, {minute}, {taken}) VALUES (%s, %s, 1)"  # noqa: S608
         f" ON CONFLICT ({quote('trigger_id')}) DO UPDATE SET"
-        f" {taken} = CASE WHEN {table}.{minute} = excluded.{minute} THEN {table}.{taken} + 1 ELSE 1 END,"
-        f" {minute} = excluded.{minute} RETURNING {taken}"
+        # A process whose clock is behind counts in the newer minute; it never restarts the count.
+        f" {taken} = CASE WHEN excluded.{minute} > {table}.{minute} THEN 1 ELSE {table}.{taken} + 1 END,"
+        f" {minute} = CASE WHEN excluded.{minute} > {table}.{minute} THEN excluded.{minute} ELSE {table}.{minute} END"
+        f" RETURNING {taken}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [trigger.pk, window])

@@ -6,6 +6,7 @@ rollup rows (hourly for days, five-minute for the last hour), and the log walks 
 index newest first and stops after one page.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -206,13 +207,14 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
 
 PAGE_SIZE = 50
 RETRYING = "retrying"  # a log filter: pending after at least one attempt
+DELIVERY_ID = re.compile(r"[0-9]{1,18}")
 PAYLOAD_SEARCH_DEFAULT_SPAN = timedelta(hours=24)
 SEARCH_SCAN_LIMIT = 20_000  # deliveries whose payloads one search reads at most
 
 
 @dataclass(frozen=True)
 class LogFilters:
-    endpoint_ids: list[str]  # the endpoints in view (all of the tenant's, or the one chosen)
+    endpoint_ids: list[str] | None  # the endpoints in view (the tenants', or the one chosen); None: all
     event_type: str = ""
     status: str = ""
     since: datetime | None = None
@@ -230,7 +232,9 @@ class LogPage:
 
 
 def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], datetime | None]:
-    deliveries = Delivery.objects.filter(endpoint_id__in=filters.endpoint_ids)
+    deliveries = Delivery.objects.all()
+    if filters.endpoint_ids is not None:
+        deliveries = deliveries.filter(endpoint_id__in=filters.endpoint_ids)
     searched_since = None
     if filters.event_type:
         deliveries = deliveries.filter(event__event_type_id=filters.event_type)
@@ -258,7 +262,7 @@ def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime
     month of event bodies. The page says where the search stopped.
     """
     text = filters.text
-    by_id = Q(event_id=text) | (Q(pk=int(text)) if text.isdigit() and len(text) < 19 else Q(pk__in=[]))
+    by_id = Q(event_id=text) | (Q(pk=int(text)) if DELIVERY_ID.fullmatch(text) else Q(pk__in=[]))
     if deliveries.filter(by_id).exists():
         return deliveries.filter(by_id), None
     searched_since = None
@@ -275,7 +279,7 @@ def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime
     if oldest_read:
         searched_since = oldest_read[0]
         deliveries = deliveries.filter(created_at__gte=searched_since)
-    return deliveries.filter(Q(event__body__contains=text) | Q(last_error__icontains=text)), searched_since
+    return deliveries.filter(Q(event__body__icontains=text) | Q(last_error__icontains=text)), searched_since
 
 
 def delivery_log(filters: LogFilters, *, before: int | None = None, after: int | None = None,
@@ -283,14 +287,17 @@ def delivery_log(filters: LogFilters, *, before: int | None = None, after: int |
     """One page, newest first, by keyset on (created_at, id): no count, no offset."""
     now = now or timezone.now()
     deliveries, searched_since = _filtered(filters, now)
-    deliveries = deliveries.select_related("endpoint", "event").defer("event__data", "event__body")
     cursor_id = before or after
     if cursor_id is not None:
-        cursor = Delivery.objects.filter(pk=cursor_id).values_list("created_at", flat=True).first()
+        in_view = Delivery.objects.all()
+        if filters.endpoint_ids is not None:
+            in_view = in_view.filter(endpoint_id__in=filters.endpoint_ids)
+        cursor = in_view.filter(pk=cursor_id).values_list("created_at", flat=True).first()
         if cursor is not None and before:
             deliveries = deliveries.filter(Q(created_at__lt=cursor) | Q(created_at=cursor, pk__lt=cursor_id))
         elif cursor is not None:
             deliveries = deliveries.filter(Q(created_at__gt=cursor) | Q(created_at=cursor, pk__gt=cursor_id))
+    deliveries = deliveries.select_related("endpoint", "event").defer("event__data", "event__body")
     if after:
         rows = list(deliveries.order_by("created_at", "id")[: PAGE_SIZE + 1])
         more_newer, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE][::-1]

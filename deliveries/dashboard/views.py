@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -17,6 +17,8 @@ from deliveries.services.operations import cancel_pending, replay, resend, send_
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
+
+_MAX_BIGINT = 2**63 - 1
 
 
 def _window(request: HttpRequest) -> queries.Window:
@@ -61,7 +63,12 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
     page = None
     if form.is_valid():
         data = form.cleaned_data
-        endpoint_ids = [data["endpoint"]] if data["endpoint"] else [endpoint.pk for endpoint in endpoints]
+        if data["endpoint"]:
+            endpoint_ids = [data["endpoint"]]
+        elif request.scope.tenant_ids is None:
+            endpoint_ids = None  # every tenant: no need to list every endpoint
+        else:
+            endpoint_ids = [endpoint.pk for endpoint in endpoints]
         filters = queries.LogFilters(
             endpoint_ids=endpoint_ids, event_type=data["event_type"], status=data["status"], since=data["since"],
             until=data["until"], event_id=data["event"].strip(), text=data["q"].strip(),
@@ -73,10 +80,12 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
 
 def _cursor(request: HttpRequest, name: str) -> int | None:
     value = request.GET.get(name, "")
-    return int(value) if value.isdigit() else None
+    return int(value) if queries.DELIVERY_ID.fullmatch(value) else None
 
 
 def _delivery(request: HttpRequest, pk: int) -> Delivery:
+    if pk > _MAX_BIGINT:
+        raise Http404("No such delivery.")
     deliveries = Delivery.objects.select_related("event", "endpoint__tenant")
     if not request.user.is_superuser:
         deliveries = deliveries.filter(endpoint__tenant__in=request.scope.tenants)
@@ -128,6 +137,8 @@ def _back_to_delivery(request: HttpRequest, delivery: Delivery) -> HttpResponse:
 
 
 def _endpoint(request: HttpRequest, pk: str) -> Endpoint:
+    if "\x00" in pk or len(pk) > 40:
+        raise Http404("No such endpoint.")
     endpoints = Endpoint.objects.select_related("tenant")
     if not request.user.is_superuser:
         endpoints = endpoints.filter(tenant__in=request.scope.tenants)

@@ -13,6 +13,8 @@ from functools import lru_cache
 from time import monotonic
 
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from deliveries.models import (
     LATENCY_BOUNDS_MS,
@@ -25,6 +27,7 @@ from deliveries.models import (
 )
 
 FINE_ROLLUPS_KEPT = timedelta(days=2)
+HOURLY_ROLLUPS_KEPT = timedelta(days=90)
 _COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "reached")
 _PRUNE_EVERY_SECONDS = 600.0
 _last_prune = 0.0
@@ -119,18 +122,23 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
 @lru_cache(maxsize=32)
 def _health_upsert_sql(rows: int) -> str:
     quote = connection.ops.quote_name
-    table = quote(EndpointHealth._meta.db_table)
+    t = quote(EndpointHealth._meta.db_table)
     columns = ["endpoint_id", "last_attempt_at", "last_status_code", "last_error", "consecutive_failures",
                "last_success_at"]  # fmt: skip
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    streak, success = quote("consecutive_failures"), quote("last_success_at")
+    streak, success, last = quote("consecutive_failures"), quote("last_success_at"), quote("last_attempt_at")
+    newer = f"excluded.{last} >= {t}.{last}"  # batches may be recorded out of order (slow sends finish late)
+    newer_success = f"excluded.{success} IS NOT NULL AND ({t}.{success} IS NULL OR excluded.{success} >= {t}.{success})"
     return (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
-        f" ON CONFLICT ({quote('endpoint_id')}) DO UPDATE SET"
-        + ", ".join(f" {quote(c)} = excluded.{quote(c)}" for c in columns[1:4])
-        + f", {streak} = CASE WHEN excluded.{success} IS NULL THEN {table}.{streak} + excluded.{streak}"
-        f" ELSE excluded.{streak} END"
-        f", {success} = COALESCE(excluded.{success}, {table}.{success})"
+        f"INSERT INTO {t} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+        f" ON CONFLICT ({quote('endpoint_id')}) DO UPDATE SET "
+        + ", ".join(
+            f"{quote(c)} = CASE WHEN {newer} THEN excluded.{quote(c)} ELSE {t}.{quote(c)} END" for c in columns[1:4]
+        )
+        + f", {streak} = CASE WHEN {newer_success} THEN excluded.{streak}"
+        f" WHEN {t}.{success} IS NOT NULL AND excluded.{last} < {t}.{success} THEN {t}.{streak}"
+        f" ELSE {t}.{streak} + excluded.{streak} END"
+        f", {success} = CASE WHEN {newer_success} THEN excluded.{success} ELSE {t}.{success} END"
     )
 
 
@@ -155,15 +163,19 @@ def _move_health(attempts: list[Attempt]) -> None:
         cursor.execute(_health_upsert_sql(len(by_endpoint)), params)
 
 
-def prune_fine_rollups(*, now: datetime, force: bool = False) -> int:
-    """Delete five-minute buckets older than two days (at most every ten minutes per process)."""
+def prune_rollups(*, now: datetime, force: bool = False) -> int:
+    """Delete five-minute buckets older than two days and hourly ones older than 90 days.
+
+    At most every ten minutes per process; returns how many rows went.
+    """
     global _last_prune
     if not force and monotonic() - _last_prune < _PRUNE_EVERY_SECONDS:
         return 0
     _last_prune = monotonic()
-    deleted, _ = AttemptRollup.objects.filter(
-        granularity=Granularity.FIVE_MINUTES, bucket_start__lt=now - FINE_ROLLUPS_KEPT
-    ).delete()
+    old = Q(granularity=Granularity.FIVE_MINUTES, bucket_start__lt=now - FINE_ROLLUPS_KEPT) | Q(
+        granularity=Granularity.HOUR, bucket_start__lt=now - HOURLY_ROLLUPS_KEPT
+    )
+    deleted, _ = AttemptRollup.objects.filter(old).delete()
     return deleted
 
 
@@ -189,7 +201,8 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
             batch = []
     _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
     _move_health([a for a in batch if a.reached])
-    keys = sorted(tallies)
+    recent = bucket_start(timezone.now() - FINE_ROLLUPS_KEPT, Granularity.FIVE_MINUTES)
+    keys = sorted(key for key in tallies if key[1] != Granularity.FIVE_MINUTES or key[2] >= recent)
     for start in range(0, len(keys), 500):
         add_to_rollups({key: tallies[key] for key in keys[start : start + 500]})
     return count

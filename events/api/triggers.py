@@ -2,7 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
@@ -10,26 +10,19 @@ from rest_framework.response import Response
 
 from events import field_mapping
 from events.models import Trigger, TriggerRequest
-from events.triggers import create_trigger, rotate_trigger_key, update_trigger
+from events.triggers import MAX_RATE_LIMIT_PER_MINUTE, create_trigger, rotate_trigger_key, update_trigger
 from webhookhub.accounts.api.errors import as_drf
 from webhookhub.accounts.api.scoping import TenantScopedMixin
 
 _MAPPING_HELP = 'Paths in the request body to fields of the event data: {"contact.phone": "phone"}.'
 
 
-@extend_schema_field({"type": "array", "items": {"type": "string"}, "example": ["contact", "contact.phone"]})
-class AvailablePathsField(serializers.Field):
-    def to_representation(self, sample: dict) -> list[str]:
-        try:
-            return field_mapping.available_paths(sample)
-        except field_mapping.MappingError:
-            return []
-
-
 class TriggerSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField(help_text="Where the external system POSTs its JSON.")
     event_type = serializers.CharField(source="event_type_id")
-    available_paths = AvailablePathsField(source="sample", read_only=True)
+    available_paths = serializers.ListField(
+        source="sample_paths", child=serializers.CharField(), read_only=True, help_text="The sample's paths, in order."
+    )
 
     class Meta:
         model = Trigger
@@ -61,7 +54,9 @@ class TriggerWriteSerializer(serializers.Serializer):
     sample = serializers.JSONField(help_text="An example request body (a JSON object).")
     identifier = serializers.CharField(max_length=500, help_text="The path every request must carry.")
     mapping = serializers.DictField(child=serializers.CharField(), required=False, help_text=_MAPPING_HELP)
-    rate_limit_per_minute = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    rate_limit_per_minute = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT_PER_MINUTE
+    )
 
 
 class TriggerKeySerializer(serializers.Serializer):

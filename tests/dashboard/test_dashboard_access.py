@@ -274,3 +274,37 @@ def test_a_superuser_sees_every_tenants_endpoints(tenant, other_tenant, superuse
     table = section(response, "endpoint-health")
     assert "orders of the tenant" in table
     assert "payroll of the other tenant" in table
+
+
+def test_a_superuser_sees_every_tenants_deliveries_in_the_log(tenant, other_tenant, superuser):
+    ours = delivery_to(endpoint_for(tenant))
+    theirs = delivery_to(endpoint_for(other_tenant))
+
+    assert listed(superuser.get(url("deliveries"))) == [theirs.pk, ours.pk]
+
+
+def test_another_tenants_delivery_as_a_cursor_is_ignored(tenant, other_tenant, tenant_admin):
+    own = delivery_to(endpoint_for(tenant))
+    theirs = delivery_to(endpoint_for(other_tenant))
+
+    # Paging "before" someone else's delivery must not place it in time: the newest page is shown.
+    assert listed(tenant_admin.get(url("deliveries", before=theirs.pk))) == [own.pk]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/dashboard/endpoints/ep%00x/", "/dashboard/deliveries/99999999999999999999/"],
+    ids=["nul in an endpoint id", "delivery id beyond bigint"],
+)
+def test_malformed_ids_are_404_not_500(tenant_admin, path):
+    assert tenant_admin.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("query", [{"before": "²"}, {"after": "٣"}, {"q": "²"}], ids=["before", "after", "search"])
+def test_unicode_digits_in_the_log_are_not_taken_for_ids(tenant, tenant_admin, query):
+    own = delivery_to(endpoint_for(tenant))
+
+    response = tenant_admin.get(url("deliveries", **query))
+
+    assert response.status_code == 200
+    assert listed(response) == ([] if "q" in query else [own.pk])

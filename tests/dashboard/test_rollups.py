@@ -16,7 +16,7 @@ from deliveries.models import (
     EndpointHealth,
     Granularity,
 )
-from deliveries.services.rollups import prune_fine_rollups, rebuild_stats, record_stats
+from deliveries.services.rollups import prune_rollups, rebuild_stats, record_stats
 from tests.dashboard.support import delivery_to, endpoint_for, record
 
 pytestmark = pytest.mark.django_db
@@ -283,6 +283,7 @@ def recorded(tenant, other_tenant):
     record([late], duration_ms=41, at=now - timedelta(minutes=50))
     record([delivery_to(billing)], status=404, final=True, duration_ms=9, at=now - timedelta(minutes=20))
     record([delivery_to(billing)], status=502, duration_ms=250, at=now - timedelta(minutes=3))
+    prune_rollups(now=now, force=True)  # what the sweeper keeps: five-minute rows of the last two days only
     return {"rollups": _rollups(), "health": _healths()}
 
 
@@ -329,7 +330,7 @@ def test_pruning_deletes_only_five_minute_rows_older_than_two_days(endpoint, del
     assert AttemptRollup.objects.filter(granularity=Granularity.FIVE_MINUTES).count() == 3
     hourly = set(AttemptRollup.objects.filter(granularity=Granularity.HOUR).values_list("bucket_start", "successes"))
 
-    deleted = prune_fine_rollups(now=now, force=True)
+    deleted = prune_rollups(now=now, force=True)
 
     fine = AttemptRollup.objects.filter(granularity=Granularity.FIVE_MINUTES).values_list("bucket_start", flat=True)
     assert deleted == 1
@@ -341,10 +342,10 @@ def test_pruning_deletes_only_five_minute_rows_older_than_two_days(endpoint, del
 
 def test_pruning_without_force_waits_ten_minutes_after_the_last_prune(endpoint, delivery):
     now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
-    prune_fine_rollups(now=now, force=True)
+    prune_rollups(now=now, force=True)
     record_stats(_reached(_success(delivery, at=now - timedelta(days=5))))
 
-    assert prune_fine_rollups(now=now) == 0
+    assert prune_rollups(now=now) == 0
     assert AttemptRollup.objects.filter(granularity=Granularity.FIVE_MINUTES).count() == 1
 
 
@@ -376,3 +377,19 @@ def _histogram(**counts: int) -> list[int]:
 )
 def test_the_latency_percentile_is_estimated_within_buckets(histogram, fraction, expected):
     assert latency_percentile(histogram, fraction) == expected
+
+
+def test_an_older_attempt_recorded_late_does_not_move_health_backwards(endpoint, delivery):
+    # A slow send that started first is often recorded after later, quicker ones.
+    record_stats(_reached(_success(delivery, at=T0 + timedelta(seconds=30), number=2)))
+    record_stats(_reached(_failure(delivery, status=None, at=T0, number=1)))
+
+    assert _health(endpoint) == (200, "", 0)
+    assert EndpointHealth.objects.get(endpoint=endpoint).last_attempt_at == T0 + timedelta(seconds=30)
+
+
+def test_a_newer_failure_recorded_after_an_older_one_still_counts(endpoint, delivery):
+    record_stats(_reached(_failure(delivery, status=503, at=T0 + timedelta(seconds=30), number=2)))
+    record_stats(_reached(_failure(delivery, status=500, at=T0, number=1)))
+
+    assert _health(endpoint) == (503, "HTTP 503", 2)

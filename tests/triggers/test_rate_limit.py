@@ -158,3 +158,11 @@ def test_requests_are_accepted_again_in_the_next_minute(tenant, monkeypatch):
 
     assert post_capture(created.trigger.pk, key=created.api_key).status_code == 200
     assert Event.objects.count() == 2
+
+
+def test_a_process_whose_clock_is_behind_does_not_restart_the_count(tenant):
+    trigger = make_trigger(tenant, rate_limit_per_minute=2).trigger
+    _slots(trigger, 2, MINUTE + 60 + 1)  # a process already in the next minute took the limit
+
+    # Another web process, a second behind, must not reset the count to its own (older) minute.
+    assert take_rate_slot(trigger, now=MINUTE + 59.5) is not None

@@ -113,7 +113,7 @@ def test_adding_without_a_mapping_keeps_everything_unmapped(tenant_admin, tenant
         ({"sample": "{oops"}, "sample", "Enter a valid JSON"),
         ({"event_type": "no.such_type"}, "event_type", "Select a valid choice"),
         ({"name": ""}, "name", "required"),
-        ({"rate_limit_per_minute": "-1"}, "rate_limit_per_minute", "greater than or equal to 0"),
+        ({"rate_limit_per_minute": "-1"}, "rate_limit_per_minute", "greater than or equal to 1"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )

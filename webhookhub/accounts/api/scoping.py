@@ -9,6 +9,7 @@ class TenantScopedMixin:
     """``tenant_field`` names the path from the model to its Tenant (e.g. "endpoint__tenant")."""
 
     tenant_field = "tenant"
+    lookup_value_regex = r"[^/.\x00]+"  # a NUL in an id is a 404 here, not a database error
 
     def scope(self, queryset):
         access = getattr(self.request, "access", None)
