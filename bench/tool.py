@@ -45,7 +45,10 @@ def reset() -> None:
     from webhookhub.celery import app
 
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE deliveries_attempt, deliveries_delivery, events_event")
+        cursor.execute(
+            "TRUNCATE deliveries_attempt, deliveries_delivery, deliveries_attemptrollup, deliveries_endpointhealth,"
+            " events_triggerrequest, events_event"
+        )
     purged = app.control.purge()
     print(f"truncated; purged {purged} queued tasks")
 
