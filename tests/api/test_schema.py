@@ -28,6 +28,11 @@ EXPECTED = {
     "/api/v1/api-keys/{id}/revoke/": {"post"},
     "/api/v1/event-types/": {"get", "post"},
     "/api/v1/event-types/{name}/": {"get"},
+    "/api/v1/triggers/": {"get", "post"},
+    "/api/v1/triggers/{id}/": {"get", "patch", "delete"},
+    "/api/v1/triggers/{id}/rotate-key/": {"post"},
+    "/api/v1/triggers/{id}/requests/": {"get"},
+    "/api/v1/triggers/paths/": {"post"},
 }
 HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
 
