@@ -96,6 +96,9 @@ def _delivery(request: HttpRequest, pk: int) -> Delivery:
 def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
     delivery = _delivery(request, pk)
     attempts = list(delivery.attempts.order_by("-number"))
+    if attempts and attempts[0].number > delivery.attempt_count:
+        # An attempt was recorded between the two reads; its new state came in the same transaction.
+        delivery.refresh_from_db()
     now = timezone.now()
     # Refresh while a send is due about now or under way, so a resend's attempt shows up by itself
     # (for a minute: with no worker running it stops asking).
