@@ -7,6 +7,7 @@ from django.utils import timezone
 from deliveries.services import dispatch, pipeline
 from deliveries.services.rollups import prune_rollups
 from deliveries.services.sweeping import sweep_due
+from events.triggers import prune_trigger_requests
 from webhookhub.celery import DRAIN_TASK, SWEEP_TASK
 from webhookhub.conf import setting
 
@@ -24,6 +25,7 @@ def drain() -> int:
 def sweep() -> int:
     now = timezone.now()
     prune_rollups(now=now)
+    prune_trigger_requests(now=now)
     return sweep_due(now=now)
 
 

@@ -124,7 +124,10 @@ class TriggerRequest(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["trigger", "-received_at"], name="trigger_request_recent")]
+        indexes = [
+            models.Index(fields=["trigger", "-received_at"], name="trigger_request_recent"),
+            models.Index(fields=["received_at"], name="trigger_request_age"),  # pruning
+        ]
 
     def __str__(self) -> str:
         return f"{self.status_code} at {self.received_at:%Y-%m-%d %H:%M:%S}"

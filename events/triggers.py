@@ -7,8 +7,9 @@ lives where the fan-out is).
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from math import ceil
-from time import time
+from time import monotonic, time
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -180,3 +181,18 @@ def log_request(
         outcome=TriggerOutcome.CAPTURED if status_code < 300 else TriggerOutcome.REJECTED, detail=detail[:1000],
         event_id=event_id, body_excerpt=excerpt[: setting("TRIGGER_LOGGED_BODY_CHARS")].replace("\x00", "\ufffd"),
     )  # fmt: skip
+
+
+_PRUNE_EVERY_SECONDS = 600.0
+_last_prune = 0.0
+
+
+def prune_trigger_requests(*, now: datetime, force: bool = False) -> int:
+    """Delete logged requests older than ``TRIGGER_LOG_RETENTION_DAYS`` (at most every ten minutes per process)."""
+    global _last_prune
+    if not force and monotonic() - _last_prune < _PRUNE_EVERY_SECONDS:
+        return 0
+    _last_prune = monotonic()
+    cutoff = now - timedelta(days=setting("TRIGGER_LOG_RETENTION_DAYS"))
+    deleted, _ = TriggerRequest.objects.filter(received_at__lt=cutoff).delete()
+    return deleted

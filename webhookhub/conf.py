@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     # Inbound triggers: requests per minute per trigger unless the trigger sets its own.
     "TRIGGER_RATE_LIMIT_PER_MINUTE": 600,
     "TRIGGER_LOGGED_BODY_CHARS": 1000,
+    "TRIGGER_LOG_RETENTION_DAYS": 30,
 }
 
 

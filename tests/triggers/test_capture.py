@@ -1,14 +1,16 @@
 """POST /triggers/{id}: a captured request becomes an event of the trigger's type; every error publishes nothing."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.test.client import FakePayload
+from django.utils import timezone
 
 from deliveries.models import Delivery
 from events.models import Event, EventSource, EventType, TriggerOutcome, TriggerRequest
-from events.triggers import rotate_trigger_key
+from events.triggers import prune_trigger_requests, rotate_trigger_key
 from tests.api.support import URL
 from tests.factories import make_endpoint
 from tests.triggers.support import (
@@ -420,3 +422,14 @@ def test_an_empty_key_in_the_sample_is_not_offered_as_a_path(tenant):
     created = make_trigger(tenant, sample={"id": "1", "a": {"": 1}}, identifier="id", mapping={})
 
     assert created.trigger.sample_paths == ["id", "a"]
+
+
+def test_logged_requests_older_than_the_retention_are_pruned(made, settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "TRIGGER_LOG_RETENTION_DAYS": 30}
+    post_capture(made.trigger.pk, key=made.api_key)
+    post_capture(made.trigger.pk, {"note": "no identifier"}, key=made.api_key)
+    old, recent = TriggerRequest.objects.order_by("id")
+    TriggerRequest.objects.filter(pk=old.pk).update(received_at=timezone.now() - timedelta(days=31))
+
+    assert prune_trigger_requests(now=timezone.now(), force=True) == 1
+    assert list(TriggerRequest.objects.values_list("pk", flat=True)) == [recent.pk]
