@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events import field_mapping
+from events.envelope import unstorable_text
 from events.models import EventType, Trigger, TriggerOutcome, TriggerRateWindow, TriggerRequest
 from webhookhub.accounts.models import Tenant
 from webhookhub.accounts.services import hash_api_key
@@ -48,6 +49,9 @@ def _event_type(name: Any) -> EventType:
 def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> None:
     if not isinstance(sample, dict):
         raise ValidationError({"sample": ["The sample must be a JSON object (an example request body)."]})
+    for name, value in (("sample", sample), ("mapping", mapping), ("identifier", identifier)):
+        if problem := unstorable_text(value):
+            raise ValidationError({name: [f"The {name} {problem}."]})
     if not isinstance(identifier, str) or not identifier:
         raise ValidationError({"identifier": ["Name the path every request must carry, e.g. contact.phone."]})
     errors = field_mapping.validate_mapping(sample=sample, mapping=mapping, identifier=identifier)

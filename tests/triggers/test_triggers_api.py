@@ -1,6 +1,7 @@
 """/api/v1/triggers/: create (key shown once), list, read, update, delete, key rotation, paths and the request log."""
 
 import hashlib
+import json
 
 import pytest
 from rest_framework.test import APIClient
@@ -523,3 +524,24 @@ def test_creating_as_another_tenants_admin_writes_to_their_tenant(made, other_te
     assert response.status_code == 201
     assert Trigger.objects.get(pk=response.json()["id"]).tenant == other_tenant
     assert Trigger.objects.get(pk=made.trigger.pk).tenant_id == made.trigger.tenant_id
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sample", {"contact": {"phone": "+1555\u0000"}}),
+        ("sample", {"contact\u0000": {"phone": "+1555"}}),
+        ("sample", {"contact": {"phone": "\ud800"}}),
+    ],
+    ids=["nul in a value", "nul in a key", "lone surrogate"],
+)
+def test_text_the_database_cannot_store_is_a_400_naming_the_field(admin, field, value):
+    before = trigger_state()
+
+    # Sent as ASCII JSON with escapes (\u0000, \ud800), as a client's serializer would send them.
+    body = json.dumps({**NEW, field: value})
+    response = admin.post(TRIGGERS, body, content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+    assert trigger_state() == before
