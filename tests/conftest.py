@@ -36,8 +36,19 @@ def pytest_sessionstart(session):
         pytest.exit("; ".join(problems), returncode=3)
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users are made per test; the production hasher would spend most of the run hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def tenant(db):
+    return TenantFactory()
+
+
+@pytest.fixture
+def other_tenant(db):
     return TenantFactory()
 
 
