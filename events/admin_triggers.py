@@ -104,7 +104,7 @@ class TriggerAdmin(TenantScopedAdmin):
     def recent_requests(self, trigger: Trigger) -> str:
         if not trigger.pk:
             return "-"
-        rows = trigger.requests.select_related(None)[:RECENT_REQUESTS_SHOWN]
+        rows = trigger.requests.all()[:RECENT_REQUESTS_SHOWN]
         if not rows:
             return "- (none yet)"
         body = format_html_join(

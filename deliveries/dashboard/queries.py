@@ -7,7 +7,7 @@ index newest first and stops after one page.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q, QuerySet, Sum
@@ -21,7 +21,7 @@ from deliveries.models import (
     DeliveryStatus,
     Granularity,
 )
-from deliveries.services.rollups import bucket_start
+from deliveries.services.rollups import Tally, bucket_start
 from subscriptions.models import Endpoint
 
 COUNTERS = ("successes", "retries", "failures", "responses", *LATENCY_COLUMNS)
@@ -48,15 +48,8 @@ WINDOWS = {
 DEFAULT_WINDOW = "24h"
 
 
-@dataclass
-class Counts:
+class Counts(Tally):
     """Attempt counts and a latency histogram, summed over some rollup rows."""
-
-    successes: int = 0
-    retries: int = 0
-    failures: int = 0
-    responses: int = 0
-    latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
 
     @classmethod
     def from_row(cls, row: dict) -> "Counts":
@@ -67,13 +60,6 @@ class Counts:
             responses=row["responses"] or 0,
             latency=[row[column] or 0 for column in LATENCY_COLUMNS],
         )
-
-    def add(self, other: "Counts") -> None:
-        self.successes += other.successes
-        self.retries += other.retries
-        self.failures += other.failures
-        self.responses += other.responses
-        self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
 
     @property
     def attempts(self) -> int:
@@ -141,7 +127,7 @@ def series(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint
     for row in rows:
         index = int((row["bucket_start"] - first).total_seconds()) // step
         if 0 <= index < len(bars):
-            bars[index].counts.add(Counts.from_row(row))
+            bars[index].counts.merge(Counts.from_row(row))
     return bars
 
 
@@ -189,7 +175,7 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
     endpoints = health_table(tenant_ids, window, now)
     totals = Counts()
     for row in endpoints:
-        totals.add(row.counts)
+        totals.merge(row.counts)
     pending = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempt_count__gt=0)
     if tenant_ids is not None:
         pending = pending.filter(endpoint_id__in=[row.endpoint.pk for row in endpoints])

@@ -162,7 +162,7 @@ def _endpoint_page(request, endpoint: Endpoint, replay_form: ReplayForm, preview
     bars = queries.series([endpoint.tenant_id], window, now, endpoint_id=endpoint.pk)
     totals = queries.Counts()
     for bar in bars:
-        totals.add(bar.counts)
+        totals.merge(bar.counts)
     return _page(
         request, "dashboard/endpoint.html", endpoint=endpoint, window=window, totals=totals,
         health=EndpointHealth.objects.filter(endpoint=endpoint).first(),

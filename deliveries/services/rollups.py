@@ -63,6 +63,13 @@ class Tally:
             self.responses += 1
             self.latency[latency_bucket(attempt.duration_ms)] += 1
 
+    def merge(self, other: "Tally") -> None:
+        self.successes += other.successes
+        self.retries += other.retries
+        self.failures += other.failures
+        self.responses += other.responses
+        self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
+
 
 RollupKey = tuple[str, int, datetime]  # endpoint id, granularity, bucket start
 
@@ -210,12 +217,7 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
 
 def _merge(into: dict[RollupKey, tuple[str, Tally]], more: dict[RollupKey, tuple[str, Tally]]) -> None:
     for key, (tenant_id, counts) in more.items():
-        if key not in into:
+        if key in into:
+            into[key][1].merge(counts)
+        else:
             into[key] = (tenant_id, counts)
-            continue
-        total = into[key][1]
-        total.successes += counts.successes
-        total.retries += counts.retries
-        total.failures += counts.failures
-        total.responses += counts.responses
-        total.latency = [a + b for a, b in zip(total.latency, counts.latency, strict=True)]
