@@ -1,8 +1,9 @@
-"""The Celery app: ``celery -A webhookhub worker`` sends, ``celery -A webhookhub beat`` runs the sweeper."""
+"""The Celery app: ``celery -A webhookhub worker`` sends (and sweeps), ``celery -A webhookhub beat`` also sweeps."""
 
 import os
 
-from celery import Celery
+from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhookhub.settings")
 
@@ -21,3 +22,16 @@ def _schedule_sweeper(sender: Celery, **kwargs: object) -> None:
     interval = float(setting("SWEEP_INTERVAL_SECONDS"))
     # A sweep that waited longer than one interval is stale: the next one will do.
     sender.add_periodic_task(interval, sender.signature(SWEEP_TASK), name="sweep due deliveries", expires=interval)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _refresh_database_connections(sender: Task, **kwargs: object) -> None:
+    """Around every task, as Django does around every request, so a database restart heals itself.
+
+    (Celery's own Django fixup closes connections only every ``CELERY_DB_REUSE_MAX`` tasks.)
+    """
+    if not getattr(sender.request, "is_eager", False):
+        from webhookhub.db import refresh_connections
+
+        refresh_connections()

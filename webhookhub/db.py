@@ -1,0 +1,36 @@
+"""Database connections in long-lived processes: drop the ones that went bad, as Django does per request.
+
+Django refreshes connections around every web request. A Celery task, the recorder
+thread or the sweeper ticker has no request, so each calls ``refresh_connections``
+before (and tasks also after) a unit of work. A connection a PostgreSQL restart broke
+is then closed and the next query opens a new one (``conn_health_checks`` in the
+settings checks a reused connection once per unit of work), instead of failing
+with "the connection is closed" until the process is restarted.
+"""
+
+from contextlib import suppress
+
+from django.db import InterfaceError, OperationalError, connections
+
+# What a query raises while the database is down, restarting or unreachable. Retrying later helps.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+def refresh_connections() -> None:
+    """Close this thread's connections that are broken or past ``CONN_MAX_AGE``; never one inside a transaction."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            with suppress(*DATABASE_UNAVAILABLE):  # closing a broken connection may complain; it is closed anyway
+                connection.close_if_unusable_or_obsolete()
+
+
+def database_reachable() -> bool:
+    """Whether the database answers now, on this thread's default connection (reopened if it broke)."""
+    connection = connections["default"]
+    try:
+        if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+            connection.close()
+        connection.ensure_connection()
+        return connection.is_usable()
+    except DATABASE_UNAVAILABLE:
+        return False
