@@ -20,8 +20,9 @@ DEFAULTS: dict[str, Any] = {
     "TOTAL_TIMEOUT_SECONDS": 15.0,
     "MAX_RESPONSE_BYTES": 64 * 1024,
     "STORED_RESPONSE_BYTES": 16 * 1024,
-    # A claimed delivery belongs to its worker this long (must exceed a send).
-    "SEND_LEASE_SECONDS": 120.0,
+    # A claimed delivery belongs to its worker this long; the worker renews it every third of it
+    # while the delivery waits or is being sent, so it bounds the recovery after a crash, not a send.
+    "SEND_LEASE_SECONDS": 30.0,
     "SWEEP_INTERVAL_SECONDS": 2.0,
     "SWEEP_MAX_DOORBELLS": 16,
     # Deliveries one worker claims at a time; a drain task claims batch after batch

@@ -11,10 +11,14 @@ Inside each worker process:
   attempts and retried on their schedule. The drain never waits for a stalled
   endpoint, so a slow or dead endpoint cannot hold up the others;
 - one recorder thread writes results in bulk (attempts and delivery states of
-  many sends per transaction).
+  many sends per transaction). While the database is unreachable it keeps the batch
+  and tries again, so a PostgreSQL restart costs no result and no duplicate send;
+- the same thread renews the send lease of everything this process holds every third
+  of a lease (a heartbeat), so a slow send never outlives its lease.
 
 If the process dies, what it had claimed but not recorded is re-sent when the send
-lease runs out (at least once; receivers dedupe on ``webhook-id``).
+lease runs out, within ``SEND_LEASE_SECONDS`` (at least once; receivers dedupe on
+``webhook-id``).
 """
 
 import logging
@@ -26,24 +30,34 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.db import close_old_connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
-from deliveries.services.sending import Batch, Sent, claim, not_sent, prepare, send_one, write_results
+from deliveries.services.sending import (
+    Batch,
+    Sent,
+    claim,
+    not_sent,
+    prepare,
+    renew_leases,
+    send_one,
+    write_results,
+)
 from webhookhub.conf import webhookhub_settings
+from webhookhub.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
 
 logger = logging.getLogger(__name__)
 
 _RECORD_BATCH = 500
 _ENDPOINT_QUEUE = 256
+_RECORD_RETRY_MAX_SECONDS = 2.0  # longest wait between two tries of a batch while the database is down
+_RECORD_TRIES_WHILE_REACHABLE = 3  # a batch that fails this often with the database up is written row by row
 
 
 @dataclass
 class _Waiting:
     delivery: Delivery
     batch: Batch
-    claimed_at: float
 
 
 @dataclass
@@ -59,13 +73,17 @@ class Pipeline:
         size = config["SEND_CONCURRENCY"]
         self._limit = config["ENDPOINT_CONCURRENCY"]
         self._stall = config["ENDPOINT_STALL_SECONDS"]
-        self._max_wait = config["SEND_LEASE_SECONDS"] / 2  # never send a delivery whose lease may be running out
+        self._lease = config["SEND_LEASE_SECONDS"]
+        self._renew_every = self._lease / 3
+        self._renew_at = time.monotonic() + self._renew_every
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send")
         self._slots = threading.BoundedSemaphore(size)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._endpoints: dict[str, _EndpointState] = {}
         self._unrecorded = 0
+        self._held: dict[int, Delivery] = {}  # claimed and not yet recorded: their leases are renewed
+        self._database_down = False
         self._results: queue.Queue[tuple[list[Sent], list[Delivery]]] = queue.Queue(maxsize=10 * size)
         threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True).start()
 
@@ -92,10 +110,11 @@ class Pipeline:
         batch = prepare(deliveries, now)
         with self._lock:
             self._unrecorded += len(deliveries)
+            self._held.update((delivery.pk, delivery) for delivery in deliveries)
         if batch.cancelled:
             self._results.put(([], batch.cancelled))
         for delivery in batch.to_send:
-            self._dispatch(_Waiting(delivery, batch, time.monotonic()))
+            self._dispatch(_Waiting(delivery, batch))
         return len(deliveries)
 
     def _stalled(self, state: _EndpointState) -> bool:
@@ -146,7 +165,7 @@ class Pipeline:
                 state.last_progress = time.monotonic()
             while state.waiting and following is None:
                 item = state.waiting.popleft()
-                if self._stalled(state) or time.monotonic() - item.claimed_at > self._max_wait:
+                if self._stalled(state):
                     rejected.append(item.delivery)
                 else:
                     following = item
@@ -167,24 +186,74 @@ class Pipeline:
 
     def _record_forever(self) -> None:
         while True:
-            sent, cancelled = self._results.get()
-            sent, cancelled = list(sent), list(cancelled)
-            while len(sent) + len(cancelled) < _RECORD_BATCH:
-                try:
-                    more_sent, more_cancelled = self._results.get_nowait()
-                except queue.Empty:
-                    break
-                sent += more_sent
-                cancelled += more_cancelled
+            sent, cancelled = self._next_results()
+            if time.monotonic() >= self._renew_at:
+                self._renew_leases()
+            if sent or cancelled:
+                self._record(sent, cancelled)
+
+    def _next_results(self) -> tuple[list[Sent], list[Delivery]]:
+        """Up to a batch of results; none if nothing came before the next lease renewal is due."""
+        try:
+            sent, cancelled = self._results.get(timeout=max(0.01, self._renew_at - time.monotonic()))
+        except queue.Empty:
+            return [], []
+        sent, cancelled = list(sent), list(cancelled)
+        while len(sent) + len(cancelled) < _RECORD_BATCH:
+            try:
+                more_sent, more_cancelled = self._results.get_nowait()
+            except queue.Empty:
+                break
+            sent += more_sent
+            cancelled += more_cancelled
+        return sent, cancelled
+
+    def _record(self, sent: list[Sent], cancelled: list[Delivery]) -> None:
+        """Write a batch of results; while the database is unreachable, keep it and try again."""
+        tries_while_reachable, wait = 0, 0.1
+        while True:
+            refresh_connections()
             try:
                 write_results(sent, cancelled, self.config)
+                break
+            except DATABASE_UNAVAILABLE as exc:
+                if database_reachable():
+                    tries_while_reachable += 1
+                    if tries_while_reachable >= _RECORD_TRIES_WHILE_REACHABLE:
+                        logger.exception("Recording %d results together keeps failing; one by one.", len(sent))
+                        self._record_one_by_one(sent, cancelled)
+                        break
+                elif not self._database_down:
+                    logger.warning("Database unavailable (%s); keeping %d results until it is back.", exc, len(sent))
+                    self._database_down = True
+                time.sleep(wait)
+                wait = min(wait * 2, _RECORD_RETRY_MAX_SECONDS)
             except Exception:  # noqa: BLE001 - the recorder must outlive any failure
                 logger.exception("Recording %d results together failed; recording them one by one.", len(sent))
-                close_old_connections()
                 self._record_one_by_one(sent, cancelled)
-            with self._lock:
-                self._unrecorded -= len(sent) + len(cancelled)
-                self._changed.notify_all()
+                break
+        if self._database_down:
+            logger.info("Database reachable again; results recorded.")
+            self._database_down = False
+        with self._lock:
+            for delivery in [item.delivery for item in sent] + cancelled:
+                self._held.pop(delivery.pk, None)
+            self._unrecorded -= len(sent) + len(cancelled)
+            self._changed.notify_all()
+
+    def _renew_leases(self) -> None:
+        """The heartbeat: extend the lease of everything this process has claimed and not recorded."""
+        with self._lock:
+            held = list(self._held.values())
+        self._renew_at = time.monotonic() + self._renew_every
+        if not held:
+            return
+        refresh_connections()
+        try:
+            renew_leases(held, now=timezone.now(), lease_seconds=self._lease)
+        except DATABASE_UNAVAILABLE as exc:
+            logger.warning("Renewing %d send leases failed (%s); trying again in 1 s.", len(held), exc)
+            self._renew_at = time.monotonic() + 1.0
 
     def _record_one_by_one(self, sent: list[Sent], cancelled: list[Delivery]) -> None:
         """So one bad row (e.g. its endpoint was just deleted) does not cost the others their record."""
@@ -193,7 +262,7 @@ class Pipeline:
                 write_results(item_sent, item_cancelled, self.config)
             except Exception:  # noqa: BLE001 - leases still cover these: they are re-sent when they run out
                 logger.exception("Recording a result failed.")
-                close_old_connections()
+                refresh_connections()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until everything claimed has been sent and recorded."""

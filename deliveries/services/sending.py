@@ -103,6 +103,36 @@ def claim(
     return _load(claimed)
 
 
+def renew_leases(deliveries: Sequence[Delivery], *, now: datetime, lease_seconds: float) -> int:
+    """Extend the leases still held on these deliveries (a heartbeat while they are being sent).
+
+    Only a lease that is still the one this process holds is extended (``claimed_lease``
+    moves with it); one that ran out and was taken by another worker stays theirs.
+    Returns how many were renewed.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    until = now + timedelta(seconds=lease_seconds)
+    by_lease: dict[Any, dict[int, Delivery]] = {}
+    for delivery in deliveries:
+        by_lease.setdefault(delivery.claimed_lease, {})[delivery.pk] = delivery
+    renewed = 0
+    for lease, held in by_lease.items():
+        ids = list(held)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            sql = (
+                f"UPDATE {table} SET lease_until = %s "  # noqa: S608 - identifiers only
+                f"WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND lease_until = %s RETURNING id"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [adapt(until), *chunk, adapt(lease)])
+                for (delivery_id,) in cursor.fetchall():
+                    held[delivery_id].claimed_lease = until
+                    renewed += 1
+    return renewed
+
+
 def _load(delivery_ids: list[int]) -> list[Delivery]:
     """Deliveries with their event body and endpoint; each endpoint is read (and decrypted) once."""
     deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("event").defer("event__data"))
