@@ -134,3 +134,15 @@ class EndpointHealth(models.Model):
 
     def __str__(self) -> str:
         return f"health of {self.endpoint_id}"
+
+
+class SweepTurn(models.Model):
+    """When the next sweep may run. Beat and every worker process try once an interval; the one
+    ``UPDATE`` that moves ``next_sweep_at`` picks which of them sweeps, so sweepers do not multiply
+    the database's work and any one of them keeps retries going."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    next_sweep_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: next at {self.next_sweep_at:%H:%M:%S}"

@@ -1,32 +1,55 @@
 """Thin Celery tasks: no arguments or JSON primitives in, a service call, a small result out."""
 
-from celery import shared_task
-from celery.signals import worker_process_shutdown
-from django.utils import timezone
+import logging
 
-from deliveries.services import dispatch, pipeline
-from deliveries.services.rollups import prune_rollups
-from deliveries.services.sweeping import sweep_due
-from events.triggers import prune_trigger_requests
+from celery import shared_task
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
+
+from deliveries.services import dispatch, pipeline, sweeping
+from deliveries.services.ticker import ticker
 from webhookhub.celery import DRAIN_TASK, SWEEP_TASK
 from webhookhub.conf import setting
+from webhookhub.db import DATABASE_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name=DRAIN_TASK, ignore_result=True)
 def drain() -> int:
     """Claim and send due deliveries; rings again if time ran out with work left."""
-    claimed, more = pipeline.pipeline().drain(setting("DRAIN_MAX_SECONDS"))
+    try:
+        claimed, more = pipeline.pipeline().drain(setting("DRAIN_MAX_SECONDS"))
+    except DATABASE_UNAVAILABLE as exc:
+        # The next task starts on a fresh connection; the sweeper rings again for what is due.
+        logger.warning("Drain stopped, database unavailable (%s).", exc)
+        return 0
     if more:
         dispatch.ring_now()
     return claimed
 
 
 @shared_task(name=SWEEP_TASK, ignore_result=True)
-def sweep() -> int:
-    now = timezone.now()
-    prune_rollups(now=now)
-    prune_trigger_requests(now=now)
-    return sweep_due(now=now)
+def sweep() -> int | None:
+    try:
+        swept = sweeping.sweep()
+    except DATABASE_UNAVAILABLE as exc:
+        logger.warning("Sweep skipped, database unavailable (%s).", exc)
+        return None
+    return swept.rings if swept else None
+
+
+@worker_process_init.connect
+def _start_sweep_ticker(**kwargs: object) -> None:
+    """Each pool process (prefork or solo) also sweeps on its own clock: retries do not wait for beat."""
+    ticker.start(float(setting("SWEEP_INTERVAL_SECONDS")))
+
+
+@worker_ready.connect
+def _start_sweep_ticker_in_thread_pools(sender: object, **kwargs: object) -> None:
+    """Pools without pool processes (threads, gevent, eventlet) tick in the worker itself."""
+    pool = getattr(getattr(sender, "controller", None), "pool_cls", None)
+    if pool is not None and not pool.__module__.endswith((".prefork", ".solo")):
+        ticker.start(float(setting("SWEEP_INTERVAL_SECONDS")))
 
 
 @worker_process_shutdown.connect

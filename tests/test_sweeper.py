@@ -3,9 +3,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus, SweepTurn
 from deliveries.services.sending import claim
-from deliveries.services.sweeping import sweep_due
+from deliveries.services.sweeping import SweepResult, sweep, sweep_due, take_sweep_turn
 from tests.factories import make_endpoint
 from tests.support.broker import captured_queue
 from webhookhub import publish
@@ -46,7 +46,7 @@ DRAIN = ("deliveries.drain", [])
 def test_due_unowned_delivery_rings_a_drain(make_delivery, now, broker):
     delivery = make_delivery(next_attempt_at=now - SECOND)
 
-    assert sweep_due(now=now) == 1
+    assert sweep_due(now=now).rings == 1
 
     assert broker.messages() == [DRAIN]
     delivery.refresh_from_db()
@@ -56,7 +56,7 @@ def test_due_unowned_delivery_rings_a_drain(make_delivery, now, broker):
 def test_delivery_whose_lease_ran_out_is_swept_again(make_delivery, now, broker):
     make_delivery(next_attempt_at=now - timedelta(minutes=5), lease_until=now - SECOND)
 
-    assert sweep_due(now=now) == 1
+    assert sweep_due(now=now).rings == 1
 
     assert broker.messages() == [DRAIN]
 
@@ -64,7 +64,7 @@ def test_delivery_whose_lease_ran_out_is_swept_again(make_delivery, now, broker)
 def test_delivery_still_leased_is_skipped(make_delivery, now, broker):
     make_delivery(next_attempt_at=now - SECOND, lease_until=now + timedelta(seconds=30))
 
-    assert sweep_due(now=now) == 0
+    assert sweep_due(now=now).rings == 0
 
     assert broker.messages() == []
 
@@ -72,7 +72,7 @@ def test_delivery_still_leased_is_skipped(make_delivery, now, broker):
 def test_delivery_not_yet_due_is_skipped(make_delivery, now, broker):
     make_delivery(next_attempt_at=now + SECOND)
 
-    assert sweep_due(now=now) == 0
+    assert sweep_due(now=now).rings == 0
 
     assert broker.messages() == []
 
@@ -81,7 +81,7 @@ def test_delivery_not_yet_due_is_skipped(make_delivery, now, broker):
 def test_finished_delivery_is_skipped(make_delivery, now, broker, status):
     make_delivery(next_attempt_at=now - SECOND, status=status)
 
-    assert sweep_due(now=now) == 0
+    assert sweep_due(now=now).rings == 0
 
     assert broker.messages() == []
 
@@ -91,7 +91,7 @@ def test_one_drain_per_batch_of_due_deliveries(make_delivery, now, broker, setti
     for minutes in range(5):
         make_delivery(next_attempt_at=now - timedelta(minutes=minutes))
 
-    assert sweep_due(now=now) == 3
+    assert sweep_due(now=now).rings == 3
 
     assert broker.messages() == [DRAIN] * 3
 
@@ -101,7 +101,7 @@ def test_rings_are_bounded(make_delivery, now, broker, settings):
     for minutes in range(5):
         make_delivery(next_attempt_at=now - timedelta(minutes=minutes))
 
-    assert sweep_due(now=now) == 2
+    assert sweep_due(now=now).rings == 2
 
 
 def test_drain_claims_the_most_overdue_first_and_never_twice(make_delivery, now):
@@ -115,3 +115,28 @@ def test_drain_claims_the_most_overdue_first_and_never_twice(make_delivery, now)
     assert sorted(d.pk for d in second) == sorted(oldest_first[2:4])
     leased = Delivery.objects.filter(lease_until=now + timedelta(seconds=60)).values_list("pk", flat=True)
     assert sorted(leased) == sorted(oldest_first[:4])
+
+
+def test_one_sweeper_per_interval_takes_the_turn():
+    assert take_sweep_turn(interval=60) is True  # the first sweeper ever
+    assert take_sweep_turn(interval=60) is False  # beat and the other workers this interval
+    assert take_sweep_turn(interval=60) is False
+
+
+def test_the_turn_comes_round_again_when_the_interval_has_passed():
+    assert take_sweep_turn(interval=60) is True
+    SweepTurn.objects.update(next_sweep_at=timezone.now() - SECOND)
+
+    assert take_sweep_turn(interval=60) is True
+    assert take_sweep_turn(interval=60) is False
+
+
+def test_a_sweep_out_of_turn_does_nothing(make_delivery, now, broker):
+    make_delivery(next_attempt_at=now - SECOND)
+
+    first = sweep()
+    second = sweep()
+
+    assert first == SweepResult(due=1, rings=1)
+    assert second is None
+    assert broker.messages() == [DRAIN]

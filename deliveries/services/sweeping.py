@@ -1,18 +1,29 @@
 """The sweeper: rings the workers for every due delivery nobody owns. The database is the truth.
 
 Covers a doorbell lost with the broker or the publishing process, a worker killed
-mid-send (its lease runs out), and every scheduled retry.
+mid-send (its lease runs out), and every scheduled retry. Celery beat asks for a sweep
+every interval, and so does a ticker thread in every worker process (so retries go out
+while beat is down); ``take_sweep_turn`` lets one of them sweep per interval.
 """
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from math import ceil
 
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus, SweepTurn
 from deliveries.services.dispatch import ring_now
+from deliveries.services.rollups import prune_rollups
+from events.triggers import prune_trigger_requests
 from webhookhub.conf import setting
+
+_TURN = "sweep"
+# A turn lasts a little less than an interval, so a sweeper ticking exactly once an interval
+# (beat) is never skipped for arriving a few milliseconds early.
+_TURN_FRACTION = 0.8
 
 
 def due_unowned(now: datetime):
@@ -21,10 +32,39 @@ def due_unowned(now: datetime):
     )
 
 
-def sweep_due(*, now: datetime | None = None) -> int:
-    """Ring one drain per batch of due, unowned deliveries (bounded); returns how many rings were sent."""
+@dataclass(frozen=True)
+class SweepResult:
+    due: int  # due deliveries nobody owns, counted up to DRAIN_BATCH_SIZE x SWEEP_MAX_DOORBELLS
+    rings: int  # drain messages the broker took
+
+
+def sweep_due(*, now: datetime | None = None) -> SweepResult:
+    """Ring one drain per batch of due, unowned deliveries (bounded)."""
     now = now or timezone.now()
     batch = setting("DRAIN_BATCH_SIZE")
     most = setting("SWEEP_MAX_DOORBELLS")
-    waiting = len(due_unowned(now).values_list("pk", flat=True)[: batch * most])
-    return ring_now(ceil(waiting / batch)) if waiting else 0
+    due = len(due_unowned(now).values_list("pk", flat=True)[: batch * most])
+    return SweepResult(due=due, rings=ring_now(ceil(due / batch)) if due else 0)
+
+
+def take_sweep_turn(*, interval: float) -> bool:
+    """True for the one caller per interval, across all processes and hosts, that should sweep now.
+
+    Uses the database's clock, so hosts whose clocks disagree still take turns.
+    """
+    turn = timedelta(seconds=interval * _TURN_FRACTION)
+    if SweepTurn.objects.filter(name=_TURN, next_sweep_at__lte=Now()).update(next_sweep_at=Now() + turn):
+        return True
+    _, created = SweepTurn.objects.get_or_create(name=_TURN, defaults={"next_sweep_at": timezone.now() + turn})
+    return created
+
+
+def sweep() -> SweepResult | None:
+    """Prune old rows and ring for due work, unless another process swept less than an interval ago
+    (then None)."""
+    if not take_sweep_turn(interval=float(setting("SWEEP_INTERVAL_SECONDS"))):
+        return None
+    now = timezone.now()
+    prune_rollups(now=now)
+    prune_trigger_requests(now=now)
+    return sweep_due(now=now)
