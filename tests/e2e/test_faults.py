@@ -1,0 +1,329 @@
+"""Fault injection with real processes: what production does to the platform, and that it heals by itself.
+
+A private PostgreSQL cluster (``initdb``/``pg_ctl`` on a spare port) and a private
+``redis-server`` let each test stop and restart them. A worker (prefork, ``-c 2``) and
+beat run with production settings (connection reuse on, the default 30 s send lease and
+2 s sweep interval); a separate process calls ``publish()`` at a steady rate, as the web
+processes do. For every scenario: each event ``publish()`` returned arrives, repeats carry
+the same webhook-id and bytes, delivery resumes within the bound, and no process was restarted.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import ARTIFACTS
+from tests.support import processes
+from tests.support.postgres import PostgresServer, postgres_bin_dir
+from tests.support.processes import ROOT
+from tests.support.receiver import Received, Receiver, Reply
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+LOG_DIR = ARTIFACTS / "fault-logs"
+SWEEP_INTERVAL = 2.0  # the production default
+RESUME_BOUND = 5.0  # seconds after the database or broker is reachable again
+
+
+def _require(found: bool, what: str) -> None:
+    if not found:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{what} is required for the fault suite in CI")
+        pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """One private cluster for the module, migrated once; each test uses its own tenant."""
+    _require(postgres_bin_dir() is not None, "PostgreSQL's initdb and pg_ctl")
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    server = PostgresServer(LOG_DIR)
+    server.init()
+    server.start()
+    server.create_database("webhookhub_faults")
+    env = _process_env(server, broker_url="redis://127.0.0.1:1/0")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=180
+    )
+    yield server
+    server.destroy()
+
+
+def _process_env(server: PostgresServer, *, broker_url: str, **overrides: str) -> dict[str, str]:
+    """Production-like settings: connections reused (CONN_MAX_AGE, CELERY_DB_REUSE_MAX), default lease and sweep."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("WEBHOOKHUB_", "CONN_MAX_AGE"))}
+    env.update(
+        DATABASE_URL=server.url("webhookhub_faults"),
+        CELERY_BROKER_URL=broker_url,
+        WEBHOOKHUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8",
+        PYTHONUNBUFFERED="1",
+    )
+    for name in ("WEBHOOKHUB_ENCRYPTION_KEY", "WEBHOOKHUB_DATA_DIR"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    env.update(overrides)
+    return env
+
+
+@dataclass(frozen=True)
+class Published:
+    id: str
+    at: float
+
+
+class Faults:
+    """One scenario's world: a private broker, a receiver, a tenant with one endpoint, worker and beat."""
+
+    def __init__(self, postgres: PostgresServer, **env_overrides: str) -> None:
+        self.postgres = postgres
+        self.redis = processes.RedisServer(LOG_DIR)
+        self.redis.start()
+        self.env = _process_env(postgres, broker_url=self.redis.url, **env_overrides)
+        self.receiver = Receiver().start()
+        self.slug = f"faults-{uuid.uuid4().hex[:8]}"
+        self._manage("create_tenant", self.slug)
+        self._manage(
+            "add_endpoint", "--tenant", self.slug, "--url", self.receiver.url(), "--event-type", "message.received"
+        )
+        self.worker = processes.start_worker(self.env, LOG_DIR)
+        self.beat = processes.start_beat(self.env, LOG_DIR)
+        self._publishers: list[tuple[processes.Process, Path]] = []
+
+    def _manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def publish(self, *, rate: float, seconds: float) -> processes.Process:
+        out = LOG_DIR / f"published-{uuid.uuid4().hex[:6]}.jsonl"
+        args = [
+            sys.executable,
+            "-m",
+            "tests.support.publisher",
+            "--tenant",
+            self.slug,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--out",
+            str(out),
+        ]
+        publisher = processes.Process("publisher", args, self.env, LOG_DIR)
+        self._publishers.append((publisher, out))
+        return publisher
+
+    def promised(self) -> list[Published]:
+        """Every event a ``publish()`` call returned (calls that raised promised nothing)."""
+        rows = [
+            json.loads(line) for _, out in self._publishers if out.exists() for line in out.read_text().splitlines()
+        ]
+        return [Published(row["id"], row["at"]) for row in rows if "id" in row]
+
+    def wait_for_publishers(self, timeout: float = 120) -> None:
+        for publisher, _ in self._publishers:
+            publisher.popen.wait(timeout=timeout)
+            assert publisher.popen.returncode == 0, publisher.log()[-3000:]
+
+    def wait_for_all(self, events: list[Published], timeout: float = 90) -> dict[str, list[Received]]:
+        """Block until every event arrived at least once; returns the requests by webhook-id."""
+        wanted = {event.id for event in events}
+        deadline = time.monotonic() + timeout
+        while True:
+            arrived = self.arrivals()
+            missing = wanted - arrived.keys()
+            if not missing:
+                return arrived
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{len(missing)} of {len(wanted)} promised events never arrived: {self.deliveries_of(missing)}"
+                )
+            time.sleep(0.2)
+
+    def arrivals(self) -> dict[str, list[Received]]:
+        by_id: dict[str, list[Received]] = {}
+        for request in list(self.receiver.requests):
+            by_id.setdefault(request.headers["webhook-id"], []).append(request)
+        return by_id
+
+    def deliveries_of(self, event_ids: set[str]) -> list[tuple]:
+        """What the database says of these events' deliveries (for failure messages)."""
+        with psycopg.connect(self.postgres.url("webhookhub_faults")) as conn:
+            return conn.execute(
+                "SELECT e.id, d.status, d.attempt_count, d.next_attempt_at, d.lease_until, d.last_error "
+                "FROM events_event e LEFT JOIN deliveries_delivery d ON d.event_id = e.id WHERE e.id = ANY(%s)",
+                [sorted(event_ids)],
+            ).fetchall()
+
+    def delivery_states(self) -> Counter:
+        with psycopg.connect(self.postgres.url("webhookhub_faults")) as conn:
+            rows = conn.execute(
+                "SELECT d.status, count(*) FROM deliveries_delivery d JOIN events_event e ON e.id = d.event_id "
+                "JOIN accounts_tenant t ON t.id = e.tenant_id WHERE t.slug = %s GROUP BY d.status",
+                [self.slug],
+            ).fetchall()
+        return Counter(dict(rows))
+
+    def assert_still_running(self) -> None:
+        assert self.worker.popen.poll() is None, "the worker exited"
+        assert self.beat.popen.poll() is None, "beat exited"
+
+    def close(self) -> None:
+        for publisher, _ in self._publishers:
+            publisher.stop()
+        self.beat.stop()
+        self.worker.stop()
+        self.receiver.stop()
+        self.redis.stop()
+        # Nothing of this scenario may be sent by the next one's worker.
+        with psycopg.connect(self.postgres.url("webhookhub_faults"), autocommit=True) as conn:
+            conn.execute("UPDATE deliveries_delivery SET status = 'cancelled' WHERE status = 'pending'")
+
+
+@pytest.fixture
+def faults(postgres, request):
+    marker = request.node.get_closest_marker("fault_env")
+    world = Faults(postgres, **(marker.kwargs if marker else {}))
+    yield world
+    world.close()
+
+
+def assert_same_bytes_on_every_repeat(arrived: dict[str, list[Received]]) -> None:
+    for event_id, requests in arrived.items():
+        assert len({request.body for request in requests}) == 1, f"{event_id} was sent with different bodies"
+        assert all(json.loads(request.body)["id"] == event_id for request in requests)
+
+
+def assert_resumed(faults: Faults, events: list[Published], back_at: float) -> None:
+    """Delivery resumed within the bound: the first request after recovery, and every event published since."""
+    after = [request.at for request in faults.receiver.requests if request.at >= back_at]
+    assert after, "nothing arrived after recovery"
+    assert min(after) - back_at <= RESUME_BOUND, f"first delivery {min(after) - back_at:.1f} s after recovery"
+    arrived = faults.arrivals()
+    late = {
+        event.id: round(min(r.at for r in arrived[event.id]) - event.at, 2)
+        for event in events
+        if event.at >= back_at and min(r.at for r in arrived[event.id]) - event.at > RESUME_BOUND
+    }
+    assert not late, f"events published after recovery arrived late: {late}"
+
+
+@pytest.mark.parametrize("rate", [1, 50], ids=["light", "busy"])
+def test_postgres_restart_under_traffic(faults, postgres, rate):
+    faults.publish(rate=rate, seconds=30)
+    time.sleep(6)
+
+    postgres.stop("immediate")  # a crash: every connection breaks without a goodbye
+    time.sleep(10)
+    postgres.start()
+    back_at = time.time()
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    assert sum(event.at > back_at for event in events) >= 10 * rate, "too few events published after the restart"
+    arrived = faults.wait_for_all(events)
+    assert_same_bytes_on_every_repeat(arrived)
+    assert_resumed(faults, events, back_at)
+    faults.assert_still_running()
+    # The database agrees with the receiver: nothing left pending, nothing failed.
+    states = _wait_until_settled(faults)
+    assert states == Counter({"succeeded": states["succeeded"]}) and states["succeeded"] >= len(events)
+
+
+def test_redis_killed_and_restarted_empty(faults):
+    faults.publish(rate=10, seconds=30)
+    time.sleep(6)
+
+    faults.redis.process.kill(signal.SIGKILL)
+    time.sleep(10)
+    faults.redis.start()  # same port, empty: every queued message is gone
+    back_at = time.time()
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    assert len(events) == 300, "publishing must not fail while the broker is down"
+    arrived = faults.wait_for_all(events)
+    assert_same_bytes_on_every_repeat(arrived)
+    assert_resumed(faults, events, back_at)
+    faults.assert_still_running()
+    assert _wait_until_settled(faults) == Counter({"succeeded": 300})
+
+
+def test_worker_sigkilled_mid_send(faults):
+    sent_once: Counter = Counter()
+
+    def hang_first_time(received: Received) -> Reply:
+        sent_once[received.headers["webhook-id"]] += 1
+        return Reply(delay=20) if sent_once[received.headers["webhook-id"]] == 1 else Reply()
+
+    faults.receiver.responder = hang_first_time
+    faults.publish(rate=5, seconds=1)
+    faults.receiver.wait_for(5, timeout=30)  # all five are being sent, and hang
+
+    faults.worker.kill(signal.SIGKILL)
+    killed_at = time.time()
+    faults.worker = processes.start_worker(faults.env, LOG_DIR)
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    assert len(events) == 5
+    arrived = faults.wait_for_all(events)
+    deadline = time.monotonic() + 60
+    while sum(len(requests) for requests in faults.arrivals().values()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    arrived = faults.arrivals()
+    assert all(len(arrived[event.id]) == 2 for event in events), {k: len(v) for k, v in arrived.items()}
+    resent_after = max(requests[1].at for requests in arrived.values()) - killed_at
+    assert resent_after <= 45, f"claimed deliveries went out {resent_after:.1f} s after the kill"
+    assert_same_bytes_on_every_repeat(arrived)
+    assert _wait_until_settled(faults) == Counter({"succeeded": 5})
+
+
+@pytest.mark.fault_env(WEBHOOKHUB_RETRY_SCHEDULE="3,3,3,3")
+def test_retries_go_out_while_beat_is_dead(faults):
+    faults.receiver.responder = lambda received: Reply(status=500) if _attempt(faults, received) <= 2 else Reply()
+    faults.beat.kill(signal.SIGKILL)
+    time.sleep(3)
+
+    faults.publish(rate=5, seconds=1)  # the last doorbell rings here; after this only due retries are left
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    arrived = faults.wait_for_all(events)
+    deadline = time.monotonic() + 60
+    while min(len(faults.arrivals().get(event.id, [])) for event in events) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    arrived = faults.arrivals()
+    for event in events:
+        first, second, third = arrived[event.id]
+        # Due 3 s (+20 % jitter) after each failure; sent within two sweep intervals of that.
+        for earlier, later in ((first, second), (second, third)):
+            assert later.at - earlier.at <= 3 * 1.2 + 2 * SWEEP_INTERVAL, later.at - earlier.at
+    assert faults.beat.popen.poll() is not None  # beat stayed dead throughout
+    assert _wait_until_settled(faults) == Counter({"succeeded": len(events)})
+
+
+def _attempt(faults: Faults, received: Received) -> int:
+    """Which try of its event this request is (1 for the first)."""
+    return sum(r.headers["webhook-id"] == received.headers["webhook-id"] for r in faults.receiver.requests)
+
+
+def _wait_until_settled(faults: Faults, timeout: float = 30) -> Counter:
+    deadline = time.monotonic() + timeout
+    while True:
+        states = faults.delivery_states()
+        if not states["pending"] or time.monotonic() > deadline:
+            return states
+        time.sleep(0.2)
