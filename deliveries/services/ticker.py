@@ -11,6 +11,7 @@ import logging
 import os
 import random
 import threading
+import time
 
 from deliveries.services import pipeline
 from deliveries.services.sweeping import sweep
@@ -35,8 +36,8 @@ class SweepTicker:
             threading.Thread(target=self._run, args=(interval,), name="webhookhub-sweep-ticker", daemon=True).start()
 
     def _run(self, interval: float) -> None:
-        stop = threading.Event()  # never set: the thread ends with its process
-        while not stop.wait(interval * random.uniform(0.9, 1.1)):  # spread the processes' ticks apart
+        while True:  # a daemon thread: it ends with its process
+            time.sleep(interval * random.uniform(0.9, 1.1))  # spread the processes' ticks apart
             self.tick()
 
     def tick(self) -> int | None:

@@ -1,0 +1,62 @@
+"""The worker's sweep ticker: on its turn it rings and sends what is due itself, through the real pipeline."""
+
+import time
+
+import pytest
+
+from deliveries.models import Attempt, Delivery, DeliveryStatus
+from deliveries.services import pipeline
+from deliveries.services.sweeping import take_sweep_turn
+from deliveries.services.ticker import SweepTicker
+from tests.factories import make_endpoint
+from tests.support.broker import captured_queue
+from webhookhub import publish
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline's recorder thread has its own connection
+
+
+@pytest.fixture(autouse=True)
+def fresh_pipeline(settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+    pipeline.wait_idle()
+    pipeline._pipeline = None  # built from this test's settings on first use
+    with captured_queue():
+        yield
+    pipeline.wait_idle()
+
+
+def _pending_delivery(tenant, receiver) -> Delivery:
+    make_endpoint(tenant, receiver.url())
+    event = publish(tenant=tenant, type="message.received", data={"text": "due"})
+    return Delivery.objects.get(event=event)
+
+
+def _wait_for_status(delivery: Delivery, status: str, timeout: float = 10) -> Delivery:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        delivery.refresh_from_db()
+        if delivery.status == status:
+            return delivery
+        time.sleep(0.05)
+    raise AssertionError(f"delivery stayed {delivery.status}")
+
+
+def test_on_its_turn_a_tick_sends_the_due_delivery_itself(tenant, receiver):
+    delivery = _pending_delivery(tenant, receiver)
+
+    assert SweepTicker().tick() == 1
+
+    [request] = receiver.wait_for(1)
+    assert request.headers["webhook-id"] == delivery.event_id
+    _wait_for_status(delivery, DeliveryStatus.SUCCEEDED)
+    assert list(Attempt.objects.filter(delivery=delivery).values_list("number", "status_code")) == [(1, 200)]
+
+
+def test_out_of_turn_a_tick_leaves_the_work_to_the_sweeper_whose_turn_it_is(tenant, receiver):
+    delivery = _pending_delivery(tenant, receiver)
+    assert take_sweep_turn(interval=60) is True  # beat, or another worker, swept just now
+
+    assert SweepTicker().tick() is None
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.lease_until, delivery.attempt_count) == (DeliveryStatus.PENDING, None, 0)
