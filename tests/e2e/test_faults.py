@@ -8,9 +8,11 @@ processes do. For every scenario: each event ``publish()`` returned arrives, rep
 the same webhook-id and bytes, delivery resumes within the bound, and no process was restarted.
 """
 
+import itertools
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -206,12 +208,28 @@ def assert_same_bytes_on_every_repeat(arrived: dict[str, list[Received]]) -> Non
         assert all(json.loads(request.body)["id"] == event_id for request in requests)
 
 
-def assert_resumed(faults: Faults, events: list[Published], back_at: float) -> None:
+def measured(scenario: str, **figures: float) -> None:
+    """Keep what a scenario measured (test-artifacts/fault-logs/measured.jsonl), for the README's figures."""
+    with (LOG_DIR / "measured.jsonl").open("a") as out:
+        out.write(json.dumps({"scenario": scenario, **{k: round(v, 2) for k, v in figures.items()}}) + "\n")
+
+
+def assert_resumed(faults: Faults, scenario: str, events: list[Published], back_at: float) -> None:
     """Delivery resumed within the bound: the first request after recovery, and every event published since."""
     after = [request.at for request in faults.receiver.requests if request.at >= back_at]
     assert after, "nothing arrived after recovery"
-    assert min(after) - back_at <= RESUME_BOUND, f"first delivery {min(after) - back_at:.1f} s after recovery"
     arrived = faults.arrivals()
+    since = [min(r.at for r in arrived[event.id]) - event.at for event in events if event.at >= back_at]
+    settled = [min(r.at for r in arrived[event.id]) - event.at for event in events if event.at >= back_at + 2]
+    measured(
+        scenario,
+        first_arrival_after_recovery_s=min(after) - back_at,
+        worst_latency_since_s=max(since),
+        median_latency_from_2s_after_s=statistics.median(settled),
+    )
+    assert min(after) - back_at <= RESUME_BOUND, f"first delivery {min(after) - back_at:.1f} s after recovery"
+    # Not only the sweeper: publishers' doorbells and the workers' consumers work again.
+    assert statistics.median(settled) < 0.5, f"median latency {statistics.median(settled):.2f} s after recovery"
     late = {
         event.id: round(min(r.at for r in arrived[event.id]) - event.at, 2)
         for event in events
@@ -235,7 +253,7 @@ def test_postgres_restart_under_traffic(faults, postgres, rate):
     assert sum(event.at > back_at for event in events) >= 10 * rate, "too few events published after the restart"
     arrived = faults.wait_for_all(events)
     assert_same_bytes_on_every_repeat(arrived)
-    assert_resumed(faults, events, back_at)
+    assert_resumed(faults, f"postgres restart at {rate}/s", events, back_at)
     faults.assert_still_running()
     # The database agrees with the receiver: nothing left pending, nothing failed.
     states = _wait_until_settled(faults)
@@ -256,7 +274,7 @@ def test_redis_killed_and_restarted_empty(faults):
     assert len(events) == 300, "publishing must not fail while the broker is down"
     arrived = faults.wait_for_all(events)
     assert_same_bytes_on_every_repeat(arrived)
-    assert_resumed(faults, events, back_at)
+    assert_resumed(faults, "redis killed and restarted empty", events, back_at)
     faults.assert_still_running()
     assert _wait_until_settled(faults) == Counter({"succeeded": 300})
 
@@ -286,6 +304,7 @@ def test_worker_sigkilled_mid_send(faults):
     arrived = faults.arrivals()
     assert all(len(arrived[event.id]) == 2 for event in events), {k: len(v) for k, v in arrived.items()}
     resent_after = max(requests[1].at for requests in arrived.values()) - killed_at
+    measured("worker SIGKILLed mid-send", last_resent_after_kill_s=resent_after)
     assert resent_after <= 45, f"claimed deliveries went out {resent_after:.1f} s after the kill"
     assert_same_bytes_on_every_repeat(arrived)
     assert _wait_until_settled(faults) == Counter({"succeeded": 5})
@@ -306,6 +325,10 @@ def test_retries_go_out_while_beat_is_dead(faults):
     while min(len(faults.arrivals().get(event.id, [])) for event in events) < 3 and time.monotonic() < deadline:
         time.sleep(0.2)
     arrived = faults.arrivals()
+    tries = {event.id: len(arrived.get(event.id, [])) for event in events}
+    assert all(count == 3 for count in tries.values()), f"tries per event (expected 3 each): {tries}"
+    gaps = [later.at - earlier.at for event in events for earlier, later in itertools.pairwise(arrived[event.id])]
+    measured("retries with beat dead", longest_gap_between_tries_s=max(gaps))
     for event in events:
         first, second, third = arrived[event.id]
         # Due 3 s (+20 % jitter) after each failure; sent within two sweep intervals of that.
