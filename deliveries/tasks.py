@@ -54,5 +54,5 @@ def _start_sweep_ticker_in_thread_pools(sender: object, **kwargs: object) -> Non
 
 @worker_process_shutdown.connect
 def _finish_sends(**kwargs: object) -> None:
-    """On a warm shutdown, finish and record what this process is sending."""
-    pipeline.wait_idle(timeout=10.0)
+    """On a warm shutdown, finish and record what this process is sending, then let go of the database."""
+    pipeline.close(timeout=10.0)

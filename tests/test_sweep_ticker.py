@@ -18,11 +18,10 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline's recorder 
 @pytest.fixture(autouse=True)
 def fresh_pipeline(settings):
     settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
-    pipeline.wait_idle()
-    pipeline._pipeline = None  # built from this test's settings on first use
+    pipeline.close()  # the next use builds one from this test's settings
     with captured_queue():
         yield
-    pipeline.wait_idle()
+    assert pipeline.close(), "the pipeline did not record everything it claimed"
 
 
 def _pending_delivery(tenant, receiver) -> Delivery:

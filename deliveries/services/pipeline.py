@@ -30,6 +30,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.db import connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
@@ -52,6 +53,7 @@ _RECORD_BATCH = 500
 _ENDPOINT_QUEUE = 256
 _RECORD_RETRY_MAX_SECONDS = 2.0  # longest wait between two tries of a batch while the database is down
 _RECORD_TRIES_WHILE_REACHABLE = 3  # a batch that fails this often with the database up is written row by row
+_IDLE_POLL_SECONDS = 0.5  # how soon an idle recorder notices it should stop
 
 
 @dataclass
@@ -85,7 +87,9 @@ class Pipeline:
         self._held: dict[int, Delivery] = {}  # claimed and not yet recorded: their leases are renewed
         self._database_down = False
         self._results: queue.Queue[tuple[list[Sent], list[Delivery]]] = queue.Queue(maxsize=10 * size)
-        threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True).start()
+        self._closing = threading.Event()
+        self._recorder = threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True)
+        self._recorder.start()
 
     def drain(self, max_seconds: float) -> tuple[int, bool]:
         """Claim and send batch after batch until nothing is due or time is up; (claimed, more left)."""
@@ -185,17 +189,20 @@ class Pipeline:
         self._results.put(([not_sent(delivery, reason) for delivery in deliveries], []))
 
     def _record_forever(self) -> None:
-        while True:
+        while not self._closing.is_set():
             sent, cancelled = self._next_results()
             if time.monotonic() >= self._renew_at:
                 self._renew_leases()
             if sent or cancelled:
                 self._record(sent, cancelled)
+        connections.close_all()  # this thread's connections
 
     def _next_results(self) -> tuple[list[Sent], list[Delivery]]:
         """Up to a batch of results; none if nothing came before the next lease renewal is due."""
         try:
-            sent, cancelled = self._results.get(timeout=max(0.01, self._renew_at - time.monotonic()))
+            sent, cancelled = self._results.get(
+                timeout=min(_IDLE_POLL_SECONDS, max(0.01, self._renew_at - time.monotonic()))
+            )
         except queue.Empty:
             return [], []
         sent, cancelled = list(sent), list(cancelled)
@@ -269,6 +276,15 @@ class Pipeline:
         with self._lock:
             return self._changed.wait_for(lambda: self._unrecorded <= 0, timeout=timeout)
 
+    def close(self, timeout: float) -> bool:
+        """Finish and record what was claimed (up to ``timeout``), then stop the threads and close
+        the recorder's database connection. Returns whether everything was recorded."""
+        idle = self.wait_idle(timeout)
+        self._closing.set()
+        self._recorder.join(timeout=_IDLE_POLL_SECONDS * 4)
+        self._executor.shutdown(wait=False)
+        return idle
+
 
 _pipeline: Pipeline | None = None
 _pipeline_pid: int | None = None
@@ -286,3 +302,11 @@ def pipeline() -> Pipeline:
 
 def wait_idle(timeout: float = 10.0) -> bool:
     return _pipeline.wait_idle(timeout) if _pipeline is not None and _pipeline_pid == os.getpid() else True
+
+
+def close(timeout: float = 10.0) -> bool:
+    """Close this process's pipeline (a warm shutdown); the next use builds a new one."""
+    global _pipeline
+    with _pipeline_lock:
+        closing, _pipeline = (_pipeline if _pipeline_pid == os.getpid() else None), None
+    return closing.close(timeout) if closing is not None else True
