@@ -11,11 +11,13 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from subscriptions import validation
 from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointSecret
 from subscriptions.selectors import tenant_admin_emails
 from webhookhub.accounts.models import Tenant
+from webhookhub.celery import NOTIFY_DISABLED_TASK, app
 from webhookhub.conf import setting
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,8 @@ def rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:
 
 
 def disable_endpoint(*, endpoint: Endpoint, reason: str, notify: bool = True) -> bool:
-    """Disable with a reason; True if this call disabled it. Tenant admins are e-mailed."""
+    """Disable with a reason; True if this call disabled it. Tenant admins are e-mailed, from a task
+    queued when the transaction commits (the caller may be the worker's recorder: no SMTP there)."""
     now = timezone.now()
     changed = Endpoint.objects.filter(pk=endpoint.pk, enabled=True).update(
         enabled=False, disabled_reason=reason[:500], disabled_at=now, updated_at=now
@@ -96,8 +99,15 @@ def disable_endpoint(*, endpoint: Endpoint, reason: str, notify: bool = True) ->
         endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = False, reason[:500], now
         logger.warning("Endpoint %s disabled: %s", endpoint.pk, reason)
         if notify:
-            _notify_disabled(endpoint, reason)
+            transaction.on_commit(lambda: _queue_disabled_notice(endpoint.pk, reason[:500]))
     return bool(changed)
+
+
+def _queue_disabled_notice(endpoint_id: str, reason: str) -> None:
+    try:
+        app.send_task(NOTIFY_DISABLED_TASK, args=[endpoint_id, reason])
+    except (KombuOperationalError, OSError) as exc:
+        logger.warning("Broker unreachable (%s): no e-mail about disabling %s.", type(exc).__name__, endpoint_id)
 
 
 def enable_endpoint(*, endpoint: Endpoint) -> None:
@@ -107,11 +117,12 @@ def enable_endpoint(*, endpoint: Endpoint) -> None:
     endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since = True, "", None, None
 
 
-def _notify_disabled(endpoint: Endpoint, reason: str) -> None:
+def notify_endpoint_disabled(*, endpoint: Endpoint, reason: str) -> int:
+    """E-mail the tenant's admins that the endpoint was disabled; returns how many messages went out."""
     recipients = tenant_admin_emails(endpoint.tenant)
     if not recipients:
-        return
-    send_mail(
+        return 0
+    return send_mail(
         subject=f"[webhookhub] Endpoint disabled: {endpoint.name or endpoint.url}",
         message=(
             f"The webhook endpoint {endpoint.url} ({endpoint.pk}) of {endpoint.tenant} was disabled.\n\n"
@@ -120,7 +131,6 @@ def _notify_disabled(endpoint: Endpoint, reason: str) -> None:
         ),
         from_email=None,
         recipient_list=recipients,
-        fail_silently=True,
     )
 
 

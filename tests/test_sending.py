@@ -14,10 +14,13 @@ from deliveries.services.sending import SendReport, claim, send_deliveries
 from deliveries.signing import sign
 from subscriptions.models import Endpoint
 from subscriptions.services import disable_endpoint, rotate_secret
+from subscriptions.tasks import notify_disabled
 from tests.factories import MembershipFactory, make_endpoint
+from tests.support.broker import captured_queue
 from tests.support.receiver import Reply
 from webhookhub import publish
 from webhookhub.accounts.models import Role
+from webhookhub.celery import NOTIFY_DISABLED_TASK
 from webhookhub.conf import setting
 
 pytestmark = pytest.mark.django_db
@@ -353,34 +356,57 @@ def _failing_endpoint(tenant, receiver, failing_for: timedelta) -> Endpoint:
     return endpoint
 
 
-def test_endpoint_failing_past_the_period_is_disabled_and_admins_emailed(tenant, receiver, mailoutbox):
+def test_endpoint_failing_past_the_period_is_disabled_and_admins_emailed_from_a_task(
+    tenant, receiver, mailoutbox, django_capture_on_commit_callbacks
+):
     admin = MembershipFactory(tenant=tenant, role=Role.ADMIN).user
     MembershipFactory(tenant=tenant, role=Role.USER)
     period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
     endpoint = _failing_endpoint(tenant, receiver, period + timedelta(hours=1))
+    delivery = _publish_to(endpoint)
 
-    _send(_publish_to(endpoint))
+    with captured_queue() as queue:
+        with django_capture_on_commit_callbacks(execute=True):
+            _send(delivery)
+        queued = [message for message in queue.messages() if message[0] == NOTIFY_DISABLED_TASK]
 
     endpoint.refresh_from_db()
     assert endpoint.enabled is False
     assert endpoint.disabled_reason.startswith("No successful delivery since")
+    assert mailoutbox == []  # the sender sends no mail itself
+    assert queued == [(NOTIFY_DISABLED_TASK, [endpoint.pk, endpoint.disabled_reason])]
+
+    assert notify_disabled(*queued[0][1]) == 1  # what the worker runs for that message
+
     [mail] = mailoutbox
     assert mail.to == [admin.email]
     assert endpoint.url in mail.body
     assert endpoint.disabled_reason in mail.body
 
 
-def test_endpoint_failing_for_less_than_the_period_stays_enabled(tenant, receiver, mailoutbox):
+def test_endpoint_failing_for_less_than_the_period_stays_enabled(
+    tenant, receiver, mailoutbox, django_capture_on_commit_callbacks
+):
     MembershipFactory(tenant=tenant, role=Role.ADMIN)
     period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
     endpoint = _failing_endpoint(tenant, receiver, period - timedelta(hours=1))
     failing_since = Endpoint.objects.get(pk=endpoint.pk).failing_since
+    delivery = _publish_to(endpoint)
 
-    _send(_publish_to(endpoint))
+    with captured_queue() as queue:
+        with django_capture_on_commit_callbacks(execute=True):
+            _send(delivery)
+        queued = [message for message in queue.messages() if message[0] == NOTIFY_DISABLED_TASK]
 
     endpoint.refresh_from_db()
     assert endpoint.enabled is True
     assert endpoint.failing_since == failing_since
+    assert queued == []
+    assert mailoutbox == []
+
+
+def test_the_notice_task_of_a_deleted_endpoint_sends_nothing(mailoutbox):
+    assert notify_disabled("ep_gone", "410 Gone") == 0
     assert mailoutbox == []
 
 

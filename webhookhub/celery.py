@@ -13,6 +13,7 @@ app.autodiscover_tasks()
 
 DRAIN_TASK = "deliveries.drain"
 SWEEP_TASK = "deliveries.sweep"
+NOTIFY_DISABLED_TASK = "subscriptions.notify_endpoint_disabled"
 
 
 @app.on_after_configure.connect

@@ -10,10 +10,11 @@ import pytest
 from standardwebhooks import Webhook
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
-from tests.factories import make_endpoint
+from tests.factories import MembershipFactory, make_endpoint
 from tests.support.processes import E2E_WEBHOOKHUB, ROOT
 from tests.support.receiver import Receiver, Reply
 from webhookhub import publish
+from webhookhub.accounts.models import Role
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -71,9 +72,12 @@ def test_500_then_200_is_retried_with_the_same_id_and_bytes(e2e, tenant, receive
     assert outcomes == [(1, 500, "retry"), (2, 200, "success")]
 
 
-def test_410_disables_the_endpoint_and_stops(e2e, tenant, receiver):
+def test_410_disables_the_endpoint_and_stops(e2e, tenant, receiver, tmp_path):
+    admin = MembershipFactory(tenant=tenant, role=Role.ADMIN).user
     created = make_endpoint(tenant, receiver.url())
     receiver.default = Reply(status=410)
+    mail_dir = tmp_path / "mail"
+    e2e.env.update(EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend", EMAIL_FILE_PATH=str(mail_dir))
     e2e.start_all()
 
     event = publish(tenant=tenant, type="contact.opted_out", data={"id": "ct_1"})
@@ -85,6 +89,10 @@ def test_410_disables_the_endpoint_and_stops(e2e, tenant, receiver):
     assert "410" in created.endpoint.disabled_reason
     time.sleep(2.5)  # more than a retry interval and a few sweeps
     assert len(receiver.requests) == 1
+    # The worker e-mailed the tenant's admins from a task, not from the sending threads.
+    [mail] = wait_until(lambda: list(mail_dir.glob("*.log")), timeout=30)
+    text = mail.read_text()
+    assert f"To: {admin.email}" in text and created.endpoint.disabled_reason in text
 
 
 def test_429_retry_after_is_honoured(e2e, tenant, receiver):

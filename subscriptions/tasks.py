@@ -1,0 +1,22 @@
+"""Thin Celery tasks: ids in, a service call, a small result out."""
+
+from smtplib import SMTPException
+
+from celery import shared_task
+
+from subscriptions.models import Endpoint
+from subscriptions.services import notify_endpoint_disabled
+from webhookhub.celery import NOTIFY_DISABLED_TASK
+
+
+@shared_task(
+    name=NOTIFY_DISABLED_TASK,
+    ignore_result=True,
+    autoretry_for=(SMTPException, OSError),  # the mail server is down or slow (EMAIL_TIMEOUT)
+    retry_backoff=True,
+    max_retries=5,
+)
+def notify_disabled(endpoint_id: str, reason: str) -> int:
+    """E-mail the tenant's admins that an endpoint was disabled (nothing if it was deleted since)."""
+    endpoint = Endpoint.objects.select_related("tenant").filter(pk=endpoint_id).first()
+    return notify_endpoint_disabled(endpoint=endpoint, reason=reason) if endpoint else 0
