@@ -1,17 +1,14 @@
-"""Sending deliveries: claim, POST, record the attempts and the new delivery states.
+"""Sending deliveries, step by step: claim, POST, record the attempts and the new delivery states.
 
-``send_deliveries`` does all of it in the calling thread (tests, "resend now").
-The Celery task uses ``deliveries.services.pipeline``, which runs the same steps
-asynchronously inside a worker process.
+``deliveries.services.pipeline`` runs these steps inside a worker process (the only
+caller outside unit tests of a single step).
 """
 
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
-from threading import Lock
 from typing import Any
 
 from django.db import connection, transaction
@@ -26,7 +23,6 @@ from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
 from webhookhub import fastsql
-from webhookhub.conf import webhookhub_settings
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)
@@ -40,15 +36,6 @@ STATE_FIELDS = (
     "last_error",
     "completed_at",
 )
-
-
-@dataclass(frozen=True)
-class SendReport:
-    claimed: int
-    succeeded: int
-    retrying: int
-    failed: int
-    cancelled: int
 
 
 @dataclass(frozen=True)
@@ -71,32 +58,30 @@ class Batch:
     secrets: dict[str, list[str]]
 
 
-def claim(
-    *, now: datetime, lease_seconds: float, delivery_ids: Sequence[int] | None = None, limit: int = 100
-) -> list[Delivery]:
-    """Lease due deliveries nobody owns (the given ones, or the ``limit`` most overdue), loaded for sending.
+def claim(*, now: datetime, lease_seconds: float, limit: int = 100) -> list[Delivery]:
+    """Lease the ``limit`` most overdue due deliveries nobody owns, loaded for sending.
 
-    One UPDATE ... RETURNING. Picking "the most overdue" uses FOR UPDATE SKIP LOCKED
-    where the database has it, so concurrent workers take different rows; a
-    concurrent claimer of the same row waits for the first and then no longer matches.
+    One UPDATE ... RETURNING. Picking them uses FOR UPDATE SKIP LOCKED where the
+    database has it, so concurrent workers take different rows; a concurrent claimer
+    of the same row waits for the first and then no longer matches.
     """
     adapt = connection.ops.adapt_datetimefield_value
-    quote = connection.ops.quote_name
-    table = quote(Delivery._meta.db_table)
+    table = connection.ops.quote_name(Delivery._meta.db_table)
     due = "status = %s AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
-    due_params = [DeliveryStatus.PENDING.value, adapt(now), adapt(now)]
-    if delivery_ids is not None:
-        if not delivery_ids:
-            return []
-        where = f"id IN ({', '.join(['%s'] * len(delivery_ids))}) AND {due}"
-        where_params = [*delivery_ids, *due_params]
-    else:
-        skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-        where = f"id IN (SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT %s{skip_locked})"  # noqa: S608
-        where_params = [*due_params, limit]
-    sql = f"UPDATE {table} SET lease_until = %s WHERE {where} RETURNING id"  # noqa: S608 - identifiers only
+    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = (
+        f"UPDATE {table} SET lease_until = %s WHERE id IN "  # noqa: S608 - identifiers only
+        f"(SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT %s{skip_locked}) RETURNING id"
+    )
+    params = [
+        adapt(now + timedelta(seconds=lease_seconds)),
+        DeliveryStatus.PENDING.value,
+        adapt(now),
+        adapt(now),
+        limit,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [adapt(now + timedelta(seconds=lease_seconds)), *where_params])
+        cursor.execute(sql, params)
         claimed = [row[0] for row in cursor.fetchall()]
     if not claimed:
         return []
@@ -302,41 +287,3 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
     _update_endpoints([(item, decision) for item, _, decision in kept], now)
     return [decision.outcome for _, _, decision in recorded]
-
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = Lock()
-
-
-def _shared_executor(size: int) -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="webhookhub-send-sync")
-        return _executor
-
-
-def send_deliveries(*, delivery_ids: Sequence[int]) -> SendReport:
-    """Claim the given deliveries if due, send them (concurrently) and record, all before returning."""
-    config = webhookhub_settings()
-    now = timezone.now()
-    deliveries = claim(now=now, lease_seconds=config["SEND_LEASE_SECONDS"], delivery_ids=delivery_ids)
-    if not deliveries:
-        return SendReport(0, 0, 0, 0, 0)
-    batch = prepare(deliveries, now)
-
-    def send(delivery: Delivery) -> Sent:
-        return send_one(delivery, batch.secrets[delivery.endpoint_id], config)
-
-    if len(batch.to_send) > 1:
-        sent = list(_shared_executor(config["SEND_CONCURRENCY"]).map(send, batch.to_send))
-    else:
-        sent = [send(delivery) for delivery in batch.to_send]
-    outcomes = write_results(sent, batch.cancelled, config)
-    return SendReport(
-        claimed=len(deliveries),
-        succeeded=outcomes.count(AttemptOutcome.SUCCESS),
-        retrying=outcomes.count(AttemptOutcome.RETRY),
-        failed=outcomes.count(AttemptOutcome.FAIL),
-        cancelled=len(batch.cancelled),
-    )

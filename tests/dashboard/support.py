@@ -4,7 +4,7 @@ worker records them, and what a dashboard page shows."""
 import html
 import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.test import Client
@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deliveries.http import HttpResult
-from deliveries.models import Delivery
+from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
-from deliveries.services.sending import Sent, claim, write_results
+from deliveries.services.sending import Sent, write_results
 from subscriptions.selectors import signing_secrets
 from tests.admin.support import endpoint_for
 from tests.api.support import make_user
@@ -65,9 +65,14 @@ def record(
     """
     now = timezone.now()
     ids = [delivery.pk for delivery in deliveries]
-    Delivery.objects.filter(pk__in=ids).update(next_attempt_at=now, lease_until=None)
-    claimed = claim(now=now, lease_seconds=60, delivery_ids=ids)
-    assert len(claimed) == len(ids), "only pending deliveries can be attempted"
+    lease = now + timedelta(seconds=60)
+    leased = Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).update(
+        next_attempt_at=now, lease_until=lease
+    )
+    assert leased == len(ids), "only pending deliveries can be attempted"
+    claimed = list(Delivery.objects.filter(pk__in=ids).select_related("event", "endpoint"))
+    for delivery in claimed:
+        delivery.claimed_lease = lease  # as a worker's claim leaves it
     config = webhookhub_settings()
     if final:
         config = {**config, "RETRY_SCHEDULE": []}
