@@ -1,6 +1,7 @@
-"""Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain.
+"""Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain, and
+per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint).
 
-    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog] [--backlog 100000]
+    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down] [--backlog 100000]
 
 Same database, broker and worker command as bench/webhookhub.json (PostgreSQL
 ``bench_webhookhub``, Redis db 3, ``celery worker -P prefork -c 2`` plus beat), and the
@@ -82,22 +83,29 @@ class Platform:
         except OSError:
             return False
 
-    def start_workers(self) -> list[int]:
+    def start_workers(self, nodes: int = 1) -> list[int]:
         celery = str(ROOT / ".venv" / "bin" / "celery")
-        name = f"scenario-{uuid.uuid4().hex[:6]}@%h"
-        worker = _start(
-            [celery, "-A", "webhookhub", "worker", "-P", "prefork", "-c", "2", "-l", "WARNING", "-n", name,
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            self.run_dir / "worker.log",
-        )  # fmt: skip
+        workers = []
+        for node in range(nodes):
+            name = f"scenario-{uuid.uuid4().hex[:6]}@%h"
+            workers.append(
+                _start(
+                    [celery, "-A", "webhookhub", "worker", "-P", "prefork", "-c", "2", "-l", "WARNING", "-n", name,
+                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                    self.run_dir / f"worker-{node}.log",
+                )
+            )  # fmt: skip
         beat = _start(
             [celery, "-A", "webhookhub", "beat", "-l", "WARNING", "-s", str(self.run_dir / "beat-schedule")],
             self.run_dir / "beat.log",
         )
-        self.processes += [worker, beat]
+        self.processes += [*workers, beat]
         time.sleep(4)
-        children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout.split()
-        return [worker.pid, *map(int, children)]
+        pids = []
+        for worker in workers:
+            children = subprocess.run(["pgrep", "-P", str(worker.pid)], capture_output=True, text=True).stdout
+            pids += [worker.pid, *map(int, children.split())]
+        return pids
 
     def stop_workers(self) -> None:
         for process in self.processes[1:]:
@@ -109,7 +117,8 @@ class Platform:
             _stop(process)
 
 
-def _tenant_with_endpoints(paths: list[str]):
+def _tenant_with_endpoints(paths: list[str], slug: str = "bench-scenarios", clear: bool = True, **fields):
+    """A tenant whose endpoints are ``paths`` on the receiver (full URLs are taken as they are)."""
     from django.core.management import call_command
 
     from deliveries.models import Delivery
@@ -117,13 +126,15 @@ def _tenant_with_endpoints(paths: list[str]):
     from subscriptions.services import create_endpoint
     from webhookhub.accounts.models import Tenant
 
-    call_command("migrate", verbosity=0)
-    Delivery.objects.all().delete()
-    Event.objects.all().delete()
-    tenant, _ = Tenant.objects.get_or_create(slug="bench-scenarios", defaults={"name": "Benchmark scenarios"})
+    if clear:
+        call_command("migrate", verbosity=0)
+        Delivery.objects.all().delete()
+        Event.objects.all().delete()
+    tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": f"Benchmark {slug}"})
     tenant.endpoints.all().delete()
     for path in paths:
-        create_endpoint(tenant=tenant, url=f"{RECEIVER}{path}", event_types=["message.received"])
+        url = path if path.startswith("http") else f"{RECEIVER}{path}"
+        create_endpoint(tenant=tenant, url=url, event_types=["message.received"], **fields)
     return tenant
 
 
@@ -209,22 +220,21 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def backlog(platform: Platform, count: int) -> dict:
-    """``count`` pending deliveries written straight into the database, then drained by fresh workers."""
+def _pending(tenant, count: int, prefix: str = "evt_backlog") -> None:
+    """``count`` pending deliveries to the tenant's one endpoint, written straight into the database."""
     from django.db import connection
 
     from bench.common import TEXT
 
-    tenant = _tenant_with_endpoints(["/hooks/backlog"])
     endpoint_id = tenant.endpoints.get().pk
     body = json.dumps({"type": "message.received", "data": {"text": TEXT}})[1:]  # the envelope after "{"
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO events_event (id, tenant_id, type, data, body, occurred_at, created_at, source)"
-            " SELECT 'evt_backlog' || lpad(g::text, 9, '0'), %s, 'message.received', '{}'::jsonb,"
-            " '{\"id\":\"evt_backlog' || lpad(g::text, 9, '0') || '\",' || %s, now(), now(), 'app'"
+            " SELECT %s || lpad(g::text, 9, '0'), %s, 'message.received', '{}'::jsonb,"
+            " '{\"id\":\"' || %s || lpad(g::text, 9, '0') || '\",' || %s, now(), now(), 'app'"
             " FROM generate_series(1, %s) g",
-            [tenant.pk, body, count],
+            [prefix, tenant.pk, prefix, body, count],
         )
         cursor.execute(
             "INSERT INTO deliveries_delivery (event_id, endpoint_id, status, attempt_count, next_attempt_at,"
@@ -232,6 +242,12 @@ def backlog(platform: Platform, count: int) -> dict:
             " WHERE tenant_id = %s",
             [endpoint_id, tenant.pk],
         )
+
+
+def backlog(platform: Platform, count: int) -> dict:
+    """``count`` pending deliveries written straight into the database, then drained by fresh workers."""
+    tenant = _tenant_with_endpoints(["/hooks/backlog"])
+    _pending(tenant, count)
     _receiver("/reset", {})
     started = time.time()
     pids = platform.start_workers()
@@ -253,6 +269,130 @@ def backlog(platform: Platform, count: int) -> dict:
         "drain_seconds_including_worker_start": round(elapsed, 1),
         "deliveries_per_s": round(stats["unique"] / elapsed, 1),
         "peak_rss_mb_per_process": sorted(round(value, 1) for value in peak.values()),
+    }
+
+
+def _first_arrivals() -> dict[str, float]:
+    arrivals: dict[str, float] = {}
+    for arrived, event_id in _receiver("/events")["events"]:
+        arrivals.setdefault(event_id, arrived)
+    return arrivals
+
+
+def _quiet_latencies(tenant, events: int = 10, rate: float = 2) -> list[float]:
+    """Publish-to-arrival seconds of ``events`` published at ``rate``/s."""
+    from bench.common import message_data
+    from webhookhub import publish
+
+    run, sent = uuid.uuid4().hex[:8], {}
+    for i in range(events):
+        sent[publish(tenant=tenant, type="message.received", data=message_data(run, i)).id] = time.time()
+        time.sleep(1 / rate)
+    _wait(lambda: all(event_id in _first_arrivals() for event_id in sent), 60, 0.2)
+    arrivals = _first_arrivals()
+    return [
+        round(arrivals[event_id] - at, 3) if event_id in arrivals else float("inf") for event_id, at in sent.items()
+    ]
+
+
+def noisy(platform: Platform, backlog_size: int = 20_000) -> dict:
+    """Tenant A has a 20,000-delivery backlog to an endpoint answering in 20 ms; tenant B publishes 10 events
+    at 2/s: B's worst publish-to-arrival, beside A's backlog and alone."""
+    results = {}
+    for label in ("alone", "beside_backlog"):
+        noisy_tenant = _tenant_with_endpoints(["/hooks/noisy"], slug="noisy")
+        quiet_tenant = _tenant_with_endpoints(["/hooks/quiet"], slug="quiet", clear=False)
+        if label == "beside_backlog":
+            _pending(noisy_tenant, backlog_size, prefix="evt_noisy")
+        _receiver("/reset", {"dedupe_by_path": True, "path_latency_ms": {"/hooks/noisy": 20}})
+        platform.start_workers()
+        if label == "beside_backlog":
+            _wait(lambda: _receiver("/stats")["unique"] >= 500, 60, 0.2)  # A's backlog is draining
+        latencies = _quiet_latencies(quiet_tenant)
+        noisy_done = _receiver("/stats")["by_path"].get("/hooks/noisy", {}).get("unique", 0)
+        platform.stop_workers()
+        results[label] = {"worst_s": max(latencies), "latencies_s": latencies, "noisy_delivered_meanwhile": noisy_done}
+    results["worst_ratio"] = round(results["beside_backlog"]["worst_s"] / max(results["alone"]["worst_s"], 1e-3), 2)
+    return results
+
+
+def slow(platform: Platform, events: int = 48) -> dict:
+    """48 events at once to an endpoint answering in 3 s: how long until all arrived, and attempts without a request."""
+    from bench.common import message_data
+    from deliveries.models import Attempt
+    from webhookhub import publish
+
+    tenant = _tenant_with_endpoints(["/hooks/slow"])
+    _receiver("/reset", {"dedupe_by_path": True, "path_latency_ms": {"/hooks/slow": 3000}})
+    platform.start_workers()
+    started = time.time()
+    for i in range(events):
+        publish(tenant=tenant, type="message.received", data=message_data("slow", i))
+    done = _wait(lambda: _receiver("/stats")["unique"] >= events, 120, 0.2)
+    elapsed = time.time() - started
+    stats = _receiver("/stats")
+    platform.stop_workers()
+    return {
+        "events": events,
+        "all_arrived": bool(done),
+        "seconds_until_all_arrived": round(elapsed, 1),
+        "attempts": Attempt.objects.filter(delivery__endpoint__tenant=tenant).count(),
+        "attempts_without_a_request": Attempt.objects.filter(delivery__endpoint__tenant=tenant, reached=False).count(),
+        "duplicates": stats["duplicates"],
+    }
+
+
+def rate(platform: Platform, events: int = 50, limit: int = 5) -> dict:
+    """rate_limit_per_s=5, two worker nodes: the most requests that arrived within any one second."""
+    from bench.common import message_data
+    from webhookhub import publish
+
+    tenant = _tenant_with_endpoints(["/hooks/rate"], rate_limit_per_s=limit)
+    _receiver("/reset", {"dedupe_by_path": True})
+    platform.start_workers(nodes=2)
+    for i in range(events):
+        publish(tenant=tenant, type="message.received", data=message_data("rate", i))
+    _wait(lambda: _receiver("/stats")["unique"] >= events, 60, 0.2)
+    times = sorted(_first_arrivals().values())
+    platform.stop_workers()
+    busiest = max(sum(start <= other < start + 1 for other in times) for start in times) if times else 0
+    return {"events": events, "arrived": len(times), "rate_limit_per_s": limit, "most_in_any_1s_window": busiest,
+            "seconds": round(times[-1] - times[0], 2) if times else None}  # fmt: skip
+
+
+def down(platform: Platform, count: int = 10_000, down_seconds: float = 180) -> dict:
+    """10,000 pending deliveries to a port that refuses connections for 3 minutes, then answers: attempts made
+    while it was down, and how long until all arrived after it came back."""
+    from django.db.models import Count
+
+    from deliveries.models import Attempt, Delivery
+
+    port = PORT + 1
+    tenant = _tenant_with_endpoints([f"http://127.0.0.1:{port}/hooks/down"])
+    _pending(tenant, count, prefix="evt_down")
+    platform.start_workers()
+    time.sleep(down_seconds)
+    attempts_while_down = Attempt.objects.filter(delivery__endpoint__tenant=tenant).count()
+    back = _start([HARNESS_PYTHON, str(HARNESS / "receiver.py"), "--port", str(port)], platform.run_dir / "rx-down.log")
+    came_back = time.time()
+    try:
+        done = _wait(lambda: not Delivery.objects.filter(endpoint__tenant=tenant, status="pending").exists(), 600, 1.0)
+        elapsed = time.time() - came_back
+        statuses = dict(Delivery.objects.filter(endpoint__tenant=tenant).values_list("status").annotate(n=Count("id")))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as response:  # noqa: S310
+            stats = json.loads(response.read())
+    finally:
+        _stop(back)
+        platform.stop_workers()
+    return {
+        "deliveries": count,
+        "down_seconds": down_seconds,
+        "attempts_while_down": attempts_while_down,
+        "all_settled": bool(done),
+        "seconds_to_drain_after_back": round(elapsed, 1),
+        "statuses": statuses,
+        "delivered_unique": stats["unique"],
+        "duplicates": stats["duplicates"],
     }
 
 
@@ -284,6 +424,8 @@ def main(argv: list[str] | None = None) -> None:
                 results[name] = isolation(platform)
             elif name == "backlog":
                 results[name] = backlog(platform, args.backlog)
+            elif name in SCHEDULING:
+                results[name] = SCHEDULING[name](platform)
             print(json.dumps(results[name]), flush=True)
     finally:
         platform.stop()
@@ -291,6 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {out}  logs: {run_dir}")
 
+
+SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down}
 
 if __name__ == "__main__":
     main()

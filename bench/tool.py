@@ -47,7 +47,7 @@ def reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE deliveries_attempt, deliveries_delivery, deliveries_attemptrollup, deliveries_endpointhealth,"
-            " events_triggerrequest, events_event"
+            " deliveries_endpointschedule, events_triggerrequest, events_event"
         )
     purged = app.control.purge()
     print(f"truncated; purged {purged} queued tasks")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from deliveries.models import AttemptRollup, Delivery, Granularity
 from deliveries.services.operations import send_test_event
 from deliveries.services.rollups import bucket_start
+from deliveries.services.scheduling import scheduling_state
 from events.catalog import TEST_EVENT_TYPE
 from events.exceptions import PublishError
 from events.models import EventType
@@ -65,10 +66,12 @@ class EndpointAdmin(TenantScopedAdmin):
     form = EndpointForm
     change_form_template = "admin/subscriptions/endpoint/change_form.html"
     list_display = ["name_or_url", "tenant", "url", "event_types", "enabled", "last_status", "success_rate_24h",
-                    "consecutive_failures", "disabled_reason"]  # fmt: skip
+                    "consecutive_failures", "scheduling_now", "disabled_reason"]  # fmt: skip
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
-    readonly_fields = ["id", "disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]
+    readonly_fields = [
+        "id", "disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at",
+    ]  # fmt: skip
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "url", "description", "event_types", "enabled"]}),
         (
@@ -77,9 +80,21 @@ class EndpointAdmin(TenantScopedAdmin):
         ),  # fmt: skip
         (
             "Delivery",
-            {"fields": ["custom_headers_text", "clear_custom_headers", "timeout_s", "rate_limit_per_s", "filter"]},
+            {
+                "fields": [
+                    "custom_headers_text",
+                    "clear_custom_headers",
+                    "timeout_s",
+                    "rate_limit_per_s",
+                    "max_in_flight",
+                    "filter",
+                ]
+            },
         ),  # fmt: skip
-        ("Health", {"fields": ["disabled_reason", "disabled_at", "failing_since", "created_at", "updated_at"]}),
+        (
+            "Health",
+            {"fields": ["disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at"]},
+        ),
     ]
     actions = ["enable", "disable", "rotate", "send_test"]
 
@@ -101,10 +116,26 @@ class EndpointAdmin(TenantScopedAdmin):
                 _last_status=F("health__last_status_code"),
                 _last_error=F("health__last_error"),
                 _streak=F("health__consecutive_failures"),
+                _circuit_open_since=F("schedule__circuit_opened_at"),
+                _paused_until=F("schedule__paused_until"),
                 _attempts_24h=Subquery(day.annotate(n=Sum(F("successes") + F("retries") + F("failures"))).values("n")),
                 _successes_24h=Subquery(day.annotate(n=Sum("successes")).values("n")),
             )
         )
+
+    @admin.display(description="scheduling")
+    def scheduling_now(self, endpoint: Endpoint) -> str:
+        if endpoint._circuit_open_since is not None:
+            return f"circuit open since {endpoint._circuit_open_since:%Y-%m-%d %H:%M} UTC"
+        if endpoint._paused_until is not None and endpoint._paused_until > timezone.now():
+            return f"paused until {endpoint._paused_until:%H:%M:%S} UTC"
+        return "sending"
+
+    @admin.display(description="scheduling now")
+    def scheduling(self, endpoint: Endpoint) -> str:
+        if not endpoint.pk:
+            return "-"
+        return scheduling_state(endpoint, now=timezone.now()).summary
 
     @admin.display(description="endpoint")
     def name_or_url(self, endpoint: Endpoint) -> str:

@@ -36,6 +36,12 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next"),
+            # The scheduler's walk over endpoints with pending work, and each endpoint's due deliveries.
+            models.Index(
+                fields=["endpoint", "next_attempt_at"],
+                name="delivery_pending_endpoint",
+                condition=models.Q(status="pending"),
+            ),
             models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created"),
             models.Index(fields=["-created_at", "-id"], name="delivery_created"),  # the log, newest first
         ]
@@ -146,3 +152,28 @@ class SweepTurn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: next at {self.next_sweep_at:%H:%M:%S}"
+
+
+class EndpointSchedule(models.Model):
+    """The scheduler's state of one endpoint, shared by every worker on every host.
+
+    One worker process at a time owns the endpoint (``owner``, until ``owned_until`` unless
+    its heartbeat renews it): only the owner leases and sends the endpoint's deliveries, so
+    its in-memory counters hold ``max_in_flight`` and ``rate_limit_per_s`` for the cluster.
+    The owner hands the endpoint back once everything it leased is recorded; if it dies, its
+    ownership lapses together with its send leases.
+    """
+
+    endpoint = models.OneToOneField(Endpoint, primary_key=True, on_delete=models.CASCADE, related_name="schedule")
+    owner = models.CharField(max_length=200, blank=True)  # "host:pid:nonce" of the owning worker process
+    owned_until = models.DateTimeField(null=True, blank=True)
+    last_claim_at = models.DateTimeField(null=True, blank=True)  # round robin: the longest unserved goes first
+    next_start_at = models.DateTimeField(null=True, blank=True)  # rate limit: where the last owner left it
+    paused_until = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.CharField(max_length=200, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)  # refused, timed out or 5xx, in a row
+    circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"schedule of {self.endpoint_id}"

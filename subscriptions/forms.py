@@ -58,12 +58,13 @@ class EndpointForm(forms.ModelForm):
     class Meta:
         model = Endpoint
         fields = ["tenant", "name", "url", "description", "event_types", "enabled", "timeout_s", "rate_limit_per_s",
-                  "filter"]  # fmt: skip
+                  "max_in_flight", "filter"]  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = EventType.objects.filter(archived=False).values_list("name", flat=True)
         self.fields["event_types"].choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
+        self.fields["max_in_flight"].required = False  # blank keeps the stored (or default) limit
         endpoint = self.instance
         if endpoint.pk:
             self.initial["auth_type"] = endpoint.auth_type
@@ -103,6 +104,9 @@ class EndpointForm(forms.ModelForm):
                 cleaned["custom_headers"] = endpoint.custom_headers if endpoint.pk else {}
             cleaned["timeout_s"] = validation.clean_timeout(cleaned.get("timeout_s"))
             cleaned["rate_limit_per_s"] = validation.clean_rate_limit(cleaned.get("rate_limit_per_s"))
+            given = cleaned.get("max_in_flight")
+            kept = endpoint.max_in_flight if endpoint.pk else Endpoint._meta.get_field("max_in_flight").default
+            cleaned["max_in_flight"] = validation.clean_max_in_flight(kept if given is None else given)
             cleaned["filter"] = validation.clean_filter(cleaned.get("filter"))
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
@@ -122,6 +126,7 @@ class EndpointForm(forms.ModelForm):
             "custom_headers": data["custom_headers"],
             "timeout_s": data["timeout_s"],
             "rate_limit_per_s": data["rate_limit_per_s"],
+            "max_in_flight": data["max_in_flight"],
             "filter": data["filter"],
             "enabled": data.get("enabled", True),
         }

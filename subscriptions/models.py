@@ -36,7 +36,12 @@ class Endpoint(models.Model):
     # {header name: value}; encrypted at rest, values never shown again.
     custom_headers = EncryptedJSONField(null=True, blank=True)
     timeout_s = models.FloatField(null=True, blank=True, help_text="Total timeout; the deployment default when empty.")
-    rate_limit_per_s = models.PositiveIntegerField(null=True, blank=True)
+    rate_limit_per_s = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per second at most, across all workers; empty for no limit."
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        default=8, help_text="Requests open at once at most, across all workers."
+    )
     filter = models.JSONField(
         null=True, blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.'
     )

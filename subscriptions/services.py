@@ -48,6 +48,7 @@ def create_endpoint(
     custom_headers: dict[str, str] | None = None,
     timeout_s: float | None = None,
     rate_limit_per_s: int | None = None,
+    max_in_flight: int = 8,
     filter: dict[str, Any] | None = None,
     enabled: bool = True,
     created_by: Any = None,
@@ -64,6 +65,7 @@ def create_endpoint(
         custom_headers=validation.clean_custom_headers(custom_headers),
         timeout_s=validation.clean_timeout(timeout_s),
         rate_limit_per_s=validation.clean_rate_limit(rate_limit_per_s),
+        max_in_flight=validation.clean_max_in_flight(max_in_flight),
         filter=validation.clean_filter(filter),
         enabled=enabled,
         created_by=created_by,
@@ -170,6 +172,7 @@ def update_endpoint(
     custom_headers: dict[str, str] | None = _UNSET,
     timeout_s: float | None = _UNSET,
     rate_limit_per_s: int | None = _UNSET,
+    max_in_flight: int = _UNSET,
     filter: dict[str, Any] | None = _UNSET,
     enabled: bool = _UNSET,
 ) -> Endpoint:
@@ -195,6 +198,8 @@ def update_endpoint(
         endpoint.filter = validation.clean_filter(filter)
     if rate_limit_per_s is not _UNSET:
         endpoint.rate_limit_per_s = validation.clean_rate_limit(rate_limit_per_s)
+    if max_in_flight is not _UNSET:
+        endpoint.max_in_flight = validation.clean_max_in_flight(max_in_flight)
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)

@@ -134,6 +134,15 @@ def clean_rate_limit(value: Any) -> int | None:
     return value
 
 
+MAX_IN_FLIGHT = 64
+
+
+def clean_max_in_flight(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IN_FLIGHT:
+        raise ValidationError({"max_in_flight": f"Give a whole number from 1 to {MAX_IN_FLIGHT}."})
+    return value
+
+
 def clean_timeout(value: Any) -> float | None:
     if value is None:
         return None

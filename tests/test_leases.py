@@ -33,7 +33,7 @@ def pending(tenant, receiver):
 def test_renewal_extends_the_lease_in_the_database_and_in_the_claim(pending):
     pending(3)
     now = timezone.now()
-    held = claim(now=now, lease_seconds=30, limit=10)
+    held, _ = claim(owner="worker-a", now=now, lease_seconds=30, capacity=10)
 
     later = now + timedelta(seconds=20)
     assert renew_leases(held, now=later, lease_seconds=30) == 3
@@ -46,10 +46,10 @@ def test_renewal_extends_the_lease_in_the_database_and_in_the_claim(pending):
 def test_a_lease_taken_over_by_another_worker_is_not_renewed(pending):
     pending(2)
     now = timezone.now()
-    mine = claim(now=now, lease_seconds=30, limit=10)
+    mine, _ = claim(owner="worker-a", now=now, lease_seconds=30, capacity=10)
     # My lease ran out and another worker claimed the first delivery.
     taken_at = now + timedelta(seconds=31)
-    theirs = claim(now=taken_at, lease_seconds=30, limit=1)
+    theirs, _ = claim(owner="worker-b", now=taken_at, lease_seconds=30, capacity=1)
     assert [d.pk for d in theirs] in ([mine[0].pk], [mine[1].pk])
 
     assert renew_leases(mine, now=taken_at, lease_seconds=30) == 1
@@ -61,7 +61,7 @@ def test_a_lease_taken_over_by_another_worker_is_not_renewed(pending):
 def test_a_result_recorded_after_renewal_is_kept(pending, receiver):
     [delivery] = pending(1)
     now = timezone.now()
-    [held] = claim(now=now, lease_seconds=30, limit=10)
+    [held], _ = claim(owner="worker-a", now=now, lease_seconds=30, capacity=10)
     config = webhookhub_settings()
     sent = send_one(held, prepare([held], now).secrets[held.endpoint_id], config)
 

@@ -20,7 +20,7 @@ def test_a_result_that_comes_back_after_the_lease_was_taken_over_is_not_written(
     settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"]}
     endpoint = make_endpoint(tenant, receiver.url()).endpoint
     event = publish(tenant=tenant, type="message.received", data={})
-    [delivery] = claim(now=timezone.now(), lease_seconds=60, limit=10)
+    [delivery], _ = claim(owner="worker-a", now=timezone.now(), lease_seconds=60, capacity=10)
     assert delivery.event_id == event.id
     config = webhookhub_settings()
     sent = send_one(delivery, [endpoint.secrets.get().secret], config)

@@ -274,7 +274,7 @@ def test_429_with_a_non_ascii_digit_retry_after_still_records_the_attempt(tenant
 def test_a_claimed_delivery_cannot_be_claimed_again(tenant, receiver):
     delivery = _publish_to(make_endpoint(tenant, receiver.url()).endpoint)
     now = timezone.now()
-    claimed = claim(now=now, lease_seconds=120, limit=10)  # another worker holds it
+    claimed, _ = claim(owner="worker-a", now=now, lease_seconds=120, capacity=10)  # another worker holds it
     assert [d.pk for d in claimed] == [delivery.pk]
 
     assert drain_due() == 0  # a second doorbell finds nothing to claim

@@ -108,8 +108,8 @@ def test_drain_claims_the_most_overdue_first_and_never_twice(make_delivery, now)
     deliveries = [make_delivery(next_attempt_at=now - timedelta(minutes=minutes)) for minutes in (1, 5, 3, 4, 2)]
     oldest_first = [d.pk for d in sorted(deliveries, key=lambda d: d.next_attempt_at)]
 
-    first = claim(now=now, lease_seconds=60, limit=2)
-    second = claim(now=now, lease_seconds=60, limit=2)
+    first, _ = claim(owner="worker-a", now=now, lease_seconds=60, capacity=2)
+    second, _ = claim(owner="worker-a", now=now, lease_seconds=60, capacity=2)
 
     assert sorted(d.pk for d in first) == sorted(oldest_first[:2])
     assert sorted(d.pk for d in second) == sorted(oldest_first[2:4])

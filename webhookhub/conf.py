@@ -32,9 +32,7 @@ DEFAULTS: dict[str, Any] = {
     # A publishing process sends at most one doorbell per interval (shorter when quiet).
     "DOORBELL_INTERVAL_SECONDS": 0.005,
     "DOORBELL_MAX_INTERVAL_SECONDS": 0.04,
-    "SEND_CONCURRENCY": 64,  # requests in flight per worker process
-    "ENDPOINT_CONCURRENCY": 8,  # of those, at most this many to one endpoint
-    "ENDPOINT_STALL_SECONDS": 2.0,  # an endpoint whose oldest open request is older than this is stalled
+    "SEND_CONCURRENCY": 64,  # sending threads per worker process (it leases at most 4 deliveries per thread)
     "AUTO_DISABLE_AFTER_SECONDS": 5 * 24 * 3600,
     "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
     "USER_AGENT": "webhookhub/0.1",

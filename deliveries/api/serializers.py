@@ -1,6 +1,11 @@
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
+from deliveries.services.scheduling import scheduling_state
+from subscriptions.api.serializers import EndpointSerializer
+from subscriptions.models import Endpoint
 
 
 class AttemptSerializer(serializers.ModelSerializer):
@@ -68,6 +73,22 @@ class TestEventSerializer(serializers.Serializer):
     data = serializers.DictField(required=False, help_text="Defaults to the catalog's example.")
 
 
+class SchedulingSerializer(serializers.Serializer):
+    """The endpoint's scheduling now (read-only)."""
+
+    leased = serializers.IntegerField(
+        help_text="Deliveries a worker has taken to send now: in flight (at most max_in_flight) or next in line."
+    )
+    pending = serializers.IntegerField(help_text="Deliveries waiting: due now or retrying later.")
+    max_in_flight = serializers.IntegerField()
+    rate_limit_per_s = serializers.IntegerField(allow_null=True)
+    paused_until = serializers.DateTimeField(allow_null=True, help_text="Set while a Retry-After is in force.")
+    pause_reason = serializers.CharField()
+    circuit_open_since = serializers.DateTimeField(allow_null=True, help_text="Set while the circuit is open.")
+    next_probe_at = serializers.DateTimeField(allow_null=True)
+    consecutive_failures = serializers.IntegerField()
+
+
 class StatsSerializer(serializers.Serializer):
     window_seconds = serializers.IntegerField()
     attempts = serializers.IntegerField()
@@ -77,3 +98,18 @@ class StatsSerializer(serializers.Serializer):
     latency_p95_ms = serializers.IntegerField(allow_null=True)
     pending_deliveries = serializers.IntegerField()
     failed_deliveries = serializers.IntegerField()
+    scheduling = SchedulingSerializer()
+
+
+class EndpointDetailSerializer(EndpointSerializer):
+    """An endpoint with its scheduling state (read-only)."""
+
+    scheduling = serializers.SerializerMethodField()
+
+    class Meta(EndpointSerializer.Meta):
+        fields = [*EndpointSerializer.Meta.fields, "scheduling"]
+        read_only_fields = fields
+
+    @extend_schema_field(SchedulingSerializer)
+    def get_scheduling(self, endpoint: Endpoint) -> dict:
+        return SchedulingSerializer(scheduling_state(endpoint, now=timezone.now())).data

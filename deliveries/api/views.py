@@ -1,6 +1,8 @@
+from dataclasses import asdict
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -10,6 +12,7 @@ from deliveries.api.filters import DeliveryFilter
 from deliveries.api.serializers import (
     DeliveryDetailSerializer,
     DeliverySerializer,
+    EndpointDetailSerializer,
     PublishedSerializer,
     PublishSerializer,
     ReplayResultSerializer,
@@ -20,6 +23,7 @@ from deliveries.api.serializers import (
 from deliveries.models import Delivery
 from deliveries.services.operations import endpoint_stats, replay, resend, send_test_event
 from deliveries.services.publishing import publish
+from deliveries.services.scheduling import scheduling_state
 from events.api.serializers import EventSerializer
 from events.api.views import EventReadViewSet
 from events.exceptions import PayloadTooLarge, PublishError
@@ -101,7 +105,11 @@ class DeliveryViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveM
 
 
 class EndpointViewSet(EndpointSettingsViewSet):
-    """Endpoints, with the actions that touch deliveries: test, replay, stats."""
+    """Endpoints, with the actions that touch deliveries: test, replay, stats; reading one shows its scheduling."""
+
+    @extend_schema(responses={200: EndpointDetailSerializer})
+    def retrieve(self, request, pk=None):
+        return Response(EndpointDetailSerializer(self.get_object()).data)
 
     @extend_schema(request=TestEventSerializer, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
@@ -138,5 +146,7 @@ class EndpointViewSet(EndpointSettingsViewSet):
         window = request.query_params.get("window", "24h")
         if window not in WINDOWS:
             raise DjangoValidationError({"window": f"Choose one of {', '.join(WINDOWS)}."})
-        stats = endpoint_stats(endpoint=self.get_object(), window=WINDOWS[window])
-        return Response(StatsSerializer(stats).data)
+        endpoint = self.get_object()
+        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window])
+        scheduling = scheduling_state(endpoint, now=timezone.now())
+        return Response(StatsSerializer({**asdict(stats), "scheduling": scheduling}).data)

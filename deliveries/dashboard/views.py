@@ -14,6 +14,7 @@ from deliveries.dashboard.access import tenant_admin_required
 from deliveries.dashboard.forms import LogFilterForm, ReplayForm
 from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
 from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
+from deliveries.services.scheduling import scheduling_state
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
@@ -166,6 +167,7 @@ def _endpoint_page(request, endpoint: Endpoint, replay_form: ReplayForm, preview
     return _page(
         request, "dashboard/endpoint.html", endpoint=endpoint, window=window, totals=totals,
         health=EndpointHealth.objects.filter(endpoint=endpoint).first(),
+        scheduling=scheduling_state(endpoint, now=now),
         failures=queries.recent_failures(endpoint), replay_form=replay_form, preview=preview,
         **_charts(bars, window),
     )  # fmt: skip

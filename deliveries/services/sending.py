@@ -18,7 +18,9 @@ from deliveries import http
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.retry_policy import Decision, decide
+from deliveries.scheduling import Signal, signal_of
 from deliveries.services.rollups import record_stats
+from deliveries.services.scheduling import Claimed, claim_due, record_signals, signals_of
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
@@ -40,7 +42,7 @@ STATE_FIELDS = (
 
 @dataclass(frozen=True)
 class Sent:
-    """The outcome of one try. ``reached`` is False when no request was made (e.g. endpoint busy)."""
+    """The outcome of one try. ``reached`` is False when no request was made (e.g. no signing secret)."""
 
     delivery: Delivery
     started_at: datetime
@@ -58,34 +60,20 @@ class Batch:
     secrets: dict[str, list[str]]
 
 
-def claim(*, now: datetime, lease_seconds: float, limit: int = 100) -> list[Delivery]:
-    """Lease the ``limit`` most overdue due deliveries nobody owns, loaded for sending.
-
-    One UPDATE ... RETURNING. Picking them uses FOR UPDATE SKIP LOCKED where the
-    database has it, so concurrent workers take different rows; a concurrent claimer
-    of the same row waits for the first and then no longer matches.
-    """
-    adapt = connection.ops.adapt_datetimefield_value
-    table = connection.ops.quote_name(Delivery._meta.db_table)
-    due = "status = %s AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    sql = (
-        f"UPDATE {table} SET lease_until = %s WHERE id IN "  # noqa: S608 - identifiers only
-        f"(SELECT id FROM {table} WHERE {due} ORDER BY next_attempt_at LIMIT %s{skip_locked}) RETURNING id"
-    )
-    params = [
-        adapt(now + timedelta(seconds=lease_seconds)),
-        DeliveryStatus.PENDING.value,
-        adapt(now),
-        adapt(now),
-        limit,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        claimed = [row[0] for row in cursor.fetchall()]
-    if not claimed:
-        return []
-    return _load(claimed)
+def claim(
+    *,
+    owner: str,
+    now: datetime,
+    lease_seconds: float,
+    capacity: int,
+    held: dict[str, int] | None = None,
+    skip: set[str] | None = None,
+) -> tuple[list[Delivery], Claimed]:
+    """Lease due deliveries fairly across the endpoints this worker may schedule, loaded for sending."""
+    claimed = claim_due(owner=owner, now=now, lease_seconds=lease_seconds, capacity=capacity, held=held, skip=skip)
+    endpoints = {endpoint_claim.endpoint.pk: endpoint_claim.endpoint for endpoint_claim in claimed.endpoints}
+    deliveries = _load(claimed.delivery_ids, endpoints) if claimed.delivery_ids else []
+    return deliveries, claimed
 
 
 def renew_leases(deliveries: Sequence[Delivery], *, now: datetime, lease_seconds: float) -> int:
@@ -118,10 +106,19 @@ def renew_leases(deliveries: Sequence[Delivery], *, now: datetime, lease_seconds
     return renewed
 
 
-def _load(delivery_ids: list[int]) -> list[Delivery]:
-    """Deliveries with their event body and endpoint; each endpoint is read (and decrypted) once."""
+def release_leases(deliveries: Sequence[Delivery]) -> None:
+    """Give back leased deliveries that were not sent (their endpoint paused or its circuit opened):
+    they wait in the database again, with no attempt recorded."""
+    by_lease: dict[Any, list[int]] = {}
+    for delivery in deliveries:
+        by_lease.setdefault(delivery.claimed_lease, []).append(delivery.pk)
+    for lease, ids in by_lease.items():
+        Delivery.objects.filter(pk__in=ids, lease_until=lease, status=DeliveryStatus.PENDING).update(lease_until=None)
+
+
+def _load(delivery_ids: list[int], endpoints: dict[str, Endpoint]) -> list[Delivery]:
+    """Deliveries with their event body, and the endpoints the claim read (each decrypted once)."""
     deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("event").defer("event__data"))
-    endpoints = Endpoint.objects.in_bulk({delivery.endpoint_id for delivery in deliveries})
     for delivery in deliveries:
         delivery.endpoint = endpoints[delivery.endpoint_id]
         delivery.claimed_lease = delivery.lease_until  # results are written only while this still holds
@@ -177,7 +174,7 @@ def _record(sent: Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt,
     """Decide what happens next, update the delivery in memory and build its Attempt row."""
     delivery, result = sent.delivery, sent.result
     number = delivery.attempt_count + 1
-    retry_after = next((value for name, value in result.headers.items() if name.lower() == "retry-after"), None)
+    retry_after = _retry_after(sent)
     decision = decide(
         attempt_number=number,
         status_code=result.status_code,
@@ -253,6 +250,24 @@ def _update_endpoints(recorded: list[tuple[Sent, Decision]], now: datetime) -> N
             record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
 
 
+def signal_of_sent(sent: Sent) -> Signal:
+    """What one attempt that made a request says about its endpoint."""
+    return signal_of(sent.result.status_code, has_retry_after=_retry_after(sent) is not None)
+
+
+def _signals(recorded: list[tuple[Sent, Decision]]) -> dict[str, list]:
+    """What the attempts that made a request say about their endpoints (Retry-After, failure, answer)."""
+    return signals_of(
+        (sent.delivery.endpoint_id, sent.result.status_code, _retry_after(sent) is not None, decision.next_attempt_at)
+        for sent, decision in recorded
+        if sent.reached
+    )
+
+
+def _retry_after(sent: Sent) -> str | None:
+    return next((value for name, value in sent.result.headers.items() if name.lower() == "retry-after"), None)
+
+
 def _still_owned(deliveries: list[Delivery]) -> set[int]:
     """The deliveries whose lease is still the one they were claimed with, locked until commit.
 
@@ -282,6 +297,8 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
             fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
             record_stats([attempt for _, attempt, _ in kept])
         _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
+        # With the slots these free: a circuit opens before anyone can claim them for a dead endpoint.
+        record_signals(_signals([(item, decision) for item, _, decision in kept]), now=now)
     dropped = len(recorded) + len(cancelled) - len(owned)
     if dropped:
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from subscriptions.models import AuthType, Endpoint
-from subscriptions.validation import MAX_RATE_LIMIT_PER_S
+from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S
 from webhookhub.crypto import mask
 
 AUTH_VALUE_KEYS = {
@@ -59,7 +59,8 @@ class EndpointSerializer(serializers.ModelSerializer):
         model = Endpoint
         fields = [
             "id", "name", "url", "description", "event_types", "enabled", "disabled_reason", "disabled_at",
-            "auth", "custom_headers", "timeout_s", "rate_limit_per_s", "filter", "created_at", "updated_at",
+            "auth", "custom_headers", "timeout_s", "rate_limit_per_s", "max_in_flight", "filter", "created_at",
+            "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -77,6 +78,9 @@ class EndpointWriteSerializer(serializers.Serializer):
     timeout_s = serializers.FloatField(required=False, allow_null=True)
     rate_limit_per_s = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT_PER_S
+    )
+    max_in_flight = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_IN_FLIGHT, help_text="Requests open at once, across all workers."
     )
     filter = serializers.DictField(required=False, allow_null=True)
 

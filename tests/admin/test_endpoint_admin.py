@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery
+from deliveries.models import Attempt, AttemptOutcome, Delivery, EndpointSchedule
 from deliveries.services.rollups import record_stats
 from events.catalog import CATALOG
 from events.models import Event, EventType
@@ -286,12 +286,35 @@ def test_changing_event_types_url_and_limits(tenant_admin, tenant):
         event_types=["chat.closed"],
         timeout_s="60",
         rate_limit_per_s="100000",
+        max_in_flight="3",
     )
 
     assert response.status_code == 302
     endpoint.refresh_from_db()
     assert (endpoint.url, endpoint.event_types) == ("https://93.184.216.34/other", ["chat.closed"])
-    assert (endpoint.timeout_s, endpoint.rate_limit_per_s) == (60.0, 100000)
+    assert (endpoint.timeout_s, endpoint.rate_limit_per_s, endpoint.max_in_flight) == (60.0, 100000, 3)
+
+
+def test_max_in_flight_out_of_range_is_a_form_error_and_changes_nothing(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+
+    response = _change(tenant_admin, endpoint, max_in_flight="500")
+
+    assert response.status_code == 200
+    assert "Give a whole number from 1 to 64." in response.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.max_in_flight == 8
+
+
+def test_the_endpoint_page_shows_an_open_circuit(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+    EndpointSchedule.objects.create(endpoint=endpoint, consecutive_failures=6, circuit_opened_at=timezone.now())
+
+    page = tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint.pk)).content.decode()
+    listing = tenant_admin.get(admin_url("subscriptions_endpoint_changelist")).content.decode()
+
+    assert "circuit open since" in page
+    assert "circuit open since" in listing
 
 
 def test_unticking_enabled_in_the_form_records_who_disabled_it(tenant_admin, tenant):

@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
+from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EndpointSchedule
 from events.models import Event, EventSource
+from subscriptions.models import Endpoint
 from tests.api.support import API, db_state, endpoint_for, failed_delivery, ids
 from webhookhub import publish
 
@@ -314,6 +315,17 @@ def test_stats_counts_outcomes_success_rate_and_latency(admin, tenant):
         "latency_p95_ms": 500,
         "pending_deliveries": 1,
         "failed_deliveries": 1,
+        "scheduling": {
+            "leased": 0,
+            "pending": 1,
+            "max_in_flight": 8,
+            "rate_limit_per_s": None,
+            "paused_until": None,
+            "pause_reason": "",
+            "circuit_open_since": None,
+            "next_probe_at": None,
+            "consecutive_failures": 0,
+        },
     }
 
 
@@ -389,3 +401,23 @@ def test_test_event_with_data_not_an_object_is_400(admin, tenant):
     assert response.status_code == 400
     assert "data" in response.json()["errors"]
     assert db_state() == before
+
+
+def test_an_endpoint_shows_its_scheduling_state(admin, tenant):
+    endpoint = endpoint_for(tenant)
+    Endpoint.objects.filter(pk=endpoint.pk).update(rate_limit_per_s=5, max_in_flight=3)
+    leased = _delivery(tenant, endpoint)
+    Delivery.objects.filter(pk=leased.pk).update(lease_until=timezone.now() + timedelta(seconds=30))
+    _delivery(tenant, endpoint)
+    opened = timezone.now() - timedelta(minutes=2)
+    EndpointSchedule.objects.create(
+        endpoint=endpoint, consecutive_failures=7, circuit_opened_at=opened, next_probe_at=opened + timedelta(minutes=3)
+    )
+
+    body = admin.get(f"/api/v1/endpoints/{endpoint.pk}/").json()
+
+    scheduling = body["scheduling"]
+    assert (scheduling["leased"], scheduling["pending"], scheduling["max_in_flight"]) == (1, 2, 3)
+    assert scheduling["rate_limit_per_s"] == 5 and body["max_in_flight"] == 3
+    assert scheduling["consecutive_failures"] == 7
+    assert scheduling["circuit_open_since"] is not None and scheduling["next_probe_at"] is not None

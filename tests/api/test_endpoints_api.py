@@ -179,12 +179,15 @@ def test_patch_changes_only_the_given_fields_and_keeps_auth(admin):
     ).json()
     before = Endpoint.objects.get(pk=created["id"])
 
-    response = admin.patch(_detail(created["id"]), {"name": "after", "rate_limit_per_s": 3}, format="json")
+    response = admin.patch(
+        _detail(created["id"]), {"name": "after", "rate_limit_per_s": 3, "max_in_flight": 2}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     _assert_no_write_only_values(response.content)
     after = Endpoint.objects.get(pk=created["id"])
-    assert (after.name, after.rate_limit_per_s) == ("after", 3)
+    assert (after.name, after.rate_limit_per_s, after.max_in_flight) == ("after", 3, 2)
+    assert (response.json()["rate_limit_per_s"], response.json()["max_in_flight"]) == (3, 2)
     unchanged = ("url", "description", "event_types", "enabled", "auth_type", "auth", "custom_headers", "timeout_s")
     assert [getattr(after, f) for f in unchanged] == [getattr(before, f) for f in unchanged]
     assert after.auth == {"header": "X-Api-Key", "value": KEY_VALUE}
@@ -261,6 +264,10 @@ BAD_INPUT = [
     ("rate_limit_per_s", 0),
     ("rate_limit_per_s", -5),
     ("rate_limit_per_s", "fast"),
+    ("max_in_flight", 0),
+    ("max_in_flight", 65),
+    ("max_in_flight", None),
+    ("max_in_flight", "many"),
     ("filter", ["direction"]),
     ("filter", "direction=inbound"),
     ("filter", 5),

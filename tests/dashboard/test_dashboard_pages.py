@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.services.rollups import bucket_start
 from events.models import Event, EventSource, EventType
 from subscriptions.models import Endpoint
@@ -424,6 +424,21 @@ def test_the_endpoint_page_counts_its_own_attempts_and_shows_its_streak(tenant, 
     assert "Last error:</strong> HTTP 500" in page(response)
     failures = section(response, "recent-failures")
     assert len(re.findall(r'href="/dashboard/deliveries/\d+/"', failures)) == 3
+
+
+def test_the_endpoint_page_shows_its_scheduling(endpoint, tenant_admin):
+    Endpoint.objects.filter(pk=endpoint.pk).update(rate_limit_per_s=5, max_in_flight=4)
+    deliveries_to(endpoint, 3)
+    paused_until = timezone.now() + timedelta(minutes=1)
+    reason = "Retry-After from the endpoint"
+    EndpointSchedule.objects.create(endpoint=endpoint, paused_until=paused_until, pause_reason=reason)
+
+    panel = section(tenant_admin.get(url("endpoint", endpoint.pk)), "scheduling")
+
+    assert "paused" in panel and "Retry-After from the endpoint" in panel
+    assert re.search(r'id="leased">0 \(at most 4 requests open at once\)<', panel)
+    assert re.search(r'id="pending">3<', panel)
+    assert re.search(r'id="rate-limit">5 requests/s<', panel)
 
 
 def test_sending_a_test_event_publishes_to_that_endpoint_only_and_opens_its_delivery(tenant, endpoint, tenant_admin):

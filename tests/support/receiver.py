@@ -26,7 +26,7 @@ class Reply:
 class Receiver:
     """``replies`` are used in order, then ``default``; ``responder`` overrides both when set."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.replies: list[Reply] = []
         self.default = Reply()
@@ -43,9 +43,10 @@ class Receiver:
                 pass
 
             def do_POST(self):
+                at = time.time()  # the request line and headers are in
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
-                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                received = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body, at)
                 with receiver._lock:
                     receiver.requests.append(received)
                     reply = (
@@ -65,7 +66,7 @@ class Receiver:
 
             do_PUT = do_GET = do_POST
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
