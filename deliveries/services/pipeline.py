@@ -160,7 +160,11 @@ class Pipeline:
                     lane.unrecorded += 1
                     lane.idle_since = None
                 for delivery in batch.to_send:
-                    self._lanes[delivery.endpoint_id].waiting.append((delivery, batch))
+                    lane = self._lanes[delivery.endpoint_id]
+                    if lane.blocking:  # it stopped while this claim ran: these wait in the database
+                        self._unsent.append(delivery)
+                    else:
+                        lane.waiting.append((delivery, batch))
                 starts = self._next_starts()
             if batch.cancelled:
                 self._results.put(([], batch.cancelled))
