@@ -125,6 +125,10 @@ def validate_mapping(*, sample: dict, mapping: dict, identifier: str) -> dict[st
             errors.setdefault("mapping", []).append(f"{field!r} is the target of more than one path.")
     if identifier not in known:
         errors.setdefault("identifier", []).append(f"{identifier!r} is not a path of the sample.")
+    elif isinstance(value_at(sample, identifier), dict | list):
+        errors.setdefault("identifier", []).append(
+            f"{identifier!r} is an object or array in the sample; the identifier must be a single value."
+        )
     if "mapping" in errors:
         errors["mapping"] = sorted(set(errors["mapping"]), key=errors["mapping"].index)
     return errors

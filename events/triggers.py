@@ -50,11 +50,18 @@ def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> N
     if not isinstance(sample, dict):
         raise ValidationError({"sample": ["The sample must be a JSON object (an example request body)."]})
     for name, value in (("sample", sample), ("mapping", mapping), ("identifier", identifier)):
-        if problem := unstorable_text(value):
+        try:
+            problem = unstorable_text(value)
+        except RecursionError as exc:
+            raise ValidationError({name: [f"The {name} is nested too deeply."]}) from exc
+        if problem:
             raise ValidationError({name: [f"The {name} {problem}."]})
     if not isinstance(identifier, str) or not identifier:
         raise ValidationError({"identifier": ["Name the path every request must carry, e.g. contact.phone."]})
-    errors = field_mapping.validate_mapping(sample=sample, mapping=mapping, identifier=identifier)
+    try:
+        errors = field_mapping.validate_mapping(sample=sample, mapping=mapping, identifier=identifier)
+    except RecursionError as exc:
+        raise ValidationError({"sample": ["The sample is nested too deeply."]}) from exc
     if errors:
         raise ValidationError(errors)
 

@@ -102,6 +102,7 @@ class EndpointForm(forms.ModelForm):
                 cleaned["custom_headers"] = validation.clean_custom_headers(headers)
             else:
                 cleaned["custom_headers"] = endpoint.custom_headers if endpoint.pk else {}
+            validation.check_headers_together(cleaned["custom_headers"] or {}, auth_type, cleaned["auth"])
             cleaned["timeout_s"] = validation.clean_timeout(cleaned.get("timeout_s"))
             cleaned["rate_limit_per_s"] = validation.clean_rate_limit(cleaned.get("rate_limit_per_s"))
             given = cleaned.get("max_in_flight")

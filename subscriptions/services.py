@@ -54,6 +54,9 @@ def create_endpoint(
     created_by: Any = None,
 ) -> CreatedEndpoint:
     """Validate everything first (ValidationError naming the field), then write endpoint and secret."""
+    clean_auth = validation.clean_auth(auth_type, auth)
+    clean_headers = validation.clean_custom_headers(custom_headers)
+    validation.check_headers_together(clean_headers, auth_type, clean_auth)
     endpoint = Endpoint.objects.create(
         tenant=tenant,
         url=validation.clean_url(url),
@@ -61,8 +64,8 @@ def create_endpoint(
         name=name,
         description=description,
         auth_type=auth_type,
-        auth=validation.clean_auth(auth_type, auth),
-        custom_headers=validation.clean_custom_headers(custom_headers),
+        auth=clean_auth,
+        custom_headers=clean_headers,
         timeout_s=validation.clean_timeout(timeout_s),
         rate_limit_per_s=validation.clean_rate_limit(rate_limit_per_s),
         max_in_flight=validation.clean_max_in_flight(max_in_flight),
@@ -203,6 +206,7 @@ def update_endpoint(
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)
+    validation.check_headers_together(endpoint.custom_headers or {}, endpoint.auth_type, endpoint.auth)
     if enabled is not _UNSET and enabled != endpoint.enabled:
         endpoint.enabled = enabled
         endpoint.disabled_reason = "" if enabled else ADMIN_DISABLED_REASON

@@ -11,7 +11,12 @@ from subscriptions.models import ALL_EVENT_TYPES, AuthType
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
 
 # RFC 9110 token characters.
-HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Control characters a header value may not carry: C0 (except tab), DEL, and C1 (e.g. NEL).
+HEADER_VALUE_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+MAX_HEADER_VALUE_BYTES = 4096  # one header value (custom header, auth token or password)
+MAX_CUSTOM_HEADERS = 20
+MAX_HEADERS_BYTES = 8192  # names and values of the custom headers and the auth header together
 # Headers the platform sets; endpoint settings cannot replace them.
 RESERVED_HEADERS = frozenset(
     {
@@ -53,17 +58,24 @@ def clean_event_types(event_types: Any) -> list[str]:
     return names
 
 
+def _check_value(field: str, what: str, value: str) -> None:
+    """A header value (or an auth secret that becomes one): short, printable ISO-8859-1 text."""
+    if HEADER_VALUE_CONTROLS.search(value):
+        raise ValidationError({field: f"{what} must not contain control characters (CR, LF, NUL, DEL, ...)."})
+    try:
+        encoded = value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        raise ValidationError({field: f"{what} must be ISO-8859-1 text."}) from exc
+    if len(encoded) > MAX_HEADER_VALUE_BYTES:
+        raise ValidationError({field: f"{what} is longer than {MAX_HEADER_VALUE_BYTES} bytes."})
+
+
 def _check_header(field: str, name: Any, value: Any) -> None:
-    if not isinstance(name, str) or not HEADER_NAME.match(name):
+    if not isinstance(name, str) or not HEADER_NAME.fullmatch(name) or len(name) > 256:
         raise ValidationError({field: f"{name!r} is not a valid header name."})
     if not isinstance(value, str):
         raise ValidationError({field: f"The value of header {name!r} must be a string."})
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValidationError({field: f"The value of header {name!r} must not contain CR, LF or NUL."})
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValidationError({field: f"The value of header {name!r} must be ISO-8859-1 text."}) from exc
+    _check_value(field, f"The value of header {name!r}", value)
     if name.lower() in RESERVED_HEADERS:
         raise ValidationError({field: f"The header {name!r} is set by webhookhub and cannot be overridden."})
 
@@ -73,9 +85,31 @@ def clean_custom_headers(headers: Any) -> dict[str, str]:
         return {}
     if not isinstance(headers, dict):
         raise ValidationError({"custom_headers": "Custom headers must be an object of header name to value."})
+    if len(headers) > MAX_CUSTOM_HEADERS:
+        raise ValidationError({"custom_headers": f"At most {MAX_CUSTOM_HEADERS} custom headers."})
+    seen: dict[str, str] = {}
     for name, value in headers.items():
         _check_header("custom_headers", name, value)
+        if name.lower() in seen:
+            raise ValidationError(
+                {"custom_headers": f"{seen[name.lower()]!r} and {name!r} are the same header (names ignore case)."}
+            )
+        seen[name.lower()] = name
+    if sum(len(name) + len(value) for name, value in headers.items()) > MAX_HEADERS_BYTES:
+        raise ValidationError({"custom_headers": f"The custom headers add up to more than {MAX_HEADERS_BYTES} bytes."})
     return dict(headers)
+
+
+def check_headers_together(custom_headers: dict[str, str], auth_type: str, auth: dict[str, str] | None) -> None:
+    """The auth header must not repeat a custom header, and together they stay under the size limit."""
+    if auth_type == AuthType.API_KEY and auth:
+        name = auth["header"]
+        if name.lower() in {header.lower() for header in custom_headers}:
+            raise ValidationError({"custom_headers": f"{name!r} is already the auth header."})
+    size = sum(len(name) + len(value) for name, value in custom_headers.items())
+    size += sum(len(value) for value in (auth or {}).values())
+    if size > MAX_HEADERS_BYTES:
+        raise ValidationError({"custom_headers": f"Headers and auth add up to more than {MAX_HEADERS_BYTES} bytes."})
 
 
 def clean_auth(auth_type: str, auth: dict[str, Any] | None) -> dict[str, str] | None:
@@ -85,12 +119,7 @@ def clean_auth(auth_type: str, auth: dict[str, Any] | None) -> dict[str, str] | 
         value = auth.get(key)
         if not isinstance(value, str) or not value:
             raise ValidationError({"auth": f"{auth_type} auth needs a non-empty {key!r}."})
-        if any(ch in value for ch in "\r\n\x00"):
-            raise ValidationError({"auth": f"The auth {key!r} must not contain CR, LF or NUL."})
-        try:
-            value.encode("latin-1")
-        except UnicodeEncodeError as exc:
-            raise ValidationError({"auth": f"The auth {key!r} must be ISO-8859-1 text."}) from exc
+        _check_value("auth", f"The auth {key!r}", value)
         return value
 
     if auth_type == AuthType.NONE:

@@ -1,6 +1,7 @@
 import django_filters
 
 from deliveries.models import Delivery, DeliveryStatus
+from webhookhub.accounts.api.filters import UtcDateTimeFilter
 
 
 class DeliveryFilter(django_filters.FilterSet):
@@ -8,8 +9,8 @@ class DeliveryFilter(django_filters.FilterSet):
     event = django_filters.CharFilter(field_name="event_id")
     event_type = django_filters.CharFilter(field_name="event__event_type_id")
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
-    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Delivery

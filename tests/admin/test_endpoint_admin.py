@@ -408,7 +408,7 @@ BAD_FIELDS = [
     ({"rate_limit_per_s": "100001"}, "rate_limit_per_s", "from 1 to 100000"),
     ({"filter": "{"}, "filter", "Enter a valid JSON."),
     ({"filter": "[1, 2]"}, "filter", "A filter is an object"),
-    ({"auth_type": "bearer", "auth_token": "to\nken"}, "auth_type", "must not contain CR, LF or NUL"),
+    ({"auth_type": "bearer", "auth_token": "to\nken"}, "auth_type", "must not contain control characters"),
     ({"auth_type": "basic", "auth_username": "a:b", "auth_password": "pw"}, "auth_type", "cannot contain ':'"),
     ({"auth_type": "api_key", "auth_header": "Host", "auth_value": "v"}, "auth_type", "cannot be overridden"),
     ({"auth_type": "api_key", "auth_header": "X-Key"}, "auth_type", "needs a non-empty 'value'"),

@@ -18,7 +18,7 @@ _DESCRIPTIONS = {
     "401": "Missing, unknown or revoked API key.",
     "403": "Authenticated, but not an admin of the tenant (or not platform staff).",
     "404": "No such object in this tenant.",
-    "413": "The event is larger than the size limit.",
+    "413": "The request body (or the event) is larger than the size limit.",
     "429": "Throttled: retry after the number of seconds in Retry-After.",
 }
 
@@ -29,12 +29,28 @@ def add_error_responses(result, generator, request, public):
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             codes = ["401", "403", "429"]
-            if method in ("post", "patch", "put") or (method == "get" and path.endswith("/stats/")):
+            descriptions = dict(_DESCRIPTIONS)
+            parameters = _query_parameters(operation)
+            paged = bool(parameters & {"cursor", "page"})
+            filtered = method == "get" and bool(parameters - {"cursor", "page", "page_size"})
+            if method in ("post", "patch", "put") or filtered:
                 codes.append("400")
-            if "{" in path:
+            if "{" in path or paged:
                 codes.append("404")
-            if method == "post" and path.endswith("/events/"):
+            if method == "get":
+                descriptions["400"] = "A query parameter is not valid: the parameters named in `errors`."
+                if paged:
+                    descriptions["404"] = "No such object, or the page or cursor is not one this list gave out."
+            if method in ("post", "patch", "put"):
                 codes.append("413")
             for code in codes:
-                operation.setdefault("responses", {}).setdefault(code, {"description": _DESCRIPTIONS[code], **_REF})
+                operation.setdefault("responses", {}).setdefault(code, {"description": descriptions[code], **_REF})
     return result
+
+
+def _query_parameters(operation: dict) -> set[str]:
+    return {
+        parameter.get("name")
+        for parameter in operation.get("parameters", [])
+        if isinstance(parameter, dict) and parameter.get("in") == "query"
+    }
