@@ -53,3 +53,43 @@ def test_embedded_default_needs_no_environment(tmp_path):
     result = load_settings({"WEBHOOKHUB_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "secret_key").exists()
+
+
+def _check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOKHUB_", "SECRET_KEY", "CELERY_", "CACHE"))}
+    production = {
+        **GOOD,
+        "SECRET_KEY": "k3Yq9-vB7zR1m_Lw8pXe2TnC5uHj4sDf6gAo0iWbQyMrVtZlNcKx",  # 52 characters, as check --deploy wants
+        "WEBHOOKHUB_ENV": "production",
+        "DATABASE_URL": "postgres://webhookhub@db.internal:5432/webhookhub",
+        "ALLOWED_HOSTS": "hooks.example.com",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**clean, **production, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_passes_with_the_readmes_production_environment():
+    result = _check_deploy({"CACHE_URL": "redis://127.0.0.1:6379/9"})
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_throttles_are_not_shared():
+    result = _check_deploy({})
+
+    assert result.returncode != 0
+    assert "webhookhub.W002" in result.stderr
+
+
+def test_a_cache_url_that_is_not_redis_is_refused():
+    result = load_settings({**GOOD, "WEBHOOKHUB_ENV": "production", "CACHE_URL": "memcached://127.0.0.1:11211"})
+
+    assert result.returncode != 0
+    assert "CACHE_URL must be a redis://" in result.stderr

@@ -3,11 +3,14 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from deliveries import inbound
+from webhookhub import health
 
 admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:overview")),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("webhookhub.api_urls")),
     path("dashboard/", include("deliveries.dashboard.urls")),
