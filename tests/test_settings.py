@@ -93,3 +93,11 @@ def test_a_cache_url_that_is_not_redis_is_refused():
 
     assert result.returncode != 0
     assert "CACHE_URL must be a redis://" in result.stderr
+
+
+@pytest.mark.parametrize("days", ["0", "-1", "thirty"])
+def test_the_retention_period_must_be_a_positive_number_of_days(days):
+    result = load_settings({"WEBHOOKHUB_RETENTION_DAYS": days})
+
+    assert result.returncode != 0
+    assert "WEBHOOKHUB_RETENTION_DAYS must be a positive whole number" in result.stderr

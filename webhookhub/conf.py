@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "TRIGGER_RATE_LIMIT_PER_MINUTE": 600,
     "TRIGGER_LOGGED_BODY_CHARS": 1000,
     "TRIGGER_LOG_RETENTION_DAYS": 30,
+    # Events older than this whose deliveries are all finished are purged with them (the sweeper).
+    "RETENTION_DAYS": 30,
 }
 
 

@@ -21,6 +21,13 @@ ENVIRONMENT = os.environ.get("WEBHOOKHUB_ENV", "development")
 PRODUCTION = ENVIRONMENT == "production"
 
 
+def _positive_int(name: str) -> int:
+    value = os.environ[name]
+    if not value.isdigit() or int(value) < 1:
+        raise ImproperlyConfigured(f"{name} must be a positive whole number, not {value!r}.")
+    return int(value)
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -305,6 +312,7 @@ _optional_env = {
     "AUTO_DISABLE_AFTER_SECONDS": ("WEBHOOKHUB_AUTO_DISABLE_AFTER_SECONDS", lambda name: float(os.environ[name])),
     "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),
     "TRIGGER_RATE_LIMIT_PER_MINUTE": ("WEBHOOKHUB_TRIGGER_RATE_LIMIT_PER_MINUTE", lambda name: int(os.environ[name])),
+    "RETENTION_DAYS": ("WEBHOOKHUB_RETENTION_DAYS", lambda name: _positive_int(name)),
 }
 for _key, (_name, _parse) in _optional_env.items():
     if _name in os.environ:

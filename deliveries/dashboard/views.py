@@ -18,6 +18,7 @@ from deliveries.services.scheduling import scheduling_state
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
+from webhookhub.conf import setting
 
 _MAX_BIGINT = 2**63 - 1
 
@@ -76,7 +77,8 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
         )  # fmt: skip
         page = queries.delivery_log(filters, before=_cursor(request, "before"), after=_cursor(request, "after"))
     return _page(request, "dashboard/deliveries.html", nav="deliveries", form=form, page=page,
-                 search_scan_limit=f"{queries.SEARCH_SCAN_LIMIT:,}")  # fmt: skip
+                 search_scan_limit=f"{queries.SEARCH_SCAN_LIMIT:,}",
+                 retention_days=setting("RETENTION_DAYS"))  # fmt: skip
 
 
 def _cursor(request: HttpRequest, name: str) -> int | None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, SweepTurn
 from deliveries.services.dispatch import ring_now
+from deliveries.services.retention import purge_batch, retention_cutoff
 from deliveries.services.rollups import prune_rollups
 from events.triggers import prune_trigger_requests
 from webhookhub.conf import setting
@@ -60,11 +61,12 @@ def take_sweep_turn(*, interval: float) -> bool:
 
 
 def sweep() -> SweepResult | None:
-    """Prune old rows and ring for due work, unless another process swept less than an interval ago
-    (then None)."""
+    """Prune old rows (a batch of expired events too) and ring for due work, unless another process
+    swept less than an interval ago (then None)."""
     if not take_sweep_turn(interval=float(setting("SWEEP_INTERVAL_SECONDS"))):
         return None
     now = timezone.now()
     prune_rollups(now=now)
     prune_trigger_requests(now=now)
+    purge_batch(before=retention_cutoff(now=now, days=setting("RETENTION_DAYS")))
     return sweep_due(now=now)

@@ -608,3 +608,11 @@ def test_a_replay_with_the_range_the_wrong_way_round_shows_an_error_and_changes_
     assert response.status_code == 200
     assert "Must be after the start of the range." in page(response)
     assert _all_states() == before
+
+
+def test_the_log_says_how_far_back_it_goes(tenant_admin, settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "RETENTION_DAYS": 45}
+
+    line = section(tenant_admin.get(url("deliveries")), "retention")
+
+    assert "goes back 45 days" in line
