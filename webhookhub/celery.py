@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery, Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhookhub.settings")
 
@@ -14,6 +14,20 @@ app.autodiscover_tasks()
 DRAIN_TASK = "deliveries.drain"
 SWEEP_TASK = "deliveries.sweep"
 NOTIFY_DISABLED_TASK = "subscriptions.notify_endpoint_disabled"
+
+
+def _django_logging(**kwargs: object) -> None:
+    """With LOG_FORMAT=json, worker and beat log through Django's LOGGING (one JSON object per line)
+    instead of Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+if os.environ.get("LOG_FORMAT") == "json":
+    setup_logging.connect(_django_logging, weak=False)
 
 
 @app.on_after_configure.connect

@@ -28,6 +28,7 @@ from webhookhub import fastsql
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)
+attempt_logger = logging.getLogger("webhookhub.attempts")  # one line per recorded attempt, at INFO
 
 STATE_FIELDS = (
     "status",
@@ -303,4 +304,21 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
     if dropped:
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
     _update_endpoints([(item, decision) for item, _, decision in kept], now)
+    if attempt_logger.isEnabledFor(logging.INFO):
+        for item, attempt, decision in kept:
+            _log_attempt(item.delivery, attempt, decision)
     return [decision.outcome for _, _, decision in recorded]
+
+
+def _log_attempt(delivery: Delivery, attempt: Attempt, decision: Decision) -> None:
+    """Ids, status, duration and outcome; never a URL, header, body or secret."""
+    attempt_logger.info(
+        "Delivery %s attempt %d to %s: %s in %d ms, %s.",
+        delivery.pk, attempt.number, delivery.endpoint_id, attempt.status_code or attempt.error,
+        attempt.duration_ms, decision.outcome,
+        extra={
+            "event_id": delivery.event_id, "delivery_id": delivery.pk, "endpoint_id": delivery.endpoint_id,
+            "tenant_id": delivery.event.tenant_id, "attempt": attempt.number, "status_code": attempt.status_code,
+            "duration_ms": attempt.duration_ms, "outcome": str(decision.outcome), "error": attempt.error,
+        },
+    )  # fmt: skip
