@@ -23,9 +23,11 @@ def test_readyz_is_200_when_the_database_and_the_broker_answer():
 
 
 @pytest.fixture
-def broker_down():
+def broker_down(monkeypatch):
+    unreachable = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    monkeypatch.setenv("CELERY_BROKER_URL", unreachable)  # Celery reads it before its own setting
     before = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    app.conf.broker_url = unreachable
     yield
     app.conf.broker_url = before
 
