@@ -1,5 +1,3 @@
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -28,12 +26,7 @@ class _Controller:
         self._redis: list[processes.RedisServer] = []
 
     def use_private_broker(self) -> processes.RedisServer:
-        if shutil.which("redis-server") is None:
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail("redis-server is required for the broker-outage test in CI")
-            pytest.skip("redis-server is not installed")
-        redis = processes.RedisServer(self.log_dir)
-        redis.start()
+        redis = processes.private_redis(self.log_dir, "the broker-outage test")
         self._redis.append(redis)
         self.env = processes.process_env(CELERY_BROKER_URL=redis.url)
         return redis

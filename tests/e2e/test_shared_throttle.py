@@ -1,8 +1,6 @@
 """With CACHE_URL set, the API throttle counts across web processes: two gunicorn servers, one budget."""
 
 import json
-import os
-import shutil
 import sys
 import time
 import urllib.error
@@ -48,12 +46,7 @@ def _serve(env: dict[str, str], log_dir: Path) -> tuple[processes.Process, int]:
 
 
 def test_two_web_processes_share_one_throttle_budget(e2e, tenant):
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("redis-server is required for the shared-cache test in CI")
-        pytest.skip("redis-server is not installed")
-    cache = processes.RedisServer(e2e.log_dir)
-    cache.start()
+    cache = processes.private_redis(e2e.log_dir, "the shared-cache test")
     key = create_api_key(tenant=tenant, name="throttled").key
     env = processes.process_env(CACHE_URL=cache.url, WEBHOOKHUB_API_KEY_RATE="4/min", DEBUG="false")
     first, second = _serve(env, e2e.log_dir), _serve(env, e2e.log_dir)

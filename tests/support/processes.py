@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def private_redis(log_dir: Path, why: str) -> "RedisServer":
+    """A started private redis-server; skipped locally without the binary, a failure in CI."""
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"redis-server is required for {why} in CI")
+        pytest.skip("redis-server is not installed")
+    redis = RedisServer(log_dir)
+    redis.start()
+    return redis
 
 
 class RedisServer:
