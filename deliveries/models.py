@@ -177,3 +177,59 @@ class EndpointSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"schedule of {self.endpoint_id}"
+
+
+TOTAL_SHARDS = 16  # rows per tenant in each totals table; a database connection adds to one of them
+
+
+class PublishTotal(models.Model):
+    """Events published and deliveries created since the beginning, per tenant: /metrics' publish counters.
+
+    Counted by the statement (or transaction) that publishes, so the numbers are exact whichever
+    process published, and survive restarts. Each database connection adds to its own shard
+    (backend pid modulo ``TOTAL_SHARDS`` on PostgreSQL), so concurrent publishers do not queue on
+    one row. ``tenant_id`` is not a foreign key: a deleted tenant's totals stay, so counters never
+    go down, and retention never touches these rows.
+    """
+
+    tenant_id = models.CharField(max_length=40)
+    shard = models.PositiveSmallIntegerField()
+    events = models.BigIntegerField(default=0)
+    deliveries = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "shard"], name="publish_total_unique_shard")]
+
+    def __str__(self) -> str:
+        return f"publish totals of {self.tenant_id} ({self.shard})"
+
+
+class AttemptTotal(models.Model):
+    """Attempts recorded since the beginning, per tenant: /metrics' attempt counters and duration histogram.
+
+    Added to by the recorder in the transaction that inserts the attempts (like the rollups), so
+    the counters match the attempt log exactly and outlive retention. Sharded and keyed like
+    ``PublishTotal``. The histogram counts attempts that made a request (``reached``):
+    ``latency_NN`` within ``LATENCY_BOUNDS_MS[NN]``, ``duration_ms_sum`` their total time.
+    """
+
+    tenant_id = models.CharField(max_length=40)
+    shard = models.PositiveSmallIntegerField()
+    succeeded = models.BigIntegerField(default=0)
+    retrying = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    requests = models.BigIntegerField(default=0)
+    duration_ms_sum = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant_id", "shard"], name="attempt_total_unique_shard")]
+
+    def __str__(self) -> str:
+        return f"attempt totals of {self.tenant_id} ({self.shard})"
+
+    def latency_counts(self) -> list[int]:
+        return [getattr(self, column) for column in LATENCY_COLUMNS]
+
+
+for _column in LATENCY_COLUMNS:
+    AttemptTotal.add_to_class(_column, models.BigIntegerField(default=0))

@@ -46,6 +46,7 @@ def _insert_with_children_sql(
     children: int,
     conflict: tuple[tuple[str, ...], str] | None,
     guards: tuple[str, ...],
+    also: tuple[str, ...],
 ) -> str:
     quote = connection.ops.quote_name
     parent_meta = parent_model._meta
@@ -71,6 +72,8 @@ def _insert_with_children_sql(
             f" ({', '.join(quote(f.column) for f in fields)})"
             f" SELECT * FROM (VALUES {', '.join([row] * children)}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
         )
+    for i, also_sql in enumerate(also):
+        sql += f", also{i} AS ({also_sql})"
     return sql + " SELECT (SELECT count(*) FROM parent), guard.* FROM guard"  # noqa: S608
 
 
@@ -82,13 +85,16 @@ def insert_with_children(
     *,
     conflict: tuple[Sequence[str], str] | None = None,
     guards: Sequence[tuple[str, Sequence]] = (),
+    also: Sequence[tuple[str, Sequence]] = (),
 ) -> tuple[bool, list[bool]]:
     """PostgreSQL only: insert ``parent`` and ``children`` in one statement, atomic on its own.
 
     Nothing is inserted unless every guard (a SQL boolean expression and its
     parameters) holds, or when ``conflict`` = (columns, predicate) names a partial
     unique index the parent collides with. Returns (parent inserted, each guard's
-    value). One round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
+    value). ``also``: more statements (SQL and parameters) run as part of it; they may select
+    from ``parent``, which has a row only if the parent was inserted. One round trip instead of
+    several reads, BEGIN, two INSERTs and COMMIT.
     """
     child_model = type(children[0]) if children else None
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
@@ -100,6 +106,7 @@ def insert_with_children(
         len(children),
         conflict_key,
         tuple(guard_sql for guard_sql, _ in guards),
+        tuple(also_sql for also_sql, _ in also),
     )
     params = [value for _, guard_params in guards for value in guard_params]
     parent_columns = [parent._meta.get_field(name) for name in parent_fields]
@@ -111,6 +118,7 @@ def insert_with_children(
             for child in children
             for field in child_columns
         ]
+    params += [value for _, also_params in also for value in also_params]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted, *guard_values = cursor.fetchone()

@@ -28,6 +28,13 @@ def _positive_int(name: str) -> int:
     return int(value)
 
 
+def _metrics_token(name: str) -> str:
+    value = os.environ[name].strip()
+    if value and (len(value) < 16 or not value.isprintable() or " " in value):
+        raise ImproperlyConfigured(f"{name} must be at least 16 characters without spaces (or unset: metrics off).")
+    return value
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -181,7 +188,7 @@ if PRODUCTION:
     # TLS ends at the load balancer or proxy, which must set (and strip from clients) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes come over plain HTTP from inside
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes come from inside
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
@@ -319,6 +326,8 @@ _optional_env = {
     "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),
     "TRIGGER_RATE_LIMIT_PER_MINUTE": ("WEBHOOKHUB_TRIGGER_RATE_LIMIT_PER_MINUTE", lambda name: int(os.environ[name])),
     "RETENTION_DAYS": ("WEBHOOKHUB_RETENTION_DAYS", lambda name: _positive_int(name)),
+    "METRICS_TOKEN": ("WEBHOOKHUB_METRICS_TOKEN", lambda name: _metrics_token(name)),
+    "METRICS_TENANT_LABELS": ("WEBHOOKHUB_METRICS_TENANT_LABELS", lambda name: _env_bool(name, False)),
 }
 for _key, (_name, _parse) in _optional_env.items():
     if _name in os.environ:

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from deliveries import inbound
+from deliveries import inbound, metrics_endpoint
 from webhookhub import health
 
 admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:overview")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics_endpoint.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("webhookhub.api_urls")),
     path("dashboard/", include("deliveries.dashboard.urls")),

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.services import dispatch
+from deliveries.services.totals import count_published, published_sql
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import (
@@ -47,8 +48,15 @@ def _deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
 def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list) -> bool:
     """One statement: writes only if the type is publishable and the routes are current."""
     conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
+    counted = (published_sql(in_publish_statement=True), [event.tenant_id, len(endpoint_ids)])
     inserted, held = fastsql.insert_with_children(
-        event, EVENT_COLUMNS, _deliveries(event, endpoint_ids), _DELIVERY_COLUMNS, conflict=conflict, guards=guards
+        event,
+        EVENT_COLUMNS,
+        _deliveries(event, endpoint_ids),
+        _DELIVERY_COLUMNS,
+        conflict=conflict,
+        guards=guards,
+        also=[counted],
     )
     if held and not held[0]:
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
@@ -82,6 +90,7 @@ def _publish_generic(event: Event, tenant: Tenant, data: dict[str, Any], endpoin
             return False, endpoint_ids
         if endpoint_ids:
             fastsql.insert(_deliveries(event, endpoint_ids), _DELIVERY_COLUMNS)
+        count_published(event.tenant_id, len(endpoint_ids))
     return True, endpoint_ids
 
 
@@ -105,6 +114,7 @@ def publish(
 
     On PostgreSQL this is one statement: the tenant's routes come from a per-process
     cache and the statement itself checks that they and the event type are current.
+    The same statement (or transaction) adds to the tenant's publish totals (/metrics).
     """
     tenant = _resolve_tenant(tenant)
     if idempotency_key is not None and (existing := event_with_key(tenant, idempotency_key)) is not None:

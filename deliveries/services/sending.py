@@ -21,6 +21,7 @@ from deliveries.retry_policy import Decision, decide
 from deliveries.scheduling import Signal, signal_of
 from deliveries.services.rollups import record_stats
 from deliveries.services.scheduling import Claimed, claim_due, record_signals, signals_of
+from deliveries.services.totals import count_attempts
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 from subscriptions.services import disable_endpoint, record_endpoint_health
@@ -297,6 +298,7 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
         if kept:
             fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
             record_stats([attempt for _, attempt, _ in kept])
+            count_attempts((item.delivery.endpoint.tenant_id, attempt) for item, attempt, _ in kept)
         _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
         # With the slots these free: a circuit opens before anyone can claim them for a dead endpoint.
         record_signals(_signals([(item, decision) for item, _, decision in kept]), now=now)

@@ -1,4 +1,4 @@
-"""Real Celery worker / beat processes (and a private redis-server) for end-to-end tests."""
+"""Real Celery worker / beat and gunicorn processes (and a private redis-server) for end-to-end tests."""
 
 import os
 import shutil
@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -113,6 +114,23 @@ def start_beat(env: dict[str, str], log_dir: Path) -> Process:
     )
     beat.wait_for_log("maxinterval", timeout=60)
     return beat
+
+
+def start_web(env: dict[str, str], log_dir: Path) -> tuple[Process, int]:
+    """A gunicorn server (one process) on a free port, once it answers /healthz: (process, port)."""
+    port = free_port()
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    server = Process("web", [gunicorn, "webhookhub.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1"], env, log_dir)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline:
+                server.stop()
+                pytest.fail(f"the web server did not start:\n{server.log()[-2000:]}")
+            time.sleep(0.2)
 
 
 def purge_queue(env: dict[str, str]) -> None:

@@ -1,0 +1,150 @@
+"""What ``GET /metrics`` reports, read from the database: the same numbers from any web process.
+
+Counters come from the totals the publishing statement and the recorder keep
+(``deliveries.services.totals``); gauges are counted from the deliveries and endpoints when
+scraped. Every read is an aggregate over an index or a handful of rows per tenant, so a scrape
+stays cheap however long the delivery log is. With ``by_tenant`` each number is split by tenant
+(its slug); otherwise everything is summed under the key ``""``.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Count, F, Min, Q, Sum
+
+from deliveries.models import (
+    LATENCY_COLUMNS,
+    AttemptTotal,
+    Delivery,
+    DeliveryStatus,
+    PublishTotal,
+)
+from deliveries.services.sweeping import due_unowned
+from deliveries.services.totals import ATTEMPT_COUNTERS
+from subscriptions.models import Endpoint
+from webhookhub.accounts.models import Tenant
+
+ENDPOINT_STATES = ("enabled", "paused", "circuit_open", "disabled")
+PENDING_STATES = ("due", "in_flight", "scheduled")
+
+
+@dataclass
+class AttemptCounts:
+    succeeded: int = 0
+    retrying: int = 0
+    failed: int = 0
+    requests: int = 0  # attempts that made a request: the duration histogram's count
+    duration_ms_sum: int = 0
+    latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
+
+
+@dataclass
+class Snapshot:
+    """Numbers by tenant label ("" when not split by tenant)."""
+
+    events_published: dict[str, int]
+    deliveries_created: dict[str, int]
+    attempts: dict[str, AttemptCounts]
+    pending: dict[tuple[str, str], int]  # (tenant, state)
+    lag_seconds: dict[str, float]  # the oldest due delivery nobody is sending, of a sendable endpoint
+    endpoints: dict[tuple[str, str], int]  # (tenant, state)
+
+
+class _Labels:
+    """Tenant id -> label: the slug when split by tenant (the id once the tenant is gone), else ""."""
+
+    def __init__(self, by_tenant: bool) -> None:
+        self.by_tenant = by_tenant
+        self._slugs = dict(Tenant.objects.values_list("pk", "slug")) if by_tenant else {}
+
+    def __call__(self, tenant_id: str) -> str:
+        return self._slugs.get(tenant_id, tenant_id) if self.by_tenant else ""
+
+    def rows(self, queryset, tenant_field: str, **aggregates) -> list[tuple[str, dict]]:
+        """(label, aggregates) per tenant, or one ("", aggregates) over everything (zeros when empty)."""
+        if self.by_tenant:
+            grouped = queryset.values(group_tenant=F(tenant_field)).annotate(**aggregates).order_by()
+            return [(self(row["group_tenant"]), row) for row in grouped]
+        totals = queryset.aggregate(**aggregates)
+        return [("", {name: value or 0 for name, value in totals.items()})]
+
+
+def _published(label: _Labels) -> tuple[dict[str, int], dict[str, int]]:
+    events: dict[str, int] = {}
+    deliveries: dict[str, int] = {}
+    for key, row in label.rows(PublishTotal.objects.all(), "tenant_id", e=Sum("events"), d=Sum("deliveries")):
+        events[key] = events.get(key, 0) + row["e"]
+        deliveries[key] = deliveries.get(key, 0) + row["d"]
+    return events, deliveries
+
+
+def _attempts(label: _Labels) -> dict[str, AttemptCounts]:
+    sums = {f"sum_{column}": Sum(column) for column in ATTEMPT_COUNTERS}
+    result: dict[str, AttemptCounts] = {}
+    for key, row in label.rows(AttemptTotal.objects.all(), "tenant_id", **sums):
+        counts = result.setdefault(key, AttemptCounts())
+        counts.succeeded += row["sum_succeeded"]
+        counts.retrying += row["sum_retrying"]
+        counts.failed += row["sum_failed"]
+        counts.requests += row["sum_requests"]
+        counts.duration_ms_sum += row["sum_duration_ms_sum"]
+        counts.latency = [a + row[f"sum_{c}"] for a, c in zip(counts.latency, LATENCY_COLUMNS, strict=True)]
+    return result
+
+
+def _by_state(rows: list[tuple[str, dict]], states: tuple[str, ...]) -> dict[tuple[str, str], int]:
+    result: dict[tuple[str, str], int] = {}
+    for key, row in rows:
+        for state in states:
+            result[(key, state)] = result.get((key, state), 0) + row[state]
+    return result
+
+
+def _pending(label: _Labels, now: datetime) -> dict[tuple[str, str], int]:
+    leased = Q(lease_until__gte=now)
+    counts = {
+        "in_flight": Count("pk", filter=leased),
+        "due": Count("pk", filter=~leased & Q(next_attempt_at__lte=now)),
+        "scheduled": Count("pk", filter=~leased & Q(next_attempt_at__gt=now)),
+    }
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    return _by_state(label.rows(pending, "endpoint__tenant_id", **counts), PENDING_STATES)
+
+
+def _held_back(now: datetime) -> Q:
+    """Endpoints the scheduler holds back on purpose: paused by Retry-After, or circuit open."""
+    return Q(endpoint__schedule__paused_until__gt=now) | Q(endpoint__schedule__circuit_opened_at__isnull=False)
+
+
+def _lag(label: _Labels, now: datetime) -> dict[str, float]:
+    waiting = due_unowned(now).filter(endpoint__enabled=True).exclude(_held_back(now))
+    result: dict[str, float] = {}
+    for key, row in label.rows(waiting, "endpoint__tenant_id", oldest=Min("next_attempt_at")):
+        lag = max(0.0, (now - row["oldest"]).total_seconds()) if row["oldest"] else 0.0
+        result[key] = max(result.get(key, 0.0), lag)
+    return result
+
+
+def _endpoints(label: _Labels, now: datetime) -> dict[tuple[str, str], int]:
+    open_circuit = Q(schedule__circuit_opened_at__isnull=False)
+    paused = Q(schedule__paused_until__gt=now) & ~open_circuit
+    counts = {
+        "disabled": Count("pk", filter=Q(enabled=False)),
+        "circuit_open": Count("pk", filter=Q(enabled=True) & open_circuit),
+        "paused": Count("pk", filter=Q(enabled=True) & paused),
+        "enabled": Count("pk", filter=Q(enabled=True) & ~open_circuit & ~paused),
+    }
+    return _by_state(label.rows(Endpoint.objects.all(), "tenant_id", **counts), ENDPOINT_STATES)
+
+
+def snapshot(*, now: datetime, by_tenant: bool) -> Snapshot:
+    label = _Labels(by_tenant)
+    events, deliveries = _published(label)
+    return Snapshot(
+        events_published=events,
+        deliveries_created=deliveries,
+        attempts=_attempts(label),
+        pending=_pending(label, now),
+        lag_seconds=_lag(label, now),
+        endpoints=_endpoints(label, now),
+    )

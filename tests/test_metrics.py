@@ -1,0 +1,174 @@
+"""GET /metrics: Prometheus text, behind a Bearer token, with counters the publishing and recording code keep."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.utils import timezone
+from prometheus_client.parser import text_string_to_metric_families
+
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
+from subscriptions.services import disable_endpoint
+from tests.factories import TenantFactory, make_endpoint
+from tests.support.receiver import Reply
+from tests.support.sending import drain_due
+from webhookhub import publish
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "metrics-token-0123456789"
+URL = "https://93.184.216.34/hook"  # public: passes the address policy, never dialled in these tests
+
+
+@pytest.fixture
+def metrics_on(settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "METRICS_TOKEN": TOKEN}
+
+
+def scrape(**headers) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of one authorized scrape."""
+    response = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", **headers)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"].startswith("text/plain; version=")  # the Prometheus text format
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    }
+
+
+def value(samples, name: str, **labels) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+def test_metrics_are_off_without_a_token(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = Client().get("/metrics")
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-token-0123456789", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer"]
+)
+def test_metrics_refuse_a_request_without_the_token_and_read_nothing(
+    metrics_on, authorization, django_assert_num_queries
+):
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    with django_assert_num_queries(0):
+        response = Client().get("/metrics", **headers)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+    assert b"webhookhub_" not in response.content
+
+
+def test_metrics_take_no_writes(metrics_on):
+    assert Client().post("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").status_code == 405
+
+
+def test_publish_counters_count_events_and_their_deliveries_once(metrics_on, tenant):
+    make_endpoint(tenant, URL)
+    make_endpoint(tenant, URL)
+    before = scrape()
+    assert value(before, "webhookhub_events_published_total") == 0
+    assert value(before, "webhookhub_deliveries_created_total") == 0
+
+    for n in range(3):
+        publish(tenant=tenant, type="message.received", data={"n": n}, idempotency_key=f"k{n}")
+    publish(tenant=tenant, type="message.received", data={"n": 0}, idempotency_key="k0")  # a repeat: nothing new
+    publish(tenant=tenant, type="message.received", data={}, endpoint_ids=[])  # to no endpoint
+
+    after = scrape()
+    assert value(after, "webhookhub_events_published_total") == 4
+    assert value(after, "webhookhub_deliveries_created_total") == 6
+
+
+def test_pending_deliveries_by_state_and_the_lag_of_the_oldest_due_one(metrics_on, tenant):
+    endpoint = make_endpoint(tenant, URL).endpoint
+    held = make_endpoint(tenant, URL).endpoint  # its circuit is open: waiting on purpose, not lag
+    now = timezone.now()
+    for _ in range(5):
+        publish(tenant=tenant, type="message.received", data={}, endpoint_ids=[endpoint.pk, held.pk])
+    mine = list(Delivery.objects.filter(endpoint=endpoint).order_by("pk"))
+    Delivery.objects.filter(pk=mine[0].pk).update(next_attempt_at=now - timedelta(seconds=90))  # due, oldest
+    Delivery.objects.filter(pk=mine[1].pk).update(next_attempt_at=now - timedelta(seconds=30))  # due
+    Delivery.objects.filter(pk=mine[2].pk).update(lease_until=now + timedelta(seconds=30))  # a worker holds it
+    Delivery.objects.filter(pk__in=[mine[3].pk, mine[4].pk]).update(next_attempt_at=now + timedelta(hours=1))
+    Delivery.objects.filter(endpoint=held).update(next_attempt_at=now - timedelta(hours=3))
+    EndpointSchedule.objects.create(endpoint=held, circuit_opened_at=now - timedelta(hours=3))
+
+    samples = scrape()
+
+    assert value(samples, "webhookhub_deliveries_pending", state="due") == 2 + 5
+    assert value(samples, "webhookhub_deliveries_pending", state="in_flight") == 1
+    assert value(samples, "webhookhub_deliveries_pending", state="scheduled") == 2
+    assert 90 <= value(samples, "webhookhub_delivery_lag_seconds") < 150
+
+
+def test_no_lag_when_nothing_waits(metrics_on, tenant):
+    assert value(scrape(), "webhookhub_delivery_lag_seconds") == 0
+
+
+def test_endpoints_by_state(metrics_on, tenant):
+    now = timezone.now()
+    sending = [make_endpoint(tenant, URL).endpoint for _ in range(3)]
+    EndpointSchedule.objects.create(endpoint=sending[0], paused_until=now + timedelta(minutes=5))
+    EndpointSchedule.objects.create(endpoint=sending[1], paused_until=now - timedelta(minutes=5))  # over
+    EndpointSchedule.objects.create(endpoint=make_endpoint(tenant, URL).endpoint, circuit_opened_at=now)
+    disable_endpoint(endpoint=make_endpoint(tenant, URL).endpoint, reason="test")
+
+    samples = scrape()
+
+    counts = {state: value(samples, "webhookhub_endpoints", state=state) for state in
+              ("enabled", "paused", "circuit_open", "disabled")}  # fmt: skip
+    assert counts == {"enabled": 2, "paused": 1, "circuit_open": 1, "disabled": 1}
+
+
+def test_tenant_labels_are_off_by_default_and_split_every_metric_when_on(metrics_on, settings, tenant):
+    other = TenantFactory(slug="other-co")
+    make_endpoint(tenant, URL)
+    make_endpoint(other, URL)
+    publish(tenant=tenant, type="message.received", data={})
+    publish(tenant=other, type="message.received", data={})
+    publish(tenant=other, type="message.received", data={})
+    assert all(dict(labels).get("tenant") is None for _, labels in scrape())
+
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "METRICS_TENANT_LABELS": True}
+    samples = scrape()
+
+    assert value(samples, "webhookhub_events_published_total", tenant=tenant.slug) == 1
+    assert value(samples, "webhookhub_events_published_total", tenant="other-co") == 2
+    assert value(samples, "webhookhub_deliveries_pending", tenant="other-co", state="due") == 2
+    assert value(samples, "webhookhub_endpoints", tenant=tenant.slug, state="enabled") == 1
+    labelled = [dict(labels) for name, labels in samples if name.startswith("webhookhub_")]
+    assert labelled and all("tenant" in labels for labels in labelled)
+
+
+@pytest.mark.django_db(transaction=True)  # the pipeline records from its own thread
+def test_attempt_counters_and_histogram_match_the_attempts_recorded(metrics_on, tenant, receiver):
+    make_endpoint(tenant, receiver.url())
+    receiver.replies = [Reply(status=500), Reply(status=200), Reply(status=200), Reply(status=410)]
+    for n in range(3):
+        publish(tenant=tenant, type="message.received", data={"n": n})
+    drain_due()  # 500 (will retry), 200, 200
+    Delivery.objects.filter(status=DeliveryStatus.PENDING).update(next_attempt_at=timezone.now())
+    drain_due()  # the retry: 410 Gone fails for good
+
+    samples = scrape()
+
+    assert value(samples, "webhookhub_attempts_total", outcome="succeeded") == 2
+    assert value(samples, "webhookhub_attempts_total", outcome="retrying") == 1
+    assert value(samples, "webhookhub_attempts_total", outcome="failed") == 1
+    assert value(samples, "webhookhub_attempt_duration_seconds_count") == 4
+    assert value(samples, "webhookhub_attempt_duration_seconds_bucket", le="+Inf") == 4
+    assert value(samples, "webhookhub_attempt_duration_seconds_bucket", le="15.0") == 4
+    assert 0 < value(samples, "webhookhub_attempt_duration_seconds_sum") < 15 * 4
+
+
+def test_a_short_metrics_token_is_refused_at_start(monkeypatch):
+    from webhookhub import settings as project_settings
+
+    monkeypatch.setenv("WEBHOOKHUB_METRICS_TOKEN", "short")
+    with pytest.raises(ImproperlyConfigured, match="WEBHOOKHUB_METRICS_TOKEN must be at least 16 characters"):
+        project_settings._metrics_token("WEBHOOKHUB_METRICS_TOKEN")
