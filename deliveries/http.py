@@ -8,6 +8,8 @@ set; at most MAX_RESPONSE_BYTES of the response are read. Connections are
 pooled and kept alive per (scheme, address, port, host).
 """
 
+import errno
+import http.client
 import ipaddress
 import ssl
 import threading
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from subscriptions.url_policy import Target, UnsafeUrl, parse_target, resolve_allowed_addresses
+from subscriptions.url_policy import Target, UnresolvableHost, UnsafeUrl, parse_target, resolve_allowed_addresses
 
 _MAX_POOLS = 512
 _CONNECTIONS_PER_POOL = 32
@@ -104,8 +106,10 @@ def post(
     try:
         target = parse_target(url)
         address = resolve_allowed_addresses(target.host, target.port)[0]
+    except UnresolvableHost as exc:
+        return HttpResult(None, error=f"DNS lookup failed: {exc}", duration_ms=elapsed_ms())
     except UnsafeUrl as exc:
-        return HttpResult(None, error=f"Refused: {exc}", duration_ms=elapsed_ms())
+        return HttpResult(None, error=f"Refused by the address policy: {exc}", duration_ms=elapsed_ms())
 
     pool = _pools.get(target, str(address))
     request_headers = {**headers, "Host": _host_header(target)}
@@ -126,9 +130,11 @@ def post(
             assert_same_host=False,
         )
     except (Urllib3Error, OSError) as exc:
-        return HttpResult(None, error=_describe(exc, ipaddress.ip_address(address)), duration_ms=elapsed_ms())
+        return HttpResult(
+            None, error=_describe(exc, target, ipaddress.ip_address(address), timeout), duration_ms=elapsed_ms()
+        )
     except UnicodeEncodeError:
-        return HttpResult(None, error="Refused: a header value is not ISO-8859-1 text.", duration_ms=elapsed_ms())
+        return HttpResult(None, error="Not sent: a header value is not ISO-8859-1 text.", duration_ms=elapsed_ms())
 
     chunks: list[bytes] = []
     received = 0
@@ -144,7 +150,10 @@ def post(
             chunks.append(chunk)
             received += len(chunk)
     except (Urllib3Error, OSError) as exc:
-        error = f"Reading the response failed: {type(exc).__name__}"
+        error = f"Reading the response body failed: {_cause(exc)} (status {response.status} kept)."
+    else:
+        if received >= max_response_bytes and response.length_remaining != 0:  # None: no Content-Length
+            error = f"Response body too large: the first {max_response_bytes:,} bytes kept, the rest not read."
     finally:
         if error or received >= max_response_bytes:
             response.close()  # unread or broken: do not reuse this connection
@@ -158,20 +167,41 @@ def post(
     )
 
 
-def _describe(exc: Exception, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    reason = exc
-    while getattr(reason, "reason", None) is not None and reason is not reason.reason:
-        reason = reason.reason
-    kind = type(exc).__name__
+def _cause(exc: BaseException) -> BaseException:
+    """The innermost reason urllib3 wrapped (``reason`` attributes, then ``__cause__``/``__context__``)."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
+def _describe(exc: Exception, target: Target, address, timeout: urllib3.Timeout) -> str:
+    """One plain sentence per way a request can fail, saying where to look."""
+    cause = _cause(exc)
+    where = f"{address} port {target.port}"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"Connection refused by {where}: nothing is listening there (is the receiver running?)."
+    if isinstance(cause, OSError) and cause.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return f"No route to {where}: the network or host is unreachable."
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return f"Could not connect to {where}: {cause}."
     if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
-        return f"Connection to {address} timed out."
+        return f"Connecting to {where} timed out after {timeout.connect_timeout:g} s (a firewall dropping packets?)."
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-        return "No response before the timeout."
-    if isinstance(exc, urllib3.exceptions.SSLError):
-        return f"TLS error: {reason}"
-    if isinstance(exc, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-        return f"Could not connect to {address}: connection refused or unreachable."
-    return f"{kind}: {reason}"
+        return f"Connected, but no response within {timeout.total:g} s: the receiver is too slow or stuck."
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"TLS certificate of {target.host} not trusted: {cause.verify_message or cause.reason}."
+    if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
+        return f"TLS handshake with {target.host} failed: {getattr(cause, 'reason', None) or cause}."
+    if isinstance(cause, http.client.RemoteDisconnected):  # a ConnectionResetError too: ask it first
+        return f"{where} closed the connection without answering."
+    if isinstance(cause, ConnectionResetError):
+        return f"Connection reset by {where} before it answered."
+    return f"{type(exc).__name__}: {cause}"
 
 
 def close_connections() -> None:

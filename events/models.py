@@ -61,7 +61,10 @@ class Event(models.Model):
                 name="event_unique_idempotency_key",
             )
         ]
-        indexes = [models.Index(fields=["tenant", "-created_at"], name="event_tenant_created")]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="event_tenant_created"),
+            models.Index(fields=["created_at"], name="event_created"),  # retention: the oldest first
+        ]
 
     def __str__(self) -> str:
         return f"{self.id} {self.event_type_id}"

@@ -19,6 +19,10 @@ class UnsafeUrl(ValueError):
     """The URL may not be used as a webhook endpoint; the message says why."""
 
 
+class UnresolvableHost(UnsafeUrl):
+    """The URL's host name has no address in DNS (now): a lookup failure, not a policy refusal."""
+
+
 @dataclass(frozen=True)
 class Target:
     scheme: str
@@ -94,10 +98,10 @@ def resolve_allowed_addresses(host: str, port: int) -> list[IPAddress]:
         try:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
-            raise UnsafeUrl(f"The host {host!r} cannot be resolved.") from exc
+            raise UnresolvableHost(f"The host {host!r} cannot be resolved.") from exc
         addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
     if not addresses:
-        raise UnsafeUrl(f"The host {host!r} has no addresses.")
+        raise UnresolvableHost(f"The host {host!r} has no addresses.")
     allowed = _allowed_networks()
     for address in addresses:
         if not is_address_allowed(address, allowed):

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, AttemptRollup, Delivery, DeliveryStatus, SweepTurn
-from deliveries.services.retention import count_purgeable, purge
+from deliveries.services.retention import PURGE_BATCH_EVENTS, count_purgeable, purge
 from deliveries.services.rollups import record_stats
 from deliveries.services.sweeping import sweep
 from events.models import Event
@@ -152,3 +152,51 @@ def test_days_must_be_a_positive_whole_number(aged, days):
         _purge("--older-than", days)
 
     assert _exists(old)
+
+
+@pytest.mark.parametrize("busy", ["0", "101", "x", "12.5"])
+def test_busy_must_be_a_percentage(aged, busy):
+    old = aged(40, DeliveryStatus.SUCCEEDED)
+
+    with pytest.raises(CommandError, match="--busy must be a whole percentage from 1 to 100"):
+        _purge("--older-than", "30", "--busy", busy)
+
+    assert _exists(old)
+
+
+def test_a_paced_purge_pauses_between_batches(aged, monkeypatch):
+    for _ in range(3):
+        aged(40, DeliveryStatus.SUCCEEDED)
+    pauses = []
+    monkeypatch.setattr("deliveries.services.retention.sleep", pauses.append)
+
+    purged = purge(before=timezone.now() - 30 * DAY, size=1, busy_share=0.25)
+
+    assert purged.events == 3
+    assert len(pauses) == 3 and all(pause > 0 for pause in pauses)  # three times the batch's own time
+
+
+def test_the_sweeper_purges_batch_after_batch_within_its_share_of_the_interval(aged, settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "RETENTION_DAYS": 30, "SWEEP_INTERVAL_SECONDS": 60}
+    old = [aged(31, DeliveryStatus.SUCCEEDED) for _ in range(PURGE_BATCH_EVENTS + 5)]
+    SweepTurn.objects.all().delete()
+
+    assert sweep() is not None
+
+    assert not any(_exists(event) for event in old)  # more than one batch in one turn
+
+
+def test_a_trigger_request_keeps_its_log_line_when_its_event_is_purged(aged, tenant):
+    from events.models import TriggerOutcome, TriggerRequest
+    from tests.triggers.support import make_trigger
+
+    old = aged(40, DeliveryStatus.SUCCEEDED)
+    trigger = make_trigger(tenant).trigger
+    logged = TriggerRequest.objects.create(
+        trigger=trigger, received_at=timezone.now(), status_code=202, outcome=TriggerOutcome.CAPTURED, event=old
+    )
+
+    purge(before=timezone.now() - 30 * DAY)
+
+    logged.refresh_from_db()
+    assert not _exists(old) and logged.event_id is None

@@ -857,6 +857,7 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
             # the pruning deletes five-minute buckets that *start* before now - 2 days
             conn.execute(f"DELETE FROM {rollup} WHERE granularity = 300 AND bucket_start < %s",  # noqa: S608
                          [now - FINE_ROLLUPS_KEPT])  # fmt: skip
+        fill_totals(conn, tables, bounds)
         conn.execute(
             f"""WITH a AS MATERIALIZED (
                     SELECT d.endpoint_id, a.started_at, a.number, a.status_code, a.error, a.outcome
@@ -883,6 +884,35 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
             WHERE s.endpoint_id = e.id AND s.n > 0"""  # noqa: S608
         )
         conn.commit()
+
+
+def fill_totals(conn, tables: dict, bounds: str) -> None:
+    """The /metrics totals the publishing statement and the recorder would have kept (one shard)."""
+    from deliveries.models import LATENCY_COLUMNS, Attempt, AttemptTotal, Delivery, PublishTotal
+    from events.models import Event
+
+    attempt, delivery, event = tables[Attempt], tables[Delivery], tables[Event]
+    attempt_total, publish_total = AttemptTotal._meta.db_table, PublishTotal._meta.db_table
+    latency = ", ".join(
+        f"count(*) FILTER (WHERE a.reached AND width_bucket(a.duration_ms - 1, {bounds}) = {i})"
+        for i in range(len(LATENCY_COLUMNS))
+    )
+    conn.execute(f"DELETE FROM {attempt_total}")  # noqa: S608
+    conn.execute(f"DELETE FROM {publish_total}")  # noqa: S608
+    conn.execute(
+        f"""INSERT INTO {attempt_total} (tenant_id, shard, succeeded, retrying, failed, requests, duration_ms_sum,
+                                         {", ".join(LATENCY_COLUMNS)})
+        SELECT ev.tenant_id, 0, count(*) FILTER (WHERE a.outcome = 'success'),
+               count(*) FILTER (WHERE a.outcome = 'retry'), count(*) FILTER (WHERE a.outcome = 'fail'),
+               count(*) FILTER (WHERE a.reached), coalesce(sum(a.duration_ms) FILTER (WHERE a.reached), 0), {latency}
+        FROM {attempt} a JOIN {delivery} d ON d.id = a.delivery_id JOIN {event} ev ON ev.id = d.event_id
+        GROUP BY ev.tenant_id"""  # noqa: S608
+    )
+    conn.execute(
+        f"""INSERT INTO {publish_total} (tenant_id, shard, events, deliveries)
+        SELECT ev.tenant_id, 0, count(*), sum((SELECT count(*) FROM {delivery} d WHERE d.event_id = ev.id))
+        FROM {event} ev GROUP BY ev.tenant_id"""  # noqa: S608
+    )
 
 
 def _fine_cutoff(now: datetime, kept: timedelta) -> datetime:

@@ -5,6 +5,12 @@ from deliveries.services.retention import Purged, count_purgeable, purge, retent
 from webhookhub.commands import Command as BaseCommand
 
 
+def _busy(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise CommandError(f"--busy must be a whole percentage from 1 to 100, not {value!r}.")
+    return int(value)
+
+
 def _days(value: str) -> int:
     if not value.isdigit() or int(value) < 1:
         raise CommandError(f"--older-than must be a positive whole number of days, not {value!r}.")
@@ -21,9 +27,17 @@ class Command(BaseCommand):
         parser.add_argument("--older-than", required=True, metavar="DAYS", help="age in days (a positive number)")
         parser.add_argument("--dry-run", action="store_true", help="count what would go, delete nothing")
         parser.add_argument("--tenant", metavar="SLUG", help="only this tenant's events")
+        parser.add_argument(
+            "--busy",
+            default="50",
+            metavar="PERCENT",
+            help="share of the time spent deleting (default 50): it pauses the rest, so publishing and "
+            "sending keep their share of the database; 100 deletes flat out",
+        )
 
-    def handle(self, *args, older_than: str, dry_run: bool, tenant: str | None, **options):
+    def handle(self, *args, older_than: str, dry_run: bool, tenant: str | None, busy: str, **options):
         days = _days(older_than)
+        busy_share = _busy(busy) / 100
         scope = self.tenant(tenant) if tenant else None
         before = retention_cutoff(now=timezone.now(), days=days)
         planned = count_purgeable(before=before, tenant=scope)
@@ -41,7 +55,7 @@ class Command(BaseCommand):
             else:
                 self.stdout.write(line)
 
-        done = purge(before=before, tenant=scope, on_batch=progress)
+        done = purge(before=before, tenant=scope, on_batch=progress, busy_share=busy_share)
         if on_a_terminal and done.events:
             self.stdout.write("")
         self.stdout.write(
