@@ -1,28 +1,15 @@
+import json
+
 from django.contrib import admin, messages
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from deliveries import admin_endpoints  # noqa: F401  (registers the Endpoint admin)
-from deliveries.models import Attempt, Delivery
+from deliveries.models import Delivery
 from deliveries.services.operations import cancel_pending, resend
 from events.admin import EventAdminBase
 from events.models import Event
 from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
-
-
-class AttemptInline(admin.TabularInline):
-    model = Attempt
-    extra = 0
-    can_delete = False
-    fields = ["number", "started_at", "duration_ms", "status_code", "outcome", "error", "request_headers",
-              "response_headers", "response_body"]  # fmt: skip
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return is_tenant_admin(request)
 
 
 @admin.register(Delivery)
@@ -35,9 +22,8 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint"]
     fields = ["event_link", "endpoint", "status", "attempt_count", "next_attempt_at", "last_status_code",
-              "last_error", "created_at", "completed_at"]  # fmt: skip
+              "last_error", "created_at", "completed_at", "attempts_table"]  # fmt: skip
     readonly_fields = fields
-    inlines = [AttemptInline]
     actions = ["resend_now", "cancel_pending"]
 
     @admin.display(description="event type")
@@ -48,6 +34,38 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     def event_link(self, delivery: Delivery) -> str:
         url = reverse("admin:events_event_change", args=[delivery.event_id])
         return format_html('<a href="{}">{}</a>', url, delivery.event_id)
+
+    @admin.display(description="attempts")
+    def attempts_table(self, delivery: Delivery) -> str:
+        """Every attempt in a table that fits the page; headers and body fold out under each."""
+        attempts = list(delivery.attempts.order_by("number"))
+        if not attempts:
+            return "none yet"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td><td>{}</td><td>"
+            "<details><summary>request headers</summary><pre>{}</pre></details>"
+            "<details><summary>response headers</summary><pre>{}</pre></details>"
+            "<details><summary>response body</summary><pre>{}</pre></details></td></tr>",
+            (
+                (
+                    attempt.number,
+                    f"{attempt.started_at:%Y-%m-%d %H:%M:%S} UTC",
+                    attempt.duration_ms,
+                    attempt.status_code or attempt.error or "-",
+                    attempt.get_outcome_display(),
+                    _pretty(attempt.request_headers),
+                    _pretty(attempt.response_headers) if attempt.status_code else "no response",
+                    attempt.response_body or ("empty body" if attempt.status_code else "no response"),
+                )
+                for attempt in attempts
+            ),
+        )
+        head = format_html(
+            "<tr><th style='width:3rem'>#</th><th style='width:11rem'>started</th><th style='width:6rem'>took</th>"
+            "<th>status or error</th><th style='width:7rem'>outcome</th><th>details</th></tr>"
+        )
+        return format_html('<table class="attempt-table"><thead>{}</thead><tbody>{}</tbody></table>', head, rows)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
@@ -62,6 +80,10 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     def cancel_pending(self, request, queryset):
         count = cancel_pending(queryset)
         messages.success(request, f"Cancelled {count} pending delivery(ies).")
+
+
+def _pretty(headers: dict) -> str:
+    return json.dumps(headers, indent=2, sort_keys=True) if headers else "none"
 
 
 class DeliveryInline(admin.TabularInline):

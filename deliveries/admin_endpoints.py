@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from deliveries.models import AttemptRollup, Delivery, Granularity
 from deliveries.services.operations import send_test_event
@@ -20,7 +21,7 @@ from events.catalog import TEST_EVENT_TYPE
 from events.exceptions import PublishError
 from events.models import EventType
 from subscriptions.forms import EndpointForm
-from subscriptions.models import Endpoint
+from subscriptions.models import ALL_EVENT_TYPES, Endpoint
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
@@ -61,12 +62,17 @@ class EventTypeFilter(admin.SimpleListFilter):
         return queryset.filter(Q(event_types__icontains=f'"{self.value()}"') | Q(event_types__icontains='"*"'))
 
 
+def _shortened(text: str, most: int) -> str:
+    """At most ``most`` characters in the table; all of it on hover."""
+    return format_html('<span title="{}">{}</span>', text, text if len(text) <= most else f"{text[: most - 3]}...")
+
+
 @admin.register(Endpoint)
 class EndpointAdmin(TenantScopedAdmin):
     form = EndpointForm
     change_form_template = "admin/subscriptions/endpoint/change_form.html"
-    list_display = ["name_or_url", "tenant", "url", "event_types", "enabled", "last_status", "success_rate_24h",
-                    "consecutive_failures", "scheduling_now", "disabled_reason"]  # fmt: skip
+    list_display = ["endpoint_summary", "tenant", "event_types_summary", "enabled", "last_status", "success_rate_24h",
+                    "consecutive_failures", "scheduling_now", "why_disabled"]  # fmt: skip
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = [
@@ -137,13 +143,35 @@ class EndpointAdmin(TenantScopedAdmin):
             return "-"
         return scheduling_state(endpoint, now=timezone.now()).summary
 
-    @admin.display(description="endpoint")
-    def name_or_url(self, endpoint: Endpoint) -> str:
-        return endpoint.name or endpoint.pk
+    @admin.display(description="endpoint", ordering="name")
+    def endpoint_summary(self, endpoint: Endpoint) -> str:
+        """The name over the URL (the URL alone when unnamed), cut to one line so the health columns fit."""
+        if not endpoint.name:
+            return format_html('<span class="endpoint-url" title="{}">{}</span>', endpoint.url, endpoint.url)
+        return format_html(
+            '<strong>{}</strong><small class="endpoint-url" title="{}">{}</small>',
+            endpoint.name, endpoint.url, endpoint.url,
+        )  # fmt: skip
+
+    @admin.display(description="event types")
+    def event_types_summary(self, endpoint: Endpoint) -> str:
+        types = list(endpoint.event_types or [])
+        if ALL_EVENT_TYPES in types:
+            return "every type"
+        shown = ", ".join(types[:2])
+        return f"{shown} +{len(types) - 2} more" if len(types) > 2 else shown or "-"
 
     @admin.display(description="last status")
     def last_status(self, endpoint: Endpoint) -> str:
-        return str(endpoint._last_status or endpoint._last_error or "-")
+        if endpoint._last_status:
+            return str(endpoint._last_status)
+        if not endpoint._last_error:
+            return "-"
+        return _shortened(endpoint._last_error, 60)
+
+    @admin.display(description="disabled because")
+    def why_disabled(self, endpoint: Endpoint) -> str:
+        return _shortened(endpoint.disabled_reason, 70) if endpoint.disabled_reason else "-"
 
     @admin.display(description="success 24 h")
     def success_rate_24h(self, endpoint: Endpoint) -> str:
@@ -211,7 +239,7 @@ class EndpointAdmin(TenantScopedAdmin):
 
     def _page(self, request, endpoint, template, **context) -> TemplateResponse:
         context = {**self.admin_site.each_context(request), "opts": self.opts, "original": endpoint,
-                   "title": f"{endpoint} — {context.pop('heading')}", **context}  # fmt: skip
+                   "title": f"{endpoint} — {context['heading']}", **context}  # fmt: skip
         return TemplateResponse(request, template, context)
 
     def reveal_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:

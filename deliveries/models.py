@@ -104,6 +104,8 @@ class AttemptRollup(models.Model):
     retries = models.PositiveIntegerField(default=0)
     failures = models.PositiveIntegerField(default=0)
     responses = models.PositiveIntegerField(default=0)  # attempts with an HTTP status: the histogram's total
+    first_attempts = models.PositiveIntegerField(default=0)  # attempts number 1
+    first_successes = models.PositiveIntegerField(default=0)  # attempts number 1 that succeeded
 
     class Meta:
         constraints = [

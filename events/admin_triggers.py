@@ -15,16 +15,17 @@ from events.triggers import (
     validate_trigger_mapping,
 )
 from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
+from webhookhub.forms import JSONTextField
 
 RECENT_REQUESTS_SHOWN = 20
 
 
 class TriggerForm(forms.ModelForm):
-    sample = forms.JSONField(
+    sample = JSONTextField(
         widget=forms.Textarea(attrs={"rows": 8, "cols": 80}),
         help_text="An example request body (a JSON object). Save to list its paths below.",
     )
-    mapping = forms.JSONField(
+    mapping = JSONTextField(
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),

@@ -9,6 +9,7 @@ from events.models import EventType
 from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
 from webhookhub.crypto import mask
+from webhookhub.forms import JSONTextField
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)
@@ -37,7 +38,7 @@ def _parse_headers(text: str) -> dict[str, str]:
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.URLField(max_length=2000, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}))
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}))
     event_types = forms.MultipleChoiceField(
         widget=forms.SelectMultiple(attrs={"size": 12}), help_text="Hold Ctrl/Cmd to pick several."
     )
@@ -59,6 +60,7 @@ class EndpointForm(forms.ModelForm):
         model = Endpoint
         fields = ["tenant", "name", "url", "description", "event_types", "enabled", "timeout_s", "rate_limit_per_s",
                   "max_in_flight", "filter"]  # fmt: skip
+        field_classes = {"filter": JSONTextField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

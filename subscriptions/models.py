@@ -24,7 +24,7 @@ class Endpoint(models.Model):
     id = models.CharField(primary_key=True, max_length=40, default=_endpoint_id, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="endpoints")
     name = models.CharField(max_length=200, blank=True)
-    url = models.URLField(max_length=2000)
+    url = models.URLField("URL", max_length=2000)
     description = models.TextField(blank=True)
     event_types = models.JSONField(default=list, help_text='Event type names, or ["*"] for every type.')
     enabled = models.BooleanField(default=True)
@@ -35,9 +35,14 @@ class Endpoint(models.Model):
     auth = EncryptedJSONField(null=True, blank=True)
     # {header name: value}; encrypted at rest, values never shown again.
     custom_headers = EncryptedJSONField(null=True, blank=True)
-    timeout_s = models.FloatField(null=True, blank=True, help_text="Total timeout; the deployment default when empty.")
+    timeout_s = models.FloatField(
+        "timeout (seconds)", null=True, blank=True, help_text="Total timeout; the deployment default when empty."
+    )
     rate_limit_per_s = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Requests per second at most, across all workers; empty for no limit."
+        "rate limit (requests/s)",
+        null=True,
+        blank=True,
+        help_text="Requests per second at most, across all workers; empty for no limit.",
     )
     max_in_flight = models.PositiveSmallIntegerField(
         default=8, help_text="Requests open at once at most, across all workers."

@@ -55,6 +55,7 @@ def _serve(handle: Callable[[socket.socket], None], *, wrap: ssl.SSLContext | No
 
 
 def _read_request(conn: socket.socket) -> None:
+    """The whole request: headers, then as many body bytes as Content-Length says."""
     conn.settimeout(5)
     data = b""
     while b"\r\n\r\n" not in data:
@@ -62,6 +63,15 @@ def _read_request(conn: socket.socket) -> None:
         if not chunk:
             return
         data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return
+        body += chunk
 
 
 def test_a_closed_port_is_reported_as_refused_not_as_a_timeout():

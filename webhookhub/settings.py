@@ -122,7 +122,7 @@ WSGI_APPLICATION = "webhookhub.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "webhookhub" / "templates"],  # the admin's base_site.html (branding, styles)
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -207,6 +207,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # 4xx answers are in the access log already (runserver, gunicorn --access-logfile); 5xx stay.
+        "django.request": {"level": "ERROR"},
         # One line per task and per beat tick is noise at webhook rates.
         "celery.app.trace": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},

@@ -3,12 +3,17 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from deliveries import inbound, metrics_endpoint
-from webhookhub import health
+from webhookhub import branding, health
 
 admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
+admin.site.site_header = "webhookhub"
+admin.site.site_title = "webhookhub admin"
+admin.site.index_title = "Webhook settings"
+admin.site.enable_nav_sidebar = False  # the tables need the width (every page has breadcrumbs)
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard:overview")),
+    path("favicon.ico", branding.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics_endpoint.metrics, name="metrics"),

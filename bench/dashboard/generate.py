@@ -831,7 +831,8 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
         f"count(*) FILTER (WHERE a.status_code IS NOT NULL AND width_bucket(a.duration_ms - 1, {bounds}) = {i})"
         for i in range(len(LATENCY_COLUMNS))
     )
-    counters = ", ".join(["successes", "retries", "failures", "responses", *LATENCY_COLUMNS])
+    counters = ", ".join(["successes", "retries", "failures", "responses", "first_attempts", "first_successes",
+                          *LATENCY_COLUMNS])  # fmt: skip
     only_reached = "WHERE a.reached" if has_field(Attempt, "reached") else ""  # stalled attempts move no streak
     with psycopg.connect(url) as conn:
         conn.execute("SET work_mem = '256MB'")
@@ -848,6 +849,8 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
                        to_timestamp(floor(extract(epoch FROM a.started_at) / {g}) * {g}) AS bucket,
                        count(*) FILTER (WHERE a.outcome = 'success'), count(*) FILTER (WHERE a.outcome = 'retry'),
                        count(*) FILTER (WHERE a.outcome NOT IN ('success', 'retry')), count(a.status_code),
+                       count(*) FILTER (WHERE a.number = 1),
+                       count(*) FILTER (WHERE a.number = 1 AND a.outcome = 'success'),
                        {latency}
                 FROM {attempt} a JOIN {delivery} d ON d.id = a.delivery_id JOIN {endpoint} e ON e.id = d.endpoint_id
                 {where}
@@ -944,12 +947,14 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
                 continue
             if whole:
                 expected[(granularity, start)] = (counts.successes, counts.retries, counts.failures,
-                                                  counts.responses, *counts.latency)  # fmt: skip
+                                                  counts.responses, counts.first_attempts, counts.first_successes,
+                                                  *counts.latency)  # fmt: skip
         actual = {}
         for row in AttemptRollup.objects.filter(endpoint_id=flaky.pk, bucket_start__gte=since, bucket_start__lt=until):
             if row.bucket_start + timedelta(seconds=row.granularity) <= until:
                 actual[(row.granularity, row.bucket_start)] = (row.successes, row.retries, row.failures,
-                                                               row.responses, *row.latency_counts())  # fmt: skip
+                                                               row.responses, row.first_attempts, row.first_successes,
+                                                               *row.latency_counts())  # fmt: skip
         if expected != actual:
             wrong = sorted(set(expected.items()) ^ set(actual.items()))[:5]
             raise SystemExit(f"rollups differ from tally() for {flaky.pk} {since}..{until}: {wrong}")

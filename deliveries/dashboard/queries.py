@@ -21,10 +21,10 @@ from deliveries.models import (
     DeliveryStatus,
     Granularity,
 )
-from deliveries.services.rollups import Tally, bucket_start
+from deliveries.services.rollups import ROLLUP_COUNTERS, Tally, bucket_start
 from subscriptions.models import Endpoint
 
-COUNTERS = ("successes", "retries", "failures", "responses", *LATENCY_COLUMNS)
+COUNTERS = ROLLUP_COUNTERS
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class Counts(Tally):
             retries=row["retries"] or 0,
             failures=row["failures"] or 0,
             responses=row["responses"] or 0,
+            first_attempts=row["first_attempts"] or 0,
+            first_successes=row["first_successes"] or 0,
             latency=[row[column] or 0 for column in LATENCY_COLUMNS],
         )
 
@@ -67,7 +69,18 @@ class Counts(Tally):
 
     @property
     def success_rate(self) -> float | None:
+        """Attempts that succeeded: what an endpoint's health is sorted by."""
         return self.successes / self.attempts if self.attempts else None
+
+    @property
+    def delivery_success_rate(self) -> float | None:
+        """Finished deliveries that succeeded (each finishes with one success or one final failure)."""
+        finished = self.successes + self.failures
+        return self.successes / finished if finished else None
+
+    @property
+    def first_attempt_success_rate(self) -> float | None:
+        return self.first_successes / self.first_attempts if self.first_attempts else None
 
     def percentile(self, fraction: float) -> int | None:
         return latency_percentile(self.latency, fraction)

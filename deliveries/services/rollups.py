@@ -28,6 +28,16 @@ from deliveries.models import (
 
 FINE_ROLLUPS_KEPT = timedelta(days=2)
 HOURLY_ROLLUPS_KEPT = timedelta(days=90)
+# The rollup's counters, in the order ``add_to_rollups`` passes them.
+ROLLUP_COUNTERS = (
+    "successes",
+    "retries",
+    "failures",
+    "responses",
+    "first_attempts",
+    "first_successes",
+    *LATENCY_COLUMNS,
+)
 _COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "reached")
 _PRUNE_EVERY_SECONDS = 600.0
 _last_prune = 0.0
@@ -50,6 +60,8 @@ class Tally:
     retries: int = 0
     failures: int = 0
     responses: int = 0
+    first_attempts: int = 0
+    first_successes: int = 0
     latency: list[int] = field(default_factory=lambda: [0] * len(LATENCY_COLUMNS))
 
     def add(self, attempt: Attempt) -> None:
@@ -59,6 +71,9 @@ class Tally:
             self.retries += 1
         else:
             self.failures += 1
+        if attempt.number == 1:
+            self.first_attempts += 1
+            self.first_successes += attempt.outcome == AttemptOutcome.SUCCESS
         if attempt.status_code is not None:
             self.responses += 1
             self.latency[latency_bucket(attempt.duration_ms)] += 1
@@ -68,6 +83,8 @@ class Tally:
         self.retries += other.retries
         self.failures += other.failures
         self.responses += other.responses
+        self.first_attempts += other.first_attempts
+        self.first_successes += other.first_successes
         self.latency = [a + b for a, b in zip(self.latency, other.latency, strict=True)]
 
 
@@ -101,7 +118,7 @@ def _rollup_upsert_sql(rows: int) -> str:
     quote = connection.ops.quote_name
     table = quote(AttemptRollup._meta.db_table)
     keys = ["endpoint_id", "granularity", "bucket_start"]
-    counters = ["successes", "retries", "failures", "responses", *LATENCY_COLUMNS]
+    counters = ROLLUP_COUNTERS
     columns = ["tenant_id", *keys, *counters]
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     additions = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
@@ -121,7 +138,8 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
         endpoint_id, granularity, start = key
         tenant_id, counts = tallies[key]
         params += [tenant_id, endpoint_id, granularity, adapt(start)]
-        params += [counts.successes, counts.retries, counts.failures, counts.responses, *counts.latency]
+        params += [counts.successes, counts.retries, counts.failures, counts.responses, counts.first_attempts,
+                   counts.first_successes, *counts.latency]  # fmt: skip
     with connection.cursor() as cursor:
         cursor.execute(_rollup_upsert_sql(len(tallies)), params)
 

@@ -306,18 +306,35 @@ def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str,
     if dropped:
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
     _update_endpoints([(item, decision) for item, _, decision in kept], now)
-    if attempt_logger.isEnabledFor(logging.INFO):
+    if attempt_logger.isEnabledFor(logging.WARNING):
         for item, attempt, decision in kept:
             _log_attempt(item.delivery, attempt, decision)
     return [decision.outcome for _, _, decision in recorded]
 
 
 def _log_attempt(delivery: Delivery, attempt: Attempt, decision: Decision) -> None:
-    """Ids, status, duration and outcome; never a URL, header, body or secret."""
-    attempt_logger.info(
-        "Delivery %s attempt %d to %s: %s in %d ms, %s.",
-        delivery.pk, attempt.number, delivery.endpoint_id, attempt.status_code or attempt.error,
-        attempt.duration_ms, decision.outcome,
+    """One line per attempt: INFO when it succeeded, WARNING (with what happens next) when not.
+
+    Ids, the endpoint's name, status or error, duration and outcome; never a URL, header, body or secret.
+    """
+    endpoint = f"{delivery.endpoint_id} ({delivery.endpoint.name})" if delivery.endpoint.name else delivery.endpoint_id
+    answer = attempt.error.rstrip(".")
+    if attempt.status_code:
+        answer = f"HTTP {attempt.status_code}"
+        answer += f" ({attempt.error.rstrip('.')})" if attempt.error and attempt.error != answer else ""
+    if decision.outcome == AttemptOutcome.SUCCESS:
+        level, what = logging.INFO, f"{answer} in {attempt.duration_ms} ms."
+    elif decision.outcome == AttemptOutcome.RETRY:
+        wait = max(0, round((decision.next_attempt_at - timezone.now()).total_seconds()))
+        level = logging.WARNING
+        what = (f"failed in {attempt.duration_ms} ms: {answer}; attempt {attempt.number + 1} at "
+                f"{decision.next_attempt_at:%H:%M:%S} UTC (in {wait} s).")  # fmt: skip
+    else:
+        level, what = logging.WARNING, f"failed for good in {attempt.duration_ms} ms: {answer}."
+    attempt_logger.log(
+        level,
+        "Delivery %s attempt %d to %s: %s",
+        delivery.pk, attempt.number, endpoint, what,
         extra={
             "event_id": delivery.event_id, "delivery_id": delivery.pk, "endpoint_id": delivery.endpoint_id,
             "tenant_id": delivery.event.tenant_id, "attempt": attempt.number, "status_code": attempt.status_code,

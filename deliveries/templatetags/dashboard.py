@@ -1,6 +1,8 @@
 """Small formatting filters for the dashboard templates."""
 
 from django import template
+from django.utils import timezone
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -17,3 +19,13 @@ def percent(rate) -> str:
     if rate is None:
         return "–"
     return f"{100 * rate:.1f}%" if rate < 1 else "100%"
+
+
+@register.filter
+def ago(moment) -> str:
+    """How long ago: "just now" under a minute (not "0 minutes ago"), else "3 minutes ago"."""
+    if moment is None:
+        return ""
+    if (timezone.now() - moment).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(moment)} ago"

@@ -27,7 +27,7 @@ WEBHOOK_MODELS = {
     "subscriptions_endpoint": "Endpoints",
     "deliveries_delivery": "Deliveries",
     "events_event": "Events",
-    "accounts_apikey": "Api keys",
+    "accounts_apikey": "API keys",
     "events_eventtype": "Event types",
 }
 SUPERUSER_ONLY_MODELS = {"accounts_tenant": "Tenants", "accounts_membership": "Memberships"}

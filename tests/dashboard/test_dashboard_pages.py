@@ -54,7 +54,8 @@ def test_the_overview_counts_the_attempts_recorded_in_the_window(endpoint, tenan
 
     figures = {name: kpi(response, f"kpi-{name}") for name in ("attempts", "succeeded", "retried", "failed")}
     assert figures == {"attempts": "6", "succeeded": "3", "retried": "2", "failed": "1"}
-    assert kpi(response, "kpi-success-rate") == "50.0%"
+    assert kpi(response, "kpi-success-rate") == "75.0%"  # finished deliveries: 3 succeeded, 1 failed for good
+    assert kpi(response, "kpi-first-attempt-success") == "50.0%"  # 3 of 6 first attempts
     assert kpi(response, "kpi-pending") == "2"
 
 
@@ -419,7 +420,8 @@ def test_the_endpoint_page_counts_its_own_attempts_and_shows_its_streak(tenant, 
     response = tenant_admin.get(url("endpoint", endpoint.pk))
 
     assert labelled_kpi(response, "attempts") == "4"
-    assert labelled_kpi(response, "success rate") == "25.0%"
+    assert labelled_kpi(response, "deliveries succeeded") == "100%"  # the one that finished succeeded
+    assert labelled_kpi(response, "succeeded on the first try") == "25.0%"  # 3 of 4 first attempts failed
     assert labelled_kpi(response, "failures in a row") == "3"
     assert "Last error:</strong> HTTP 500" in page(response)
     failures = section(response, "recent-failures")

@@ -78,3 +78,15 @@ def test_readyz_is_503_naming_the_database_when_it_cannot_be_reached(e2e):
     assert (status, json.loads(body)) == (503, {"database": "unavailable", "broker": "ok"})
     assert b"127.0.0.1" not in body and b"postgres" not in body
     assert alive == 200  # liveness needs no database
+
+
+def test_readyz_is_503_naming_the_broker_when_it_cannot_be_reached(e2e):
+    dead = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    web, port = processes.start_web(processes.process_env(CELERY_BROKER_URL=dead), e2e.log_dir)
+    try:
+        status, body = _get(port, "/readyz")
+    finally:
+        web.stop()
+
+    assert (status, json.loads(body)) == (503, {"database": "ok", "broker": "unavailable"})
+    assert b"127.0.0.1" not in body  # no address or credential in the answer

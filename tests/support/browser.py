@@ -19,7 +19,7 @@ CHROMIUM_ARGS = [
 
 
 @contextmanager
-def chromium_page() -> Iterator:
+def chromium_page(width: int = 1280, height: int = 900) -> Iterator:
     executable = shutil.which("chromium")
     if executable is None:
         if os.environ.get("CI", "").lower() == "true":
@@ -30,7 +30,7 @@ def chromium_page() -> Iterator:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": width, "height": height})
             page.set_default_timeout(30_000)
             yield page
         finally:

@@ -42,6 +42,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return queryset
         return queryset.filter(**{f"{self.tenant_field}__in": administered_tenants(request)})
 
+    def get_list_display(self, request):
+        """The tenant column only for those who see more than one tenant."""
+        columns = super().get_list_display(request)
+        if self.tenant_field in columns and not request.user.is_superuser and administered_tenants(request).count() < 2:
+            return [column for column in columns if column != self.tenant_field]
+        return columns
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.related_model is Tenant:
             kwargs["queryset"] = administered_tenants(request)
