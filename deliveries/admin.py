@@ -21,9 +21,9 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     search_fields = ["event__id"]
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint"]
-    fields = ["event_link", "endpoint", "status", "attempt_count", "next_attempt_at", "last_status_code",
-              "last_error", "created_at", "completed_at", "attempts_table"]  # fmt: skip
-    readonly_fields = fields
+    fields = readonly_fields = ("event_link", "endpoint", "status", "attempt_count", "next_attempt_at",
+                                "last_status_code", "last_error", "created_at", "completed_at",
+                                "attempts_table")  # fmt: skip
     actions = ["resend_now", "cancel_pending"]
 
     @admin.display(description="event type")
@@ -90,8 +90,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ["endpoint", "status", "attempt_count", "last_status_code", "completed_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("endpoint", "status", "attempt_count", "last_status_code", "completed_at")
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:

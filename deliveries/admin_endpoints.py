@@ -1,6 +1,7 @@
 """Endpoint admin: health at a glance, write-only secrets, and a working "Send test event" button."""
 
 from datetime import timedelta
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -60,6 +61,10 @@ class EventTypeFilter(admin.SimpleListFilter):
             return queryset
         # JSON text of the list, so this works on PostgreSQL and SQLite alike.
         return queryset.filter(Q(event_types__icontains=f'"{self.value()}"') | Q(event_types__icontains='"*"'))
+
+
+# An Endpoint from this admin's queryset, with its health annotations (_last_status, _streak, ...).
+ListedEndpoint = Any
 
 
 def _shortened(text: str, most: int) -> str:
@@ -130,7 +135,7 @@ class EndpointAdmin(TenantScopedAdmin):
         )
 
     @admin.display(description="scheduling")
-    def scheduling_now(self, endpoint: Endpoint) -> str:
+    def scheduling_now(self, endpoint: "ListedEndpoint") -> str:
         if endpoint._circuit_open_since is not None:
             return f"circuit open since {endpoint._circuit_open_since:%Y-%m-%d %H:%M} UTC"
         if endpoint._paused_until is not None and endpoint._paused_until > timezone.now():
@@ -162,7 +167,7 @@ class EndpointAdmin(TenantScopedAdmin):
         return f"{shown} +{len(types) - 2} more" if len(types) > 2 else shown or "-"
 
     @admin.display(description="last status")
-    def last_status(self, endpoint: Endpoint) -> str:
+    def last_status(self, endpoint: "ListedEndpoint") -> str:
         if endpoint._last_status:
             return str(endpoint._last_status)
         if not endpoint._last_error:
@@ -174,13 +179,13 @@ class EndpointAdmin(TenantScopedAdmin):
         return _shortened(endpoint.disabled_reason, 70) if endpoint.disabled_reason else "-"
 
     @admin.display(description="success 24 h")
-    def success_rate_24h(self, endpoint: Endpoint) -> str:
+    def success_rate_24h(self, endpoint: "ListedEndpoint") -> str:
         if not endpoint._attempts_24h:
             return "-"
         return f"{100 * endpoint._successes_24h / endpoint._attempts_24h:.0f}% of {endpoint._attempts_24h}"
 
     @admin.display(description="failures in a row")
-    def consecutive_failures(self, endpoint: Endpoint) -> int:
+    def consecutive_failures(self, endpoint: "ListedEndpoint") -> int:
         return endpoint._streak or 0
 
     def save_model(self, request, obj, form, change):

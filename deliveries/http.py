@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -59,7 +60,7 @@ class _Pools:
 
     @staticmethod
     def _new_pool(target: Target, address: str) -> urllib3.HTTPConnectionPool:
-        common = {"maxsize": _CONNECTIONS_PER_POOL, "block": False, "retries": False}
+        common: dict[str, Any] = {"maxsize": _CONNECTIONS_PER_POOL, "block": False, "retries": False}
         if target.scheme == "https":
             return urllib3.HTTPSConnectionPool(
                 address,

@@ -61,7 +61,7 @@ class _Families:
         for key, counts in numbers.attempts.items():
             for outcome in _OUTCOMES:
                 attempts.add_metric(self.values(key, outcome), getattr(counts, outcome))
-            cumulative, buckets = 0, []
+            cumulative, buckets = 0, list[tuple[str, float]]()
             for bound_ms, count in zip(LATENCY_BOUNDS_MS, counts.latency, strict=False):
                 cumulative += count
                 buckets.append((_seconds(bound_ms), cumulative))
@@ -80,8 +80,8 @@ class _Families:
             "Age of the oldest due delivery no worker holds, of endpoints neither paused nor with the circuit open.",
             labels=self.labels(),
         )
-        for key, value in numbers.lag_seconds.items():
-            lag.add_metric(self.values(key), value)
+        for key, seconds in numbers.lag_seconds.items():
+            lag.add_metric(self.values(key), seconds)
         endpoints = GaugeMetricFamily(
             "webhookhub_endpoints",
             "Endpoints by state: enabled (sending), paused (Retry-After), circuit_open, disabled.",

@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from django.db import models
 
 from events.models import Event
@@ -30,6 +32,8 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Not a column: the lease this process was granted when it claimed the delivery (set in memory).
+    claimed_lease: datetime | None
 
     class Meta:
         ordering = ["-created_at", "-id"]

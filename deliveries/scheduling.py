@@ -112,14 +112,19 @@ class Health:
     pause_reason: str = ""
 
 
-def after_attempts(health: Health, signals: Iterable[tuple[Signal, datetime | None]], *, now: datetime) -> Health:
+# What one attempt tells about its endpoint, and when a PAUSE ends.
+SignalAt = tuple[Signal, datetime | None]
+
+
+def after_attempts(health: Health, signals: Iterable[SignalAt], *, now: datetime) -> Health:
     """The endpoint's health after a batch of attempts, in order. A PAUSE carries when it ends."""
     for signal, until in signals:
         if signal is Signal.UP:
             health = replace(health, consecutive_failures=0, circuit_opened_at=None, next_probe_at=None)
         elif signal is Signal.PAUSE:
-            later = until if health.paused_until is None or until > health.paused_until else health.paused_until
-            health = replace(health, paused_until=later, pause_reason="Retry-After from the endpoint")
+            if until is not None:  # a pause always says when it ends
+                later = until if health.paused_until is None or until > health.paused_until else health.paused_until
+                health = replace(health, paused_until=later, pause_reason="Retry-After from the endpoint")
         else:
             failures = health.consecutive_failures + 1
             health = replace(health, consecutive_failures=failures)

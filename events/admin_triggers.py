@@ -161,5 +161,5 @@ class TriggerRequestAdmin(ReadOnlyTenantScopedAdmin):
     search_fields = ["trigger__id", "event__id", "source_ip"]
     list_select_related = ["trigger", "event"]
     date_hierarchy = "received_at"
-    fields = ["trigger", "received_at", "source_ip", "status_code", "outcome", "detail", "event", "body_excerpt"]
-    readonly_fields = fields
+    fields = readonly_fields = ("trigger", "received_at", "source_ip", "status_code", "outcome", "detail", "event",
+                                "body_excerpt")  # fmt: skip

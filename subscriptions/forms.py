@@ -1,6 +1,6 @@
 """The admin form for endpoints: catalog multi-select, write-only auth and headers, service validation."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -10,6 +10,7 @@ from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
 from webhookhub.crypto import mask
 from webhookhub.forms import JSONTextField
+from webhookhub.model_fields import concrete_field
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)
@@ -65,7 +66,8 @@ class EndpointForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         names = EventType.objects.filter(archived=False).values_list("name", flat=True)
-        self.fields["event_types"].choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
+        event_types = cast(forms.MultipleChoiceField, self.fields["event_types"])
+        event_types.choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
         self.fields["max_in_flight"].required = False  # blank keeps the stored (or default) limit
         endpoint = self.instance
         if endpoint.pk:
@@ -82,7 +84,7 @@ class EndpointForm(forms.ModelForm):
                 self.fields["custom_headers_text"].help_text = f"Stored: {shown}. Leave blank to keep them."
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        cleaned = cast(dict[str, Any], super().clean())  # a ModelForm's clean() returns cleaned_data
         endpoint = self.instance
         try:
             if "url" in cleaned:
@@ -107,9 +109,9 @@ class EndpointForm(forms.ModelForm):
             validation.check_headers_together(cleaned["custom_headers"] or {}, auth_type, cleaned["auth"])
             cleaned["timeout_s"] = validation.clean_timeout(cleaned.get("timeout_s"))
             cleaned["rate_limit_per_s"] = validation.clean_rate_limit(cleaned.get("rate_limit_per_s"))
-            given = cleaned.get("max_in_flight")
-            kept = endpoint.max_in_flight if endpoint.pk else Endpoint._meta.get_field("max_in_flight").default
-            cleaned["max_in_flight"] = validation.clean_max_in_flight(kept if given is None else given)
+            limit = cleaned.get("max_in_flight")
+            stored = endpoint.max_in_flight if endpoint.pk else concrete_field(Endpoint, "max_in_flight").default
+            cleaned["max_in_flight"] = validation.clean_max_in_flight(stored if limit is None else limit)
             cleaned["filter"] = validation.clean_filter(cleaned.get("filter"))
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():

@@ -10,6 +10,7 @@ from django.db.models import Q
 
 from subscriptions.models import Endpoint, EndpointSecret
 from webhookhub.accounts.models import Role, Tenant
+from webhookhub.model_fields import concrete_field
 
 _MISSING = object()
 
@@ -86,7 +87,7 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
     if cached is not None and not fresh and time.monotonic() - cached.loaded_at < _ROUTES_MAX_AGE_SECONDS:
         return cached
     quote = connection.ops.quote_name
-    fields = [Endpoint._meta.get_field(name) for name in ("id", "event_types", "filter", "enabled", "updated_at")]
+    fields = [concrete_field(Endpoint, name) for name in ("id", "event_types", "filter", "enabled", "updated_at")]
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in fields)}"  # noqa: S608 - identifiers only
         f" FROM {quote(Endpoint._meta.db_table)} WHERE {quote('tenant_id')} = %s"
@@ -94,7 +95,8 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
     with connection.cursor() as cursor:
         cursor.execute(sql, [tenant.pk])
         rows = cursor.fetchall()
-    event_types_field, filter_field = fields[1], fields[2]
+    event_types_field: Any = fields[1]  # JSON fields: from_db_value decodes the column
+    filter_field: Any = fields[2]
     result = Routes(
         loaded_at=time.monotonic(),
         tenant_id=tenant.pk,

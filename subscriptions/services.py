@@ -219,4 +219,4 @@ def update_endpoint(
 
 def primary_secret(endpoint: Endpoint) -> str:
     """The newest signing secret (admins may read it again on purpose)."""
-    return endpoint.secrets.order_by("-created_at", "-id").first().secret
+    return endpoint.secrets.order_by("-created_at", "-id")[0].secret  # every endpoint has one from creation

@@ -99,7 +99,7 @@ def resolve_allowed_addresses(host: str, port: int) -> list[IPAddress]:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError) as exc:
             raise UnresolvableHost(f"The host {host!r} cannot be resolved.") from exc
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
     if not addresses:
         raise UnresolvableHost(f"The host {host!r} has no addresses.")
     allowed = _allowed_networks()

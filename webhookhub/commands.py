@@ -21,7 +21,7 @@ class Command(BaseCommand):
             sys.stderr.write(f"Error: {message} (see: manage.py {subcommand} --help)\n")
             sys.exit(2)
 
-        parser.error = error
+        parser.error = error  # type: ignore[method-assign]  # argparse's documented way to change the message
         return parser
 
     def tenant(self, slug: str):

@@ -46,6 +46,9 @@ def mask(value: str | None) -> str:
 class EncryptedJSONField(models.TextField):
     """A JSON value stored as a Fernet token; Python code sees the plain value."""
 
+    _pyi_private_set_type: Any  # for django-stubs: Python code sets and gets JSON values, not text
+    _pyi_private_get_type: Any
+
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None:
             return None

@@ -12,24 +12,26 @@ from functools import lru_cache
 
 from django.db import connection, models
 
+from webhookhub.model_fields import concrete_field as column
+
 
 @lru_cache(maxsize=64)
 def _insert_sql(model: type[models.Model], attnames: tuple[str, ...], rows: int, returning: str | None) -> str:
     quote = connection.ops.quote_name
     meta = model._meta
-    columns = ", ".join(quote(meta.get_field(name).column) for name in attnames)
+    columns = ", ".join(quote(column(model, name).column) for name in attnames)
     row = "(" + ", ".join(["%s"] * len(attnames)) + ")"
     # Only quoted identifiers from the model and placeholders go into the text; values are parameters.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
     if returning:
-        sql += f" RETURNING {quote(meta.get_field(returning).column)}"
+        sql += f" RETURNING {quote(column(model, returning).column)}"
     return sql
 
 
 def insert(objs: Sequence[models.Model], fields: Sequence[str], returning: str | None = None) -> list:
     """Insert ``objs`` (all of one model) in one statement; returns the ``returning`` column per row."""
     model = type(objs[0])
-    concrete = [model._meta.get_field(name) for name in fields]
+    concrete = [column(model, name) for name in fields]
     params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
     sql = _insert_sql(model, tuple(fields), len(objs), returning)
     with connection.cursor() as cursor:
@@ -50,7 +52,7 @@ def _insert_with_children_sql(
 ) -> str:
     quote = connection.ops.quote_name
     parent_meta = parent_model._meta
-    parent_fields_ = [parent_meta.get_field(name) for name in parent_fields]
+    parent_fields_ = [column(parent_model, name) for name in parent_fields]
     parent_columns = ", ".join(quote(field.column) for field in parent_fields_)
     parent_values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in parent_fields_)
     condition = " AND ".join(f"g.g{i}" for i in range(len(guards))) or "TRUE"
@@ -63,9 +65,9 @@ def _insert_with_children_sql(
         parent_sql += f" ON CONFLICT ({', '.join(quote(c) for c in columns)}) WHERE {predicate} DO NOTHING"
     guard_sql = "SELECT " + (", ".join(f"{sql} AS g{i}" for i, sql in enumerate(guards)) or "TRUE AS g")
     sql = f"WITH guard AS ({guard_sql}), parent AS ({parent_sql} RETURNING 1)"
-    if children:
+    if children and child_model is not None:
         child_meta = child_model._meta
-        fields = [child_meta.get_field(name) for name in child_fields]
+        fields = [column(child_model, name) for name in child_fields]
         row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
         sql += (
             f", children AS (INSERT INTO {quote(child_meta.db_table)}"  # noqa: S608 - identifiers only
@@ -109,10 +111,10 @@ def insert_with_children(
         tuple(also_sql for also_sql, _ in also),
     )
     params = [value for _, guard_params in guards for value in guard_params]
-    parent_columns = [parent._meta.get_field(name) for name in parent_fields]
+    parent_columns = [column(type(parent), name) for name in parent_fields]
     params += [field.get_db_prep_save(field.pre_save(parent, add=True), connection) for field in parent_columns]
-    if children:
-        child_columns = [child_model._meta.get_field(name) for name in child_fields]
+    if children and child_model is not None:
+        child_columns = [column(child_model, name) for name in child_fields]
         params += [
             field.get_db_prep_save(field.pre_save(child, add=True), connection)
             for child in children

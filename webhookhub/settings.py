@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
@@ -319,7 +320,7 @@ WEBHOOKHUB: dict[str, object] = {
     "ENCRYPTION_KEY_DERIVED": ENCRYPTION_KEY_DERIVED,
     "REQUIRE_HTTPS": _env_bool("WEBHOOKHUB_REQUIRE_HTTPS", PRODUCTION),
 }
-_optional_env = {
+_optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "ALLOW_PRIVATE_NETWORKS": ("WEBHOOKHUB_ALLOW_PRIVATE_NETWORKS", _env_list),
     "RETRY_SCHEDULE": ("WEBHOOKHUB_RETRY_SCHEDULE", lambda name: [float(v) for v in _env_list(name)]),
     "SWEEP_INTERVAL_SECONDS": ("WEBHOOKHUB_SWEEP_INTERVAL_SECONDS", lambda name: float(os.environ[name])),

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from functools import wraps
+from typing import cast
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -24,6 +25,12 @@ class Scope:
         return f"tenant={self.chosen.pk}" if self.chosen else ""
 
 
+class ScopedRequest(HttpRequest):
+    """A request that passed ``tenant_admin_required``: ``scope`` says which tenants it sees."""
+
+    scope: Scope
+
+
 def tenant_admin_required(view):
     """Anonymous: to the login page. Logged in but no tenant to administer: 403."""
 
@@ -33,7 +40,7 @@ def tenant_admin_required(view):
             return redirect_to_login(request.get_full_path(), reverse("admin:login"))
         if not is_tenant_admin(request):
             raise PermissionDenied("Only tenant admins can see the webhook dashboard.")
-        request.scope = resolve_scope(request)
+        cast(ScopedRequest, request).scope = resolve_scope(request)
         return view(request, *args, **kwargs)
 
     return guarded

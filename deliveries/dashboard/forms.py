@@ -1,6 +1,7 @@
 """The dashboard's forms: the log's filters and a replay's choices. Bad values become form errors."""
 
 from datetime import datetime
+from typing import cast
 
 from django import forms
 
@@ -31,9 +32,13 @@ class LogFilterForm(forms.Form):
 
     def __init__(self, *args, endpoints: list[Endpoint], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["endpoint"].choices = [("", "all endpoints")] + [(e.pk, str(e)) for e in endpoints]
+        cast(forms.ChoiceField, self.fields["endpoint"]).choices = [("", "all endpoints")] + [
+            (e.pk, str(e)) for e in endpoints
+        ]
         names = EventType.objects.values_list("name", flat=True)
-        self.fields["event_type"].choices = [("", "all event types")] + [(name, name) for name in names]
+        cast(forms.ChoiceField, self.fields["event_type"]).choices = [("", "all event types")] + [
+            (name, name) for name in names
+        ]
 
     def clean(self):
         cleaned = super().clean()

@@ -3,14 +3,14 @@
 from datetime import timedelta
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from deliveries.dashboard import charts, queries
-from deliveries.dashboard.access import tenant_admin_required
+from deliveries.dashboard.access import ScopedRequest, tenant_admin_required
 from deliveries.dashboard.forms import LogFilterForm, ReplayForm
 from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
 from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
@@ -23,7 +23,7 @@ from webhookhub.conf import setting
 _MAX_BIGINT = 2**63 - 1
 
 
-def _window(request: HttpRequest) -> queries.Window:
+def _window(request: ScopedRequest) -> queries.Window:
     key = request.GET.get("window") or queries.DEFAULT_WINDOW
     if key not in queries.WINDOWS:
         messages.warning(request, f"Unknown window {key!r}: showing {queries.WINDOWS[queries.DEFAULT_WINDOW].label}.")
@@ -41,25 +41,25 @@ def _charts(bars: list[queries.Bar], window: queries.Window) -> dict:
     }
 
 
-def _page(request: HttpRequest, template: str, nav: str = "", **context) -> HttpResponse:
+def _page(request: ScopedRequest, template: str, nav: str = "", **context) -> HttpResponse:
     context = {"scope": request.scope, "windows": queries.WINDOWS.values(), "nav": nav, **context}
     return render(request, template, context)
 
 
 @tenant_admin_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: ScopedRequest) -> HttpResponse:
     window = _window(request)
     summary = queries.overview(request.scope.tenant_ids, window)
     return _page(request, "dashboard/overview.html", nav="overview", window=window, summary=summary,
                  **_charts(summary.bars, window))  # fmt: skip
 
 
-def _endpoints_in_view(request: HttpRequest) -> list[Endpoint]:
+def _endpoints_in_view(request: ScopedRequest) -> list[Endpoint]:
     return list(queries.endpoints_in_view(request.scope.tenant_ids).only("id", "name", "url", "tenant"))
 
 
 @tenant_admin_required
-def delivery_log(request: HttpRequest) -> HttpResponse:
+def delivery_log(request: ScopedRequest) -> HttpResponse:
     endpoints = _endpoints_in_view(request)
     form = LogFilterForm(request.GET, endpoints=endpoints)
     page = None
@@ -81,12 +81,12 @@ def delivery_log(request: HttpRequest) -> HttpResponse:
                  retention_days=setting("RETENTION_DAYS"))  # fmt: skip
 
 
-def _cursor(request: HttpRequest, name: str) -> int | None:
+def _cursor(request: ScopedRequest, name: str) -> int | None:
     value = request.GET.get(name, "")
     return int(value) if queries.DELIVERY_ID.fullmatch(value) else None
 
 
-def _delivery(request: HttpRequest, pk: int) -> Delivery:
+def _delivery(request: ScopedRequest, pk: int) -> Delivery:
     if pk > _MAX_BIGINT:
         raise Http404("No such delivery.")
     deliveries = Delivery.objects.select_related("event", "endpoint__tenant")
@@ -96,7 +96,7 @@ def _delivery(request: HttpRequest, pk: int) -> Delivery:
 
 
 @tenant_admin_required
-def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def delivery_detail(request: ScopedRequest, pk: int) -> HttpResponse:
     delivery = _delivery(request, pk)
     attempts = list(delivery.attempts.order_by("-number"))
     if attempts and attempts[0].number > delivery.attempt_count:
@@ -116,7 +116,7 @@ def delivery_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
+def delivery_resend(request: ScopedRequest, pk: int) -> HttpResponse:
     delivery = _delivery(request, pk)
     lease = delivery.lease_until
     if delivery.status == DeliveryStatus.PENDING and lease is not None and lease > timezone.now():
@@ -129,7 +129,7 @@ def delivery_resend(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def delivery_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def delivery_cancel(request: ScopedRequest, pk: int) -> HttpResponse:
     delivery = _delivery(request, pk)
     if cancel_pending(Delivery.objects.filter(pk=delivery.pk)):
         messages.success(request, "Cancelled: no further attempts will be made.")
@@ -138,11 +138,11 @@ def delivery_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _back_to_delivery(request, delivery)
 
 
-def _back_to_delivery(request: HttpRequest, delivery: Delivery) -> HttpResponse:
+def _back_to_delivery(request: ScopedRequest, delivery: Delivery) -> HttpResponse:
     return HttpResponseRedirect(reverse("dashboard:delivery", args=[delivery.pk]))
 
 
-def _endpoint(request: HttpRequest, pk: str) -> Endpoint:
+def _endpoint(request: ScopedRequest, pk: str) -> Endpoint:
     if "\x00" in pk or len(pk) > 40:
         raise Http404("No such endpoint.")
     endpoints = Endpoint.objects.select_related("tenant")
@@ -152,14 +152,16 @@ def _endpoint(request: HttpRequest, pk: str) -> Endpoint:
 
 
 @tenant_admin_required
-def endpoint_detail(request: HttpRequest, pk: str) -> HttpResponse:
+def endpoint_detail(request: ScopedRequest, pk: str) -> HttpResponse:
     endpoint = _endpoint(request, pk)
     now = timezone.now()
     replay_form = ReplayForm(initial=ReplayForm.initial_for(now - timedelta(days=1), now))
     return _endpoint_page(request, endpoint, replay_form)
 
 
-def _endpoint_page(request, endpoint: Endpoint, replay_form: ReplayForm, preview: int | None = None) -> HttpResponse:
+def _endpoint_page(
+    request: ScopedRequest, endpoint: Endpoint, replay_form: ReplayForm, preview: int | None = None
+) -> HttpResponse:
     window = _window(request)
     now = timezone.now()
     bars = queries.series([endpoint.tenant_id], window, now, endpoint_id=endpoint.pk)
@@ -177,7 +179,7 @@ def _endpoint_page(request, endpoint: Endpoint, replay_form: ReplayForm, preview
 
 @require_POST
 @tenant_admin_required
-def endpoint_test(request: HttpRequest, pk: str) -> HttpResponse:
+def endpoint_test(request: ScopedRequest, pk: str) -> HttpResponse:
     endpoint = _endpoint(request, pk)
     try:
         delivery = send_test_event(endpoint=endpoint)
@@ -190,7 +192,7 @@ def endpoint_test(request: HttpRequest, pk: str) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def endpoint_toggle(request: HttpRequest, pk: str) -> HttpResponse:
+def endpoint_toggle(request: ScopedRequest, pk: str) -> HttpResponse:
     endpoint = _endpoint(request, pk)
     if request.POST.get("enabled") == "1":
         enable_endpoint(endpoint=endpoint)
@@ -205,7 +207,7 @@ def endpoint_toggle(request: HttpRequest, pk: str) -> HttpResponse:
 
 @require_POST
 @tenant_admin_required
-def endpoint_replay(request: HttpRequest, pk: str) -> HttpResponse:
+def endpoint_replay(request: ScopedRequest, pk: str) -> HttpResponse:
     """First POST shows how many would be sent; the confirming POST sends them."""
     endpoint = _endpoint(request, pk)
     form = ReplayForm(request.POST)

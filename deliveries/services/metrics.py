@@ -9,8 +9,9 @@ stays cheap however long the delivery log is. With ``by_tenant`` each number is 
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Count, F, Min, Q, Sum
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
 from deliveries.models import (
     LATENCY_COLUMNS,
@@ -60,7 +61,7 @@ class _Labels:
     def __call__(self, tenant_id: str) -> str:
         return self._slugs.get(tenant_id, tenant_id) if self.by_tenant else ""
 
-    def rows(self, queryset, tenant_field: str, **aggregates) -> list[tuple[str, dict]]:
+    def rows(self, queryset: QuerySet[Any], tenant_field: str, **aggregates: Any) -> list[tuple[str, dict[str, Any]]]:
         """(label, aggregates) per tenant, or one ("", aggregates) over everything (zeros when empty)."""
         if self.by_tenant:
             grouped = queryset.values(group_tenant=F(tenant_field)).annotate(**aggregates).order_by()
@@ -92,7 +93,7 @@ def _attempts(label: _Labels) -> dict[str, AttemptCounts]:
     return result
 
 
-def _by_state(rows: list[tuple[str, dict]], states: tuple[str, ...]) -> dict[tuple[str, str], int]:
+def _by_state(rows: list[tuple[str, dict[str, Any]]], states: tuple[str, ...]) -> dict[tuple[str, str], int]:
     result: dict[tuple[str, str], int] = {}
     for key, row in rows:
         for state in states:

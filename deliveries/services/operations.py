@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -52,7 +53,7 @@ def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: d
     return count
 
 
-def send_test_event(*, endpoint: Endpoint, data: dict | None = None) -> Delivery:
+def send_test_event(*, endpoint: Endpoint, data: dict[str, Any] | None = None) -> Delivery:
     """A ``webhook.test`` event to this endpoint only, through the normal delivery path."""
     if data is None:
         data = EventType.objects.get(name=TEST_EVENT_TYPE).example
@@ -106,5 +107,5 @@ def endpoint_stats(*, endpoint: Endpoint, window: timedelta, sample: int = 10_00
     )
 
 
-def _grouped(attempts) -> list[tuple[str, int]]:
+def _grouped(attempts: QuerySet[Attempt]) -> list[tuple[str, int]]:
     return list(attempts.values("outcome").annotate(n=Count("id")).values_list("outcome", "n"))

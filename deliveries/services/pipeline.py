@@ -39,6 +39,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.db import connections
 from django.utils import timezone
@@ -95,7 +96,7 @@ class _Lane:
 
 
 class Pipeline:
-    def __init__(self, config: dict) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._size = config["SEND_CONCURRENCY"]
@@ -228,7 +229,7 @@ class Pipeline:
             logger.exception("Sending delivery %s failed unexpectedly.", delivery.pk)
             return not_sent(delivery, "internal error in the sender (see the worker log).")
 
-    def _sent(self, future: Future) -> None:
+    def _sent(self, future: "Future[Sent]") -> None:
         """A request is over: free its slot, stop its lane if the answer says so, start what may go next."""
         sent: Sent = future.result()
         with self._lock:
@@ -383,9 +384,9 @@ class Pipeline:
                 self._give_up_at = min(later, default=None)
             if not idle:
                 return
-            now, clock = timezone.now(), time.monotonic()
+            wall, clock = timezone.now(), time.monotonic()
             next_starts = {
-                endpoint_id: now + timedelta(seconds=lane.pacer.next_start - clock)
+                endpoint_id: wall + timedelta(seconds=lane.pacer.next_start - clock)
                 if lane.pacer.rate_limit_per_s
                 else None
                 for endpoint_id, lane in idle.items()

@@ -45,7 +45,7 @@ def _deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
     return [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
 
 
-def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list) -> bool:
+def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[str, list[Any]]]) -> bool:
     """One statement: writes only if the type is publishable and the routes are current."""
     conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
     counted = (published_sql(in_publish_statement=True), [event.tenant_id, len(endpoint_ids)])
@@ -65,7 +65,9 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list) -> bo
     return inserted
 
 
-def _publish_postgresql(event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None):
+def _publish_postgresql(
+    event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
+) -> tuple[bool, list[str]]:
     """(inserted, endpoint ids) in one round trip when this process's routes are current."""
     type_guard = publishable_type_guard(event.event_type_id)
     if endpoint_ids is not None:
@@ -80,7 +82,9 @@ def _publish_postgresql(event: Event, tenant: Tenant, data: dict[str, Any], endp
     raise RuntimeError("The tenant's endpoints changed during publishing twice in a row; try again.")
 
 
-def _publish_generic(event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None):
+def _publish_generic(
+    event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
+) -> tuple[bool, list[str]]:
     if not is_publishable_type(event.event_type_id):
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
     with transaction.atomic():
@@ -132,8 +136,11 @@ def publish(
         endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
     write = _publish_postgresql if connection.vendor == "postgresql" else _publish_generic
     inserted, endpoint_ids = write(event, tenant, data, endpoint_ids)
-    if not inserted:
-        return event_with_key(tenant, idempotency_key)
+    if not inserted:  # only a repeated idempotency key writes nothing: the first event is returned
+        existing = event_with_key(tenant, idempotency_key) if idempotency_key is not None else None
+        if existing is None:
+            raise RuntimeError("The event was not written and no event has its idempotency key.")
+        return existing
     event._state.adding = False
     if endpoint_ids:
         transaction.on_commit(dispatch.ring)

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic, sleep
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, Model, OuterRef
+from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from events.models import Event, TriggerRequest
@@ -36,11 +37,11 @@ class Purged:
         self.attempts += other.attempts
 
 
-def _pending(event_ref):
+def _pending(event_ref: OuterRef) -> Exists:
     return Exists(Delivery.objects.filter(event=event_ref, status=DeliveryStatus.PENDING))
 
 
-def purgeable_events(*, before: datetime, tenant: Tenant | None = None):
+def purgeable_events(*, before: datetime, tenant: Tenant | None = None) -> QuerySet[Event]:
     events = Event.objects.filter(created_at__lt=before).exclude(_pending(OuterRef("pk")))
     return events.filter(tenant=tenant) if tenant is not None else events
 
@@ -76,7 +77,7 @@ def purge_batch(*, before: datetime, tenant: Tenant | None = None, size: int = P
         return Purged(events=len(ids), deliveries=deliveries, attempts=attempts)
 
 
-def _delete(model: type[Model], column: str, values: list) -> int:
+def _delete(model: type[Model], column: str, values: list[Any]) -> int:
     """One plain DELETE. What references these rows is gone (or unlinked) just before, so Django's
     collector, which would load every row (event bodies included) to cascade, has nothing to do."""
     if not values:
@@ -85,7 +86,7 @@ def _delete(model: type[Model], column: str, values: list) -> int:
     placeholders = ", ".join(["%s"] * len(values))
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table} WHERE {quoted} IN ({placeholders})", values)  # noqa: S608 - names only
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def purge(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from time import monotonic
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -133,7 +134,7 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
     if not tallies:
         return
     adapt = connection.ops.adapt_datetimefield_value
-    params: list = []
+    params: list[Any] = []
     for key in sorted(tallies):
         endpoint_id, granularity, start = key
         tenant_id, counts = tallies[key]
@@ -175,7 +176,7 @@ def _move_health(attempts: list[Attempt]) -> None:
     if not by_endpoint:
         return
     adapt = connection.ops.adapt_datetimefield_value
-    params: list = []
+    params: list[Any] = []
     for endpoint_id in sorted(by_endpoint):
         ordered = by_endpoint[endpoint_id]
         last = ordered[-1]

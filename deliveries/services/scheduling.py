@@ -32,7 +32,16 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.scheduling import Budget, EndpointState, Health, Signal, after_attempts, budget, signal_of
+from deliveries.scheduling import (
+    Budget,
+    EndpointState,
+    Health,
+    Signal,
+    SignalAt,
+    after_attempts,
+    budget,
+    signal_of,
+)
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -284,7 +293,9 @@ def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, 
             logger.info("Circuit closed for %s; their waiting deliveries go now.", ", ".join(closed))
 
 
-def _health_changes(rows, signals: dict, *, now: datetime) -> list[tuple[EndpointSchedule, Health, Health]]:
+def _health_changes(
+    rows: Iterable[EndpointSchedule], signals: dict[str, list[SignalAt]], *, now: datetime
+) -> list[tuple[EndpointSchedule, Health, Health]]:
     """(row, health before, health after) of each endpoint whose health the signals move; endpoints with no
     row yet count as fresh."""
     found = {row.endpoint_id: row for row in rows}
@@ -298,7 +309,7 @@ def _health_changes(rows, signals: dict, *, now: datetime) -> list[tuple[Endpoin
     return changes
 
 
-def signals_of(outcomes: Iterable[tuple[str, int | None, bool, datetime | None]]) -> dict[str, list]:
+def signals_of(outcomes: Iterable[tuple[str, int | None, bool, datetime | None]]) -> dict[str, list[SignalAt]]:
     """(endpoint id, status code, has Retry-After, retry at) per attempt, grouped by endpoint."""
     grouped: dict[str, list[tuple[Signal, datetime | None]]] = {}
     for endpoint_id, status_code, has_retry_after, retry_at in outcomes:
@@ -329,7 +340,7 @@ class SchedulingState:
         return f"{self.leased} being sent (up to {self.max_in_flight} at once), {self.pending} pending"
 
 
-def scheduling_state(endpoint, *, now: datetime) -> SchedulingState:
+def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
     schedule = EndpointSchedule.objects.filter(endpoint=endpoint).first() or EndpointSchedule(endpoint=endpoint)
     pending = Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
     paused = schedule.paused_until if schedule.paused_until and schedule.paused_until > now else None

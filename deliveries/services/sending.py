@@ -18,7 +18,7 @@ from deliveries import http
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.retry_policy import Decision, decide
-from deliveries.scheduling import Signal, signal_of
+from deliveries.scheduling import Signal, SignalAt, signal_of
 from deliveries.services.rollups import record_stats
 from deliveries.services.scheduling import Claimed, claim_due, record_signals, signals_of
 from deliveries.services.totals import count_attempts
@@ -225,7 +225,7 @@ def _cancel(delivery: Delivery, now: datetime) -> None:
 def _save_states(deliveries: list[Delivery]) -> None:
     """One UPDATE per distinct new state (a batch of successes is one statement)."""
 
-    def state(delivery: Delivery) -> tuple:
+    def state(delivery: Delivery) -> tuple[Any, ...]:
         return tuple(getattr(delivery, field) for field in STATE_FIELDS)
 
     for values, group in groupby(sorted(deliveries, key=lambda d: repr(state(d))), key=state):
@@ -257,7 +257,7 @@ def signal_of_sent(sent: Sent) -> Signal:
     return signal_of(sent.result.status_code, has_retry_after=_retry_after(sent) is not None)
 
 
-def _signals(recorded: list[tuple[Sent, Decision]]) -> dict[str, list]:
+def _signals(recorded: list[tuple[Sent, Decision]]) -> dict[str, list[SignalAt]]:
     """What the attempts that made a request say about their endpoints (Retry-After, failure, answer)."""
     return signals_of(
         (sent.delivery.endpoint_id, sent.result.status_code, _retry_after(sent) is not None, decision.next_attempt_at)
@@ -324,7 +324,7 @@ def _log_attempt(delivery: Delivery, attempt: Attempt, decision: Decision) -> No
         answer += f" ({attempt.error.rstrip('.')})" if attempt.error and attempt.error != answer else ""
     if decision.outcome == AttemptOutcome.SUCCESS:
         level, what = logging.INFO, f"{answer} in {attempt.duration_ms} ms."
-    elif decision.outcome == AttemptOutcome.RETRY:
+    elif decision.outcome == AttemptOutcome.RETRY and decision.next_attempt_at is not None:
         wait = max(0, round((decision.next_attempt_at - timezone.now()).total_seconds()))
         level = logging.WARNING
         what = (f"failed in {attempt.duration_ms} ms: {answer}; attempt {attempt.number + 1} at "

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ _TURN_FRACTION = 0.8
 PURGE_SHARE = 0.25
 
 
-def due_unowned(now: datetime):
+def due_unowned(now: datetime) -> QuerySet[Delivery]:
     return Delivery.objects.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now), status=DeliveryStatus.PENDING, next_attempt_at__lte=now
     )

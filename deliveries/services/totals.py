@@ -9,6 +9,7 @@ numbers. Each database connection adds to its own shard row, so writers do not q
 
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 from django.db import connection
 
@@ -16,7 +17,7 @@ from deliveries.models import LATENCY_COLUMNS, TOTAL_SHARDS, Attempt, AttemptOut
 from deliveries.services.rollups import latency_bucket
 
 ATTEMPT_COUNTERS = ("succeeded", "retrying", "failed", "requests", "duration_ms_sum", *LATENCY_COLUMNS)
-_OUTCOME_COUNTER = {
+_OUTCOME_COUNTER: dict[str, str] = {
     AttemptOutcome.SUCCESS: "succeeded",
     AttemptOutcome.RETRY: "retrying",
     AttemptOutcome.FAIL: "failed",
@@ -74,7 +75,7 @@ def count_attempts(attempts: Iterable[tuple[str, Attempt]]) -> None:
             counts[LATENCY_COLUMNS[latency_bucket(attempt.duration_ms)]] += 1
     if not by_tenant:
         return
-    params: list = []
+    params: list[Any] = []
     for tenant_id in sorted(by_tenant):  # one order for every recorder: rows lock alike
         params += [tenant_id, *by_tenant[tenant_id].values()]
     with connection.cursor() as cursor:

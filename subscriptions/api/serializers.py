@@ -38,7 +38,7 @@ class MaskedAuthField(serializers.Field):
         values = endpoint.auth or {}
         shown = {
             key: values.get(key, "") if key in _PLAIN else mask(values.get(key, ""))
-            for key in AUTH_VALUE_KEYS[endpoint.auth_type]
+            for key in AUTH_VALUE_KEYS[AuthType(endpoint.auth_type)]
         }
         return {"type": endpoint.auth_type, **shown}
 

@@ -10,10 +10,12 @@ from django.http import HttpRequest
 
 from webhookhub.accounts.models import Membership, Role, Tenant
 
+_CACHED = "_administered_tenants"
+
 
 def administered_tenants(request: HttpRequest):
     """The tenants this user may configure (all of them for a superuser)."""
-    if not hasattr(request, "_administered_tenants"):
+    if not hasattr(request, _CACHED):
         user = request.user
         if not user.is_active:
             tenants = Tenant.objects.none()
@@ -23,8 +25,8 @@ def administered_tenants(request: HttpRequest):
             tenants = Tenant.objects.filter(
                 pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("tenant")
             )
-        request._administered_tenants = tenants
-    return request._administered_tenants
+        setattr(request, _CACHED, tenants)  # noqa: B010 - once per request
+    return getattr(request, _CACHED)
 
 
 def is_tenant_admin(request: HttpRequest) -> bool:

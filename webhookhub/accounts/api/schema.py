@@ -50,7 +50,7 @@ def add_error_responses(result, generator, request, public):
 
 def _query_parameters(operation: dict) -> set[str]:
     return {
-        parameter.get("name")
+        str(parameter.get("name"))
         for parameter in operation.get("parameters", [])
         if isinstance(parameter, dict) and parameter.get("in") == "query"
     }

@@ -1,5 +1,7 @@
 """Tenant scoping for viewsets: querysets, object lookups and creation all go through ``request.access``."""
 
+from typing import Any
+
 from rest_framework.exceptions import ValidationError
 
 from webhookhub.accounts.models import Tenant
@@ -8,6 +10,7 @@ from webhookhub.accounts.models import Tenant
 class TenantScopedMixin:
     """``tenant_field`` names the path from the model to its Tenant (e.g. "endpoint__tenant")."""
 
+    request: Any  # the viewset's request, with ``access`` set by the permission check
     tenant_field = "tenant"
     lookup_value_regex = r"[^/.\x00]+"  # a NUL in an id is a 404 here, not a database error
 
