@@ -72,12 +72,6 @@ class _Pools:
             )
         return urllib3.HTTPConnectionPool(address, target.port, **common)
 
-    def clear(self) -> None:
-        with self._lock:
-            for pool in self._pools.values():
-                pool.close()
-            self._pools.clear()
-
 
 _pools = _Pools()
 
@@ -203,8 +197,3 @@ def _describe(exc: Exception, target: Target, address, timeout: urllib3.Timeout)
     if isinstance(cause, ConnectionResetError):
         return f"Connection reset by {where} before it answered."
     return f"{type(exc).__name__}: {cause}"
-
-
-def close_connections() -> None:
-    """Drop every pooled connection (tests, and workers after fork)."""
-    _pools.clear()

@@ -64,9 +64,6 @@ class Endpoint(models.Model):
     def __str__(self) -> str:
         return self.name or self.url
 
-    def subscribes_to(self, event_type: str) -> bool:
-        return ALL_EVENT_TYPES in self.event_types or event_type in self.event_types
-
 
 class EndpointSecret(models.Model):
     """A signing secret. The newest is primary; a rotated-out one signs too until it expires."""

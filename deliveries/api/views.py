@@ -26,7 +26,7 @@ from deliveries.services.publishing import publish
 from deliveries.services.scheduling import scheduling_state
 from events.api.serializers import EventSerializer
 from events.api.views import EventReadViewSet
-from events.exceptions import PayloadTooLarge, PublishError
+from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
 from events.models import EventSource
 from subscriptions.api.views import EndpointViewSet as EndpointSettingsViewSet
 from webhookhub.accounts.api.errors import PayloadTooLargeError
@@ -77,7 +77,7 @@ class EventViewSet(EventReadViewSet, mixins.CreateModelMixin):
         except PayloadTooLarge as exc:
             raise PayloadTooLargeError(str(exc)) from exc
         except PublishError as exc:
-            field = "type" if exc.__class__.__name__ == "UnknownEventType" else "data"
+            field = "type" if isinstance(exc, UnknownEventType) else "data"
             raise serializers.ValidationError({field: [str(exc)]}) from exc
         return Response({"id": event.id, "deliveries": event.deliveries.count()}, status=status.HTTP_202_ACCEPTED)
 
