@@ -390,3 +390,12 @@ def test_superuser_sees_every_tenants_triggers(superuser, made, theirs):
     html = text(superuser.get(admin_url(f"{TRIGGER}_changelist")))
 
     assert shown_ids(html, TRIGGER) == {made.trigger.pk, theirs.trigger.pk}
+
+
+def test_the_add_form_starts_with_empty_json_fields_not_null(tenant_admin):
+    response = tenant_admin.get(admin_url(f"{TRIGGER}_add"))
+
+    assert response.status_code == 200
+    sample = re.search(r'<textarea name="sample"[^>]*>(.*?)</textarea>', text(response), re.S)
+    assert sample is not None and sample.group(1).strip() == ""
+    assert ">null</textarea>" not in text(response)
