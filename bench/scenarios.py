@@ -90,11 +90,26 @@ class Platform:
             name = f"scenario-{uuid.uuid4().hex[:6]}@%h"
             workers.append(
                 _start(
-                    [celery, "-A", "webhookhub", "worker", "-P", "prefork", "-c", "2", "-l", "WARNING", "-n", name,
-                     "--without-gossip", "--without-mingle", "--without-heartbeat"],
+                    [
+                        celery,
+                        "-A",
+                        "webhookhub",
+                        "worker",
+                        "-P",
+                        "prefork",
+                        "-c",
+                        "2",
+                        "-l",
+                        "WARNING",
+                        "-n",
+                        name,
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
                     self.run_dir / f"worker-{node}.log",
                 )
-            )  # fmt: skip
+            )
         beat = _start(
             [celery, "-A", "webhookhub", "beat", "-l", "WARNING", "-s", str(self.run_dir / "beat-schedule")],
             self.run_dir / "beat.log",
@@ -356,8 +371,13 @@ def rate(platform: Platform, events: int = 50, limit: int = 5) -> dict:
     times = sorted(_first_arrivals().values())
     platform.stop_workers()
     busiest = max(sum(start <= other < start + 1 for other in times) for start in times) if times else 0
-    return {"events": events, "arrived": len(times), "rate_limit_per_s": limit, "most_in_any_1s_window": busiest,
-            "seconds": round(times[-1] - times[0], 2) if times else None}  # fmt: skip
+    return {
+        "events": events,
+        "arrived": len(times),
+        "rate_limit_per_s": limit,
+        "most_in_any_1s_window": busiest,
+        "seconds": round(times[-1] - times[0], 2) if times else None,
+    }
 
 
 def down(platform: Platform, count: int = 10_000, down_seconds: float = 180) -> dict:

@@ -15,15 +15,32 @@ from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tena
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     tenant_field = "endpoint__tenant"
-    list_display = ["id", "status", "endpoint", "event_type", "attempt_count", "last_status_code", "created_at",
-                    "completed_at"]  # fmt: skip
+    list_display = [
+        "id",
+        "status",
+        "endpoint",
+        "event_type",
+        "attempt_count",
+        "last_status_code",
+        "created_at",
+        "completed_at",
+    ]
     list_filter = ["status", "event__event_type", ("endpoint__tenant", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["event__id"]
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint"]
-    fields = readonly_fields = ("event_link", "endpoint", "status", "attempt_count", "next_attempt_at",
-                                "last_status_code", "last_error", "created_at", "completed_at",
-                                "attempts_table")  # fmt: skip
+    fields = readonly_fields = (
+        "event_link",
+        "endpoint",
+        "status",
+        "attempt_count",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "completed_at",
+        "attempts_table",
+    )
     actions = ["resend_now", "cancel_pending"]
 
     @admin.display(description="event type")

@@ -76,19 +76,34 @@ def _shortened(text: str, most: int) -> str:
 class EndpointAdmin(TenantScopedAdmin):
     form = EndpointForm
     change_form_template = "admin/subscriptions/endpoint/change_form.html"
-    list_display = ["endpoint_summary", "tenant", "event_types_summary", "enabled", "last_status", "success_rate_24h",
-                    "consecutive_failures", "scheduling_now", "why_disabled"]  # fmt: skip
+    list_display = [
+        "endpoint_summary",
+        "tenant",
+        "event_types_summary",
+        "enabled",
+        "last_status",
+        "success_rate_24h",
+        "consecutive_failures",
+        "scheduling_now",
+        "why_disabled",
+    ]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = [
-        "id", "disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at",
-    ]  # fmt: skip
+        "id",
+        "disabled_reason",
+        "disabled_at",
+        "failing_since",
+        "scheduling",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "url", "description", "event_types", "enabled"]}),
         (
             "Authentication (write-only)",
             {"fields": ["auth_type", "auth_token", "auth_header", "auth_value", "auth_username", "auth_password"]},
-        ),  # fmt: skip
+        ),
         (
             "Delivery",
             {
@@ -101,7 +116,7 @@ class EndpointAdmin(TenantScopedAdmin):
                     "filter",
                 ]
             },
-        ),  # fmt: skip
+        ),
         (
             "Health",
             {"fields": ["disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at"]},
@@ -155,8 +170,10 @@ class EndpointAdmin(TenantScopedAdmin):
             return format_html('<span class="endpoint-url" title="{}">{}</span>', endpoint.url, endpoint.url)
         return format_html(
             '<strong>{}</strong><small class="endpoint-url" title="{}">{}</small>',
-            endpoint.name, endpoint.url, endpoint.url,
-        )  # fmt: skip
+            endpoint.name,
+            endpoint.url,
+            endpoint.url,
+        )
 
     @admin.display(description="event types")
     def event_types_summary(self, endpoint: Endpoint) -> str:
@@ -228,13 +245,22 @@ class EndpointAdmin(TenantScopedAdmin):
     # --- pages ---------------------------------------------------------------------------------
     def get_urls(self):
         own = [
-            path("<str:object_id>/reveal-secret/", self.admin_site.admin_view(self.reveal_secret_view),
-                 name="subscriptions_endpoint_reveal_secret"),
-            path("<str:object_id>/send-test/", self.admin_site.admin_view(self.send_test_view),
-                 name="subscriptions_endpoint_send_test"),
-            path("<str:object_id>/test-result/<int:delivery_id>/", self.admin_site.admin_view(self.test_result_view),
-                 name="subscriptions_endpoint_test_result"),
-        ]  # fmt: skip
+            path(
+                "<str:object_id>/reveal-secret/",
+                self.admin_site.admin_view(self.reveal_secret_view),
+                name="subscriptions_endpoint_reveal_secret",
+            ),
+            path(
+                "<str:object_id>/send-test/",
+                self.admin_site.admin_view(self.send_test_view),
+                name="subscriptions_endpoint_send_test",
+            ),
+            path(
+                "<str:object_id>/test-result/<int:delivery_id>/",
+                self.admin_site.admin_view(self.test_result_view),
+                name="subscriptions_endpoint_test_result",
+            ),
+        ]
         return own + super().get_urls()
 
     def _endpoint(self, request: HttpRequest, object_id: str) -> Endpoint:
@@ -243,16 +269,26 @@ class EndpointAdmin(TenantScopedAdmin):
         return get_object_or_404(self.get_queryset(request), pk=object_id)
 
     def _page(self, request, endpoint, template, **context) -> TemplateResponse:
-        context = {**self.admin_site.each_context(request), "opts": self.opts, "original": endpoint,
-                   "title": f"{endpoint} — {context['heading']}", **context}  # fmt: skip
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": endpoint,
+            "title": f"{endpoint} — {context['heading']}",
+            **context,
+        }
         return TemplateResponse(request, template, context)
 
     def reveal_secret_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         endpoint = self._endpoint(request, object_id)
         if request.method != "POST":  # revealed only on an explicit click (a POST with CSRF)
             return HttpResponseRedirect(reverse("admin:subscriptions_endpoint_change", args=[endpoint.pk]))
-        return self._page(request, endpoint, "admin/subscriptions/endpoint/secret.html", heading="signing secret",
-                          secret=primary_secret(endpoint))  # fmt: skip
+        return self._page(
+            request,
+            endpoint,
+            "admin/subscriptions/endpoint/secret.html",
+            heading="signing secret",
+            secret=primary_secret(endpoint),
+        )
 
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         endpoint = self._endpoint(request, object_id)
@@ -267,8 +303,9 @@ class EndpointAdmin(TenantScopedAdmin):
                 return HttpResponseRedirect(
                     reverse("admin:subscriptions_endpoint_test_result", args=[endpoint.pk, delivery.pk])
                 )
-        return self._page(request, endpoint, "admin/subscriptions/endpoint/send_test.html", heading="send test event",
-                          form=form)  # fmt: skip
+        return self._page(
+            request, endpoint, "admin/subscriptions/endpoint/send_test.html", heading="send test event", form=form
+        )
 
     def test_result_view(self, request: HttpRequest, object_id: str, delivery_id: int) -> HttpResponse:
         endpoint = self._endpoint(request, object_id)
@@ -276,7 +313,12 @@ class EndpointAdmin(TenantScopedAdmin):
         attempt = delivery.attempts.order_by("-number").first()
         waiting = attempt is None and timezone.now() - delivery.created_at < timedelta(seconds=60)
         return self._page(
-            request, endpoint, "admin/subscriptions/endpoint/test_result.html", heading="test event result",
-            delivery=delivery, attempt=attempt, waiting=waiting,
+            request,
+            endpoint,
+            "admin/subscriptions/endpoint/test_result.html",
+            heading="test event result",
+            delivery=delivery,
+            attempt=attempt,
+            waiting=waiting,
             delivery_url=reverse("admin:deliveries_delivery_change", args=[delivery.pk]),
-        )  # fmt: skip
+        )

@@ -34,9 +34,11 @@ class TriggerForm(forms.ModelForm):
     )
 
     rate_limit_per_minute = forms.IntegerField(
-        required=False, min_value=1, max_value=MAX_RATE_LIMIT_PER_MINUTE,
+        required=False,
+        min_value=1,
+        max_value=MAX_RATE_LIMIT_PER_MINUTE,
         help_text="Requests per minute; the deployment default when empty.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Trigger
@@ -61,10 +63,14 @@ class TriggerForm(forms.ModelForm):
     def service_kwargs(self) -> dict:
         data = self.cleaned_data
         return {
-            "name": data["name"], "event_type": data["event_type"].pk, "enabled": data["enabled"],
-            "sample": data["sample"], "identifier": data["identifier"], "mapping": data.get("mapping") or {},
+            "name": data["name"],
+            "event_type": data["event_type"].pk,
+            "enabled": data["enabled"],
+            "sample": data["sample"],
+            "identifier": data["identifier"],
+            "mapping": data.get("mapping") or {},
             "rate_limit_per_minute": data["rate_limit_per_minute"],
-        }  # fmt: skip
+        }
 
 
 @admin.register(Trigger)
@@ -73,8 +79,15 @@ class TriggerAdmin(TenantScopedAdmin):
     list_display = ["name", "tenant", "event_type", "enabled", "key_prefix", "created_at"]
     list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", "event_type"]
     search_fields = ["name", "id"]
-    readonly_fields = ["id", "capture_url", "key_prefix", "available_paths", "recent_requests", "created_at",
-                       "updated_at"]  # fmt: skip
+    readonly_fields = [
+        "id",
+        "capture_url",
+        "key_prefix",
+        "available_paths",
+        "recent_requests",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "event_type", "enabled", "capture_url", "key_prefix"]}),
         ("Map fields", {"fields": ["sample", "available_paths", "identifier", "mapping"]}),
@@ -112,17 +125,24 @@ class TriggerAdmin(TenantScopedAdmin):
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             (
-                (f"{r.received_at:%Y-%m-%d %H:%M:%S}", r.source_ip or "", r.status_code, r.detail or r.outcome,
-                 r.event_id or "", r.body_excerpt[:200])
+                (
+                    f"{r.received_at:%Y-%m-%d %H:%M:%S}",
+                    r.source_ip or "",
+                    r.status_code,
+                    r.detail or r.outcome,
+                    r.event_id or "",
+                    r.body_excerpt[:200],
+                )
                 for r in rows
             ),
-        )  # fmt: skip
+        )
         all_url = reverse("admin:events_triggerrequest_changelist") + f"?trigger__id__exact={trigger.pk}"
         return format_html(
-            '<table><tr><th>time (UTC)</th><th>source IP</th><th>status</th><th>outcome</th><th>event</th>'
-            "<th>body</th></tr>{}</table><p><a href=\"{}\">All requests of this trigger</a></p>",
-            body, all_url,
-        )  # fmt: skip
+            "<table><tr><th>time (UTC)</th><th>source IP</th><th>status</th><th>outcome</th><th>event</th>"
+            '<th>body</th></tr>{}</table><p><a href="{}">All requests of this trigger</a></p>',
+            body,
+            all_url,
+        )
 
     def save_model(self, request, obj, form, change):
         """Through the services, as the API does; the form has already run their validation."""
@@ -161,5 +181,13 @@ class TriggerRequestAdmin(ReadOnlyTenantScopedAdmin):
     search_fields = ["trigger__id", "event__id", "source_ip"]
     list_select_related = ["trigger", "event"]
     date_hierarchy = "received_at"
-    fields = readonly_fields = ("trigger", "received_at", "source_ip", "status_code", "outcome", "detail", "event",
-                                "body_excerpt")  # fmt: skip
+    fields = readonly_fields = (
+        "trigger",
+        "received_at",
+        "source_ip",
+        "status_code",
+        "outcome",
+        "detail",
+        "event",
+        "body_excerpt",
+    )

@@ -97,11 +97,19 @@ def create_trigger(
     validate_trigger_mapping(sample=sample, mapping=mapping, identifier=identifier)
     key, prefix, hashed = _new_key()
     trigger = Trigger.objects.create(
-        tenant=tenant, name=name.strip()[:200], event_type=type_, enabled=enabled, key_prefix=prefix,
-        hashed_key=hashed, sample=sample, sample_paths=field_mapping.available_paths(sample), mapping=mapping,
+        tenant=tenant,
+        name=name.strip()[:200],
+        event_type=type_,
+        enabled=enabled,
+        key_prefix=prefix,
+        hashed_key=hashed,
+        sample=sample,
+        sample_paths=field_mapping.available_paths(sample),
+        mapping=mapping,
         identifier=identifier,
-        rate_limit_per_minute=_rate_limit(rate_limit_per_minute), created_by=created_by,
-    )  # fmt: skip
+        rate_limit_per_minute=_rate_limit(rate_limit_per_minute),
+        created_by=created_by,
+    )
     return CreatedTrigger(trigger=trigger, api_key=key)
 
 
@@ -183,15 +191,25 @@ def take_rate_slot(trigger: Trigger, *, now: float | None = None) -> int | None:
 
 
 def log_request(
-    *, trigger: Trigger, status_code: int, detail: str = "", source_ip: str | None = None, body: bytes = b"",
+    *,
+    trigger: Trigger,
+    status_code: int,
+    detail: str = "",
+    source_ip: str | None = None,
+    body: bytes = b"",
     event_id: str | None = None,
-) -> TriggerRequest:  # fmt: skip
+) -> TriggerRequest:
     excerpt = body[: setting("TRIGGER_LOGGED_BODY_CHARS") * 4].decode("utf-8", errors="replace")
     return TriggerRequest.objects.create(
-        trigger=trigger, received_at=timezone.now(), source_ip=source_ip or None, status_code=status_code,
-        outcome=TriggerOutcome.CAPTURED if status_code < 300 else TriggerOutcome.REJECTED, detail=detail[:1000],
-        event_id=event_id, body_excerpt=excerpt[: setting("TRIGGER_LOGGED_BODY_CHARS")].replace("\x00", "\ufffd"),
-    )  # fmt: skip
+        trigger=trigger,
+        received_at=timezone.now(),
+        source_ip=source_ip or None,
+        status_code=status_code,
+        outcome=TriggerOutcome.CAPTURED if status_code < 300 else TriggerOutcome.REJECTED,
+        detail=detail[:1000],
+        event_id=event_id,
+        body_excerpt=excerpt[: setting("TRIGGER_LOGGED_BODY_CHARS")].replace("\x00", "\ufffd"),
+    )
 
 
 _PRUNE_EVERY_SECONDS = 600.0

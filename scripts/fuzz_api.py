@@ -84,23 +84,46 @@ def main() -> int:
     env = _environment()
     manage = [str(BIN / "python"), "manage.py"]
     subprocess.run([*manage, "migrate", "--verbosity", "0"], cwd=ROOT, env=env, check=True)
-    made = json.loads(subprocess.run([*manage, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True,
-                                     capture_output=True, text=True).stdout.strip().splitlines()[-1])  # fmt: skip
+    made = json.loads(
+        subprocess.run([*manage, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     keys = made["keys"]
     # Tenant A's objects, named in tests/fuzz/schemathesis.toml, so that detail reads reach a real object
     # (and the tenant-crossing check has reads of a known owner's object to replay with B's key).
     env.update({f"FUZZ_{kind}_ID": str(pk) for kind, pk in made["ids"]["fuzz-a"].items()})
-    auth = {"auth": [{"name": slug, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
-                     for slug, key in keys.items()]}  # fmt: skip
+    auth = {
+        "auth": [
+            {"name": slug, "fixedHeaders": [{"name": "Authorization", "value": f"Bearer {key}"}]}
+            for slug, key in keys.items()
+        ]
+    }
     (WORK / "auth.json").write_text(json.dumps(auth))
     env["FUZZ_AUTH_FILE"] = str(WORK / "auth.json")
     server = subprocess.Popen(
         # gunicorn's own 414/431 for a request line or header over 4 KiB are HTML from gunicorn, not the app:
         # the limits are lifted so that the fuzzer's long queries reach the app, which is what is tested.
-        [str(BIN / "gunicorn"), "webhookhub.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", "2", "--timeout", "120",
-         "--limit-request-line", "0", "--limit-request-field_size", "0"],
-        cwd=ROOT, env=env, stdout=(WORK / "server.log").open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(BIN / "gunicorn"),
+            "webhookhub.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            "2",
+            "--timeout",
+            "120",
+            "--limit-request-line",
+            "0",
+            "--limit-request-field_size",
+            "0",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=(WORK / "server.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         schema = f"http://127.0.0.1:{PORT}/api/v1/schema/?format=json"
         deadline = time.monotonic() + 60
@@ -114,10 +137,22 @@ def main() -> int:
                     return 2
                 time.sleep(0.5)
         run = [
-            str(BIN / "schemathesis"), "--config-file", str(ROOT / "tests" / "fuzz" / "schemathesis.toml"), "run",
-            schema, "--url", f"http://127.0.0.1:{PORT}", "--seed", SEED, "--max-examples", MAX_EXAMPLES,
-            "--report", "junit", "--report-dir", str(WORK / "report"),
-        ]  # fmt: skip
+            str(BIN / "schemathesis"),
+            "--config-file",
+            str(ROOT / "tests" / "fuzz" / "schemathesis.toml"),
+            "run",
+            schema,
+            "--url",
+            f"http://127.0.0.1:{PORT}",
+            "--seed",
+            SEED,
+            "--max-examples",
+            MAX_EXAMPLES,
+            "--report",
+            "junit",
+            "--report-dir",
+            str(WORK / "report"),
+        ]
         failed = subprocess.run([*run, *sys.argv[1:]], cwd=ROOT, env=env).returncode
         errors = [line for line in (WORK / "server.log").read_text().splitlines() if "Internal Server Error" in line]
         if errors:

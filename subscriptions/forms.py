@@ -59,8 +59,18 @@ class EndpointForm(forms.ModelForm):
 
     class Meta:
         model = Endpoint
-        fields = ["tenant", "name", "url", "description", "event_types", "enabled", "timeout_s", "rate_limit_per_s",
-                  "max_in_flight", "filter"]  # fmt: skip
+        fields = [
+            "tenant",
+            "name",
+            "url",
+            "description",
+            "event_types",
+            "enabled",
+            "timeout_s",
+            "rate_limit_per_s",
+            "max_in_flight",
+            "filter",
+        ]
         field_classes = {"filter": JSONTextField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

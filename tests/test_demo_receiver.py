@@ -35,8 +35,11 @@ def test_the_demo_receiver_accepts_a_good_signature_and_refuses_a_bad_one(tmp_pa
     log = (tmp_path / "receiver.log").open("wb")
     receiver = subprocess.Popen(
         [sys.executable, "manage.py", "receive_webhooks", "--port", str(port), "--secret", SECRET],
-        cwd=processes.ROOT, stdout=log, stderr=subprocess.STDOUT, env=processes.process_env(),
-    )  # fmt: skip
+        cwd=processes.ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=processes.process_env(),
+    )
     try:
         deadline = time.monotonic() + 20
         while "Listening" not in (tmp_path / "receiver.log").read_text():

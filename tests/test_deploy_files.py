@@ -54,8 +54,11 @@ def test_the_alert_rules_cover_lag_failure_rate_and_disabled_endpoints():
 @pytest.mark.django_db
 def test_every_metric_the_dashboard_and_the_alerts_use_is_served(settings):
     served = _served_samples(settings)
-    used = {name for text in [*_dashboard_expressions(), *(r["expr"] for r in _alert_rules())]
-            for name in METRIC.findall(text)}  # fmt: skip
+    used = {
+        name
+        for text in [*_dashboard_expressions(), *(r["expr"] for r in _alert_rules())]
+        for name in METRIC.findall(text)
+    }
 
     assert len(used) >= 7
     assert used <= served, used - served

@@ -52,9 +52,13 @@ def test_a_header_value_that_is_not_latin_1_is_reported_not_raised(settings, rec
     settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"]}
 
     result = http.post(
-        receiver.url(), headers={"X-Token": "tok€"}, body=b"{}", connect_timeout=1, total_timeout=2,
+        receiver.url(),
+        headers={"X-Token": "tok€"},
+        body=b"{}",
+        connect_timeout=1,
+        total_timeout=2,
         max_response_bytes=1024,
-    )  # fmt: skip
+    )
 
     assert result.status_code is None
     assert "ISO-8859-1" in result.error

@@ -23,9 +23,13 @@ def loopback_allowed(settings):
 
 def _post(url: str, *, connect_timeout: float = 2, total_timeout: float = 3, max_response_bytes: int = 1024):
     return http.post(
-        url, headers={}, body=b"{}", connect_timeout=connect_timeout, total_timeout=total_timeout,
+        url,
+        headers={},
+        body=b"{}",
+        connect_timeout=connect_timeout,
+        total_timeout=total_timeout,
         max_response_bytes=max_response_bytes,
-    )  # fmt: skip
+    )
 
 
 def _serve(handle: Callable[[socket.socket], None], *, wrap: ssl.SSLContext | None = None) -> Iterator[int]:
@@ -189,12 +193,16 @@ def untrusted_tls_server(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .sign(key, hashes.SHA256())
-    )  # fmt: skip
+    )
     (tmp_path / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "key.pem").write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

@@ -120,8 +120,10 @@ def test_endpoints_by_state(metrics_on, tenant):
 
     samples = scrape()
 
-    counts = {state: value(samples, "webhookhub_endpoints", state=state) for state in
-              ("enabled", "paused", "circuit_open", "disabled")}  # fmt: skip
+    counts = {
+        state: value(samples, "webhookhub_endpoints", state=state)
+        for state in ("enabled", "paused", "circuit_open", "disabled")
+    }
     assert counts == {"enabled": 2, "paused": 1, "circuit_open": 1, "disabled": 1}
 
 

@@ -42,9 +42,13 @@ def aged(tenant):
                 completed_at=timezone.now() if finished else None,
             )
             attempt = Attempt.objects.create(
-                delivery=delivery, number=1, started_at=timezone.now(), duration_ms=5, status_code=200,
+                delivery=delivery,
+                number=1,
+                started_at=timezone.now(),
+                duration_ms=5,
+                status_code=200,
                 outcome=AttemptOutcome.SUCCESS if status == DeliveryStatus.SUCCEEDED else AttemptOutcome.RETRY,
-            )  # fmt: skip
+            )
             record_stats([attempt])
         Event.objects.filter(pk=event.pk).update(created_at=timezone.now() - days * DAY)
         return event

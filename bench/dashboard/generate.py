@@ -124,14 +124,14 @@ KINDS = {
         "</h1></center><hr><center>nginx</center></body></html>",
         _HTML,
         "HTTP 502",
-    ),  # fmt: skip
+    ),
     "503": Kind(
         503,
         False,
         "upstream connect error or disconnect/reset before headers. reset reason: overflow",
         '{"content-type": "text/plain", "retry-after": "30", "server": "envoy"}',
         "HTTP 503",
-    ),  # fmt: skip
+    ),
     "504": Kind(504, False, "<html><body><h1>504 Gateway Time-out</h1></body></html>", _HTML, "HTTP 504"),
     "429": Kind(
         429,
@@ -139,7 +139,7 @@ KINDS = {
         '{"error":"rate_limited","message":"Too many requests, slow down."}',
         '{"content-type": "application/json", "retry-after": "20", "x-ratelimit-remaining": "0"}',
         "HTTP 429",
-    ),  # fmt: skip
+    ),
     "404": Kind(404, False, '{"detail":"Not found."}', _JSON, "HTTP 404"),
     "401": Kind(401, False, '{"detail":"Invalid signature."}', _JSON, "HTTP 401"),
     "read_timeout": Kind(None, False, "", "{}", "No response before the timeout."),
@@ -151,7 +151,7 @@ KINDS = {
         "",
         "{}",
         "TLS error: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: certificate has expired (_ssl.c:1006)",
-    ),  # fmt: skip
+    ),
 }
 KIND_NAMES = list(KINDS)
 KIND_INDEX = {name: i for i, name in enumerate(KIND_NAMES)}
@@ -184,10 +184,10 @@ PROFILES = {
         transient_kinds=(("read_timeout", 3), ("504", 2)),
         outage_rate=0.1,
         outage_hours=1.0,
-    ),  # fmt: skip
+    ),
     "flaky": Profile(
         "flaky", 4.0, 120, transient=0.3, outage_rate=0.5, outage_hours=4.0, bad=True, subscribes_all=True
-    ),  # fmt: skip
+    ),
     "throttled": Profile(
         "throttled",
         4.0,
@@ -199,7 +199,7 @@ PROFILES = {
         outage_kinds=(("429", 3), ("503", 1)),
         bad=True,
         subscribes_all=True,
-    ),  # fmt: skip
+    ),
     "broken": Profile(
         "broken",
         4.0,
@@ -210,7 +210,7 @@ PROFILES = {
         outage_kinds=(("500", 5), ("404", 1), ("tls", 1)),
         bad=True,
         subscribes_all=True,
-    ),  # fmt: skip
+    ),
     "worst": Profile(
         "worst",
         4.0,
@@ -221,7 +221,7 @@ PROFILES = {
         outage_kinds=(("refused", 3), ("connect_timeout", 2), ("502", 2)),
         bad=True,
         subscribes_all=True,
-    ),  # fmt: skip
+    ),
     "disabled": Profile(
         "disabled",
         4.0,
@@ -232,7 +232,7 @@ PROFILES = {
         outage_kinds=(("refused", 4), ("503", 1)),
         bad=True,
         subscribes_all=True,
-    ),  # fmt: skip
+    ),
 }
 # 50 endpoints: 40 healthy, 3 slow, 3 flaky, 1 throttled, 1 broken, 1 worst (down now), 1 disabled.
 LAYOUT = ["healthy"] * 40 + ["slow"] * 3 + ["flaky"] * 3 + ["throttled", "broken", "worst", "disabled"]
@@ -313,19 +313,40 @@ def attempt_result(ep: EndpointPlan, t: float, rng: random.Random) -> tuple[int,
 # --- events -------------------------------------------------------------------------------------
 
 TYPE_WEIGHTS = {
-    "message.received": 26, "message.sent": 18, "message.updated": 20, "chat.opened": 5, "chat.closed": 4.5,
-    "chat.pending": 1.5, "chat.reassigned": 2, "chat.transferred": 1, "chat.updated": 4, "contact.created": 4,
-    "contact.updated": 6, "contact.opted_out": 1, "contact.opted_in": 0.6, "contact.double_opt_in": 0.5,
-    "contact.double_opt_restricted": 0.08, "keyword.opted_in": 0.8, "campaign.sent": 0.04, "call.incoming": 2,
+    "message.received": 26,
+    "message.sent": 18,
+    "message.updated": 20,
+    "chat.opened": 5,
+    "chat.closed": 4.5,
+    "chat.pending": 1.5,
+    "chat.reassigned": 2,
+    "chat.transferred": 1,
+    "chat.updated": 4,
+    "contact.created": 4,
+    "contact.updated": 6,
+    "contact.opted_out": 1,
+    "contact.opted_in": 0.6,
+    "contact.double_opt_in": 0.5,
+    "contact.double_opt_restricted": 0.08,
+    "keyword.opted_in": 0.8,
+    "campaign.sent": 0.04,
+    "call.incoming": 2,
     "webhook.test": 0.01,
-}  # fmt: skip
+}
 TEXTS = [
-    "Hi! Is my order ready?", "Yes, ready for pickup.", "Can I change the delivery address to 12 Elm Street?",
-    "Thanks, see you tomorrow at 10.", "STOP", "What are your opening hours on Sunday?",
-    "Your appointment is confirmed for Friday 3:30 PM.", "Please call me back when you can.",
-    "The package arrived damaged, can you help?", "Reply YES to confirm your booking.",
-    "We have received your payment of $48.20. Thank you!", "Do you deliver to Springfield?",
-]  # fmt: skip
+    "Hi! Is my order ready?",
+    "Yes, ready for pickup.",
+    "Can I change the delivery address to 12 Elm Street?",
+    "Thanks, see you tomorrow at 10.",
+    "STOP",
+    "What are your opening hours on Sunday?",
+    "Your appointment is confirmed for Friday 3:30 PM.",
+    "Please call me back when you can.",
+    "The package arrived damaged, can you help?",
+    "Reply YES to confirm your booking.",
+    "We have received your payment of $48.20. Thank you!",
+    "Do you deliver to Springfield?",
+]
 NAMES = [
     "Ana Silva",
     "Sam Lee",
@@ -343,8 +364,12 @@ NAMES = [
     "Yuki Tanaka",
     "Omar Haddad",
 ]
-AGENTS = [("usr_01jd3k5z0w", "Sam Lee"), ("usr_01jd3k4y9v", "Kim Park"), ("usr_01jd3m1a2b", "Rita Gomes"),
-          ("usr_01jd3m3c4d", "Tom Weber")]  # fmt: skip
+AGENTS = [
+    ("usr_01jd3k5z0w", "Sam Lee"),
+    ("usr_01jd3k4y9v", "Kim Park"),
+    ("usr_01jd3m1a2b", "Rita Gomes"),
+    ("usr_01jd3m3c4d", "Tom Weber"),
+]
 CONTACTS = 60_000  # phone numbers +1555 2000000 + 7 * i: "+15550000000" never occurs
 
 
@@ -359,10 +384,15 @@ def event_data(kind: str, rng: random.Random, iso: str) -> dict:
     family = kind.split(".")[0]
     if family == "message":
         outbound = kind != "message.received"
-        data = {"id": f"msg_{short_id(rng)}", "text": rng.choice(TEXTS),
-                "direction": "outbound" if outbound else "inbound",
-                "status": {"message.received": "received", "message.sent": "sent"}.get(kind, "delivered"),
-                "phone_number": phone(c), "chat_id": f"chat_{c:08d}", "contact": contact}  # fmt: skip
+        data = {
+            "id": f"msg_{short_id(rng)}",
+            "text": rng.choice(TEXTS),
+            "direction": "outbound" if outbound else "inbound",
+            "status": {"message.received": "received", "message.sent": "sent"}.get(kind, "delivered"),
+            "phone_number": phone(c),
+            "chat_id": f"chat_{c:08d}",
+            "contact": contact,
+        }
         if kind == "message.updated":
             data["error_code"] = None
         return data
@@ -380,9 +410,16 @@ def event_data(kind: str, rng: random.Random, iso: str) -> dict:
         return data
     if family in ("contact", "keyword"):
         first, last = name.split(" ")
-        data = {"id": f"ct_{c:08d}", "first_name": first, "last_name": last, "phone_number": phone(c),
-                "email": f"{first.lower()}.{last.lower()}{c}@example.com", "groups": ["customers"],
-                "source": rng.choice(["web_form", "import", "inbound_sms", "api"]), "keyword": None}  # fmt: skip
+        data = {
+            "id": f"ct_{c:08d}",
+            "first_name": first,
+            "last_name": last,
+            "phone_number": phone(c),
+            "email": f"{first.lower()}.{last.lower()}{c}@example.com",
+            "groups": ["customers"],
+            "source": rng.choice(["web_form", "import", "inbound_sms", "api"]),
+            "keyword": None,
+        }
         if kind == "contact.opted_out":
             data.update(opted_out_at=iso, keyword="STOP")
         elif kind == "contact.opted_in":
@@ -395,8 +432,13 @@ def event_data(kind: str, rng: random.Random, iso: str) -> dict:
     if kind == "campaign.sent":
         recipients = rng.randrange(200, 5000)
         failed = rng.randrange(0, 40)
-        return {"id": f"cmp_{short_id(rng)}", "name": rng.choice(["Black Friday", "Spring sale", "Reminder"]),
-                "recipients": recipients, "sent": recipients - failed, "failed": failed}  # fmt: skip
+        return {
+            "id": f"cmp_{short_id(rng)}",
+            "name": rng.choice(["Black Friday", "Spring sale", "Reminder"]),
+            "recipients": recipients,
+            "sent": recipients - failed,
+            "failed": failed,
+        }
     if kind == "call.incoming":
         return {"id": f"call_{short_id(rng)}", "from": phone(c), "to": "+15555550999", "contact": contact}
     return {"message": "This is a test event from webhookhub.", "example": {"phone_number": phone(c)}}
@@ -523,8 +565,11 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     parser.add_argument("--deliveries", type=int, default=1_000_000)
     parser.add_argument("--attempts", type=int, default=3_000_000)
     parser.add_argument("--seed", type=int, default=20261123)
-    parser.add_argument("--rebuild-stats", action="store_true",
-                        help="fill rollups and health with rebuild_stats() instead of SQL (slow)")  # fmt: skip
+    parser.add_argument(
+        "--rebuild-stats",
+        action="store_true",
+        help="fill rollups and health with rebuild_stats() instead of SQL (slow)",
+    )
     args = parser.parse_args()
     if args.attempts < args.deliveries:
         parser.error("--attempts must be at least --deliveries")
@@ -575,15 +620,24 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     # -- tenant, admin, endpoints (ORM) --
     with transaction.atomic():
         tenant = Tenant.objects.create(slug=TENANT_SLUG, name="Bench Inc.")
-        user = get_user_model().objects.create_user(ADMIN_USERNAME, "admin@bench.example.com", ADMIN_PASSWORD,
-                                                    is_staff=True)  # fmt: skip
+        user = get_user_model().objects.create_user(
+            ADMIN_USERNAME, "admin@bench.example.com", ADMIN_PASSWORD, is_staff=True
+        )
         Membership.objects.create(user=user, tenant=tenant, role=Role.ADMIN)
-        families = [["message.received", "message.sent", "message.updated"],
-                    ["chat.opened", "chat.closed", "chat.pending", "chat.reassigned", "chat.transferred",
-                     "chat.updated"],
-                    ["contact.created", "contact.updated", "contact.opted_out", "contact.opted_in",
-                     "contact.double_opt_in", "contact.double_opt_restricted", "keyword.opted_in"],
-                    ["campaign.sent", "call.incoming", "webhook.test"]]  # fmt: skip
+        families = [
+            ["message.received", "message.sent", "message.updated"],
+            ["chat.opened", "chat.closed", "chat.pending", "chat.reassigned", "chat.transferred", "chat.updated"],
+            [
+                "contact.created",
+                "contact.updated",
+                "contact.opted_out",
+                "contact.opted_in",
+                "contact.double_opt_in",
+                "contact.double_opt_restricted",
+                "keyword.opted_in",
+            ],
+            ["campaign.sent", "call.incoming", "webhook.test"],
+        ]
         plans: list[EndpointPlan] = []
         endpoint_rows = []
         for index, profile_name in enumerate(LAYOUT):
@@ -611,11 +665,19 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                 plan.disabled_at = plan.down_from + 5 * 86400 + 600
             plans.append(plan)
             path = ["webhooks/webhookhub", "api/v1/events", "hooks/incoming", "integrations/sms"][n % 4]
-            endpoint_rows.append(Endpoint(
-                tenant=tenant, name=f"hooks-{n:02d} {profile_name}", url=f"https://hooks-{n}.example.com/{path}",
-                description=f"bench profile: {profile_name}", event_types=types, auth_type=auth_type, auth=auth,
-                custom_headers={"X-Source": "webhookhub-bench"} if n % 5 == 0 else None, created_by=user,
-            ))  # fmt: skip
+            endpoint_rows.append(
+                Endpoint(
+                    tenant=tenant,
+                    name=f"hooks-{n:02d} {profile_name}",
+                    url=f"https://hooks-{n}.example.com/{path}",
+                    description=f"bench profile: {profile_name}",
+                    event_types=types,
+                    auth_type=auth_type,
+                    auth=auth,
+                    custom_headers={"X-Source": "webhookhub-bench"} if n % 5 == 0 else None,
+                    created_by=user,
+                )
+            )
         Endpoint.objects.bulk_create(endpoint_rows)
         for plan, endpoint in zip(plans, endpoint_rows, strict=True):
             plan.pk = endpoint.pk
@@ -625,7 +687,7 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
             [
                 EndpointSecret(endpoint=e, secret=f"whsec_{base64.b64encode(rng.randbytes(24)).decode()}")
                 for e in endpoint_rows
-            ]  # fmt: skip
+            ]
         )
         Endpoint.objects.filter(tenant=tenant).update(created_at=now_dt - timedelta(days=DAYS + 10))
     mark = phase("tenant, admin and endpoints", mark)
@@ -652,17 +714,24 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     old = now - 2 * 86400
     fix_rng = random.Random(args.seed + 5)
     if diff > 0:
-        pool = [i for i, r in enumerate(results)
-                if len(r[0]) == 1 and r[1][0] == "succeeded" and plan.created[i] < old
-                and not plans[plan.endpoint[i]].profile.bad]  # fmt: skip
+        pool = [
+            i
+            for i, r in enumerate(results)
+            if len(r[0]) == 1
+            and r[1][0] == "succeeded"
+            and plan.created[i] < old
+            and not plans[plan.endpoint[i]].profile.bad
+        ]
         for i in fix_rng.sample(pool, diff):
             attempts, state = results[i]
             t0, duration, kind = attempts[0]
             fail_kind = KIND_INDEX[_pick(fix_rng, PROFILES["healthy"].transient_kinds)]
             fail_duration = 15000 if KIND_NAMES[fail_kind] == "read_timeout" else 30 + fix_rng.randrange(60)
             t1 = t0 + fail_duration / 1000 + SCHEDULE[0] * (1 + JITTER * (2 * fix_rng.random() - 1))
-            results[i] = ([(t0, fail_duration, fail_kind), (t1, duration, kind)],
-                          (state[0], None, t1 + duration / 1000))  # fmt: skip
+            results[i] = (
+                [(t0, fail_duration, fail_kind), (t1, duration, kind)],
+                (state[0], None, t1 + duration / 1000),
+            )
     elif diff < 0:
         pool = [i for i, r in enumerate(results) if len(r[0]) >= 2 and r[1][0] == "succeeded" and plan.created[i] < old]
         for i in fix_rng.sample(pool, -diff):
@@ -691,8 +760,11 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                     event_ids.append(event_id)
                     iso = datetime.fromtimestamp(occurred, UTC).isoformat().replace("+00:00", "Z")
                     data = event_data(kind, rng, iso)
-                    body = json.dumps({"id": event_id, "type": kind, "timestamp": iso, "tenant_id": tenant.pk,
-                                       "data": data}, separators=(",", ":"), ensure_ascii=False)  # fmt: skip
+                    body = json.dumps(
+                        {"id": event_id, "type": kind, "timestamp": iso, "tenant_id": tenant.pk, "data": data},
+                        separators=(",", ":"),
+                        ensure_ascii=False,
+                    )
                     api = rng.random() < 0.1
                     key = f"ik_{short_id(rng, 20)}" if api and rng.random() < 0.5 else "\\N"
                     out.row(
@@ -702,8 +774,10 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                 out.flush()
             mark = phase("COPY events", mark)
 
-            columns = ("id, event_id, endpoint_id, status, attempt_count, next_attempt_at, lease_until, "
-                       "last_status_code, last_error, created_at, completed_at")  # fmt: skip
+            columns = (
+                "id, event_id, endpoint_id, status, attempt_count, next_attempt_at, lease_until, "
+                "last_status_code, last_error, created_at, completed_at"
+            )
             with cur.copy(f"COPY {tables[Delivery]} ({columns}) FROM STDIN") as copy:  # noqa: S608
                 out = Copier(copy)
                 for i, (attempts, (status, next_at, completed)) in enumerate(results):
@@ -725,16 +799,19 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
             mark = phase("COPY deliveries", mark)
             log(f"deliveries by status: {statuses}")
 
-            columns = ("id, delivery_id, number, started_at, duration_ms, request_headers, status_code, "
-                       "response_headers, response_body, error, outcome")  # fmt: skip
+            columns = (
+                "id, delivery_id, number, started_at, duration_ms, request_headers, status_code, "
+                "response_headers, response_body, error, outcome"
+            )
             # Every simulated attempt made its request (no stalled endpoint); newer schemas record that.
             reached = "\tt" if has_field(Attempt, "reached") else ""
             columns += ", reached" if reached else ""
             kind_cols = []
             for name in KIND_NAMES:
                 k = KINDS[name]
-                kind_cols.append((k.success, "\\N" if k.status is None else str(k.status), esc(k.headers),
-                                  esc(k.body), k.error))  # fmt: skip
+                kind_cols.append(
+                    (k.success, "\\N" if k.status is None else str(k.status), esc(k.headers), esc(k.body), k.error)
+                )
             head = f'{{"content-type": "application/json", "user-agent": "{user_agent}", "webhook-id": "'
             attempt_id = 0
             with cur.copy(f"COPY {tables[Attempt]} ({columns}) FROM STDIN") as copy:  # noqa: S608
@@ -754,8 +831,10 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                         else:
                             outcome = "retry"
                         signature = base64.b64encode(randbytes(32)).decode()
-                        request = (f'{head}{event_id}", "webhook-timestamp": "{int(t)}", '
-                                   f'"webhook-signature": "v1,{signature}"{ep.masked_auth}}}')  # fmt: skip
+                        request = (
+                            f'{head}{event_id}", "webhook-timestamp": "{int(t)}", '
+                            f'"webhook-signature": "v1,{signature}"{ep.masked_auth}}}'
+                        )
                         out.row(
                             f"{attempt_id}\t{i + 1}\t{number}\t{ts(t)}\t{duration}\t{request}\t{code}\t"
                             f"{headers}\t{body}\t{error.format(ip=ep.ip) if error else ''}\t{outcome}{reached}\n"
@@ -794,9 +873,17 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     mark = phase("VACUUM ANALYZE", mark)
     total_s = round(time.monotonic() - started, 1)
     log(f"done in {total_s} s; log in as {ADMIN_USERNAME} / {ADMIN_PASSWORD}")
-    summary = {"generated_at": now_dt.isoformat(), "seed": args.seed, "deliveries": len(results),
-               "attempts": args.attempts, "events": len(plan.events), "statuses": statuses,
-               "outage_multiplier": round(multiplier, 3), "phases_s": phases, "total_s": total_s}  # fmt: skip
+    summary = {
+        "generated_at": now_dt.isoformat(),
+        "seed": args.seed,
+        "deliveries": len(results),
+        "attempts": args.attempts,
+        "events": len(plan.events),
+        "statuses": statuses,
+        "outage_multiplier": round(multiplier, 3),
+        "phases_s": phases,
+        "total_s": total_s,
+    }
     results_dir = Path(__file__).resolve().parent / "results"
     results_dir.mkdir(exist_ok=True)
     (results_dir / f"generate-{now_dt:%Y%m%d-%H%M%S}.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -831,8 +918,9 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
         f"count(*) FILTER (WHERE a.status_code IS NOT NULL AND width_bucket(a.duration_ms - 1, {bounds}) = {i})"
         for i in range(len(LATENCY_COLUMNS))
     )
-    counters = ", ".join(["successes", "retries", "failures", "responses", "first_attempts", "first_successes",
-                          *LATENCY_COLUMNS])  # fmt: skip
+    counters = ", ".join(
+        ["successes", "retries", "failures", "responses", "first_attempts", "first_successes", *LATENCY_COLUMNS]
+    )
     only_reached = "WHERE a.reached" if has_field(Attempt, "reached") else ""  # stalled attempts move no streak
     with psycopg.connect(url) as conn:
         conn.execute("SET work_mem = '256MB'")
@@ -858,8 +946,10 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
                 {"cutoff": _fine_cutoff(now, FINE_ROLLUPS_KEPT)} if where else None,
             )
             # the pruning deletes five-minute buckets that *start* before now - 2 days
-            conn.execute(f"DELETE FROM {rollup} WHERE granularity = 300 AND bucket_start < %s",  # noqa: S608
-                         [now - FINE_ROLLUPS_KEPT])  # fmt: skip
+            conn.execute(
+                f"DELETE FROM {rollup} WHERE granularity = 300 AND bucket_start < %s",  # noqa: S608
+                [now - FINE_ROLLUPS_KEPT],
+            )
         fill_totals(conn, tables, bounds)
         conn.execute(
             f"""WITH a AS MATERIALIZED (
@@ -946,20 +1036,34 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
             if granularity == Granularity.FIVE_MINUTES and start < now - FINE_ROLLUPS_KEPT:
                 continue
             if whole:
-                expected[(granularity, start)] = (counts.successes, counts.retries, counts.failures,
-                                                  counts.responses, counts.first_attempts, counts.first_successes,
-                                                  *counts.latency)  # fmt: skip
+                expected[(granularity, start)] = (
+                    counts.successes,
+                    counts.retries,
+                    counts.failures,
+                    counts.responses,
+                    counts.first_attempts,
+                    counts.first_successes,
+                    *counts.latency,
+                )
         actual = {}
         for row in AttemptRollup.objects.filter(endpoint_id=flaky.pk, bucket_start__gte=since, bucket_start__lt=until):
             if row.bucket_start + timedelta(seconds=row.granularity) <= until:
-                actual[(row.granularity, row.bucket_start)] = (row.successes, row.retries, row.failures,
-                                                               row.responses, row.first_attempts, row.first_successes,
-                                                               *row.latency_counts())  # fmt: skip
+                actual[(row.granularity, row.bucket_start)] = (
+                    row.successes,
+                    row.retries,
+                    row.failures,
+                    row.responses,
+                    row.first_attempts,
+                    row.first_successes,
+                    *row.latency_counts(),
+                )
         if expected != actual:
             wrong = sorted(set(expected.items()) ^ set(actual.items()))[:5]
             raise SystemExit(f"rollups differ from tally() for {flaky.pk} {since}..{until}: {wrong}")
-        log(f"check: {len(attempts):,} attempts of {flaky.pk} from {since:%Y-%m-%d %H:%M}: "
-            f"{len(actual)} rollup rows equal tally()")  # fmt: skip
+        log(
+            f"check: {len(attempts):,} attempts of {flaky.pk} from {since:%Y-%m-%d %H:%M}: "
+            f"{len(actual)} rollup rows equal tally()"
+        )
 
     for ep in (flaky, next(ep for ep in plans if ep.profile.name == "worst")):
         attempts = Attempt.objects.filter(delivery__endpoint_id=ep.pk)
@@ -973,8 +1077,13 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
         streak = len(ordered) - successes[-1] - 1 if successes else len(ordered)
         last_success = ordered[successes[-1]].started_at if successes else None
         health = EndpointHealth.objects.get(endpoint_id=ep.pk)
-        got = (health.last_attempt_at, health.last_status_code, health.last_error, health.consecutive_failures,
-               health.last_success_at)  # fmt: skip
+        got = (
+            health.last_attempt_at,
+            health.last_status_code,
+            health.last_error,
+            health.consecutive_failures,
+            health.last_success_at,
+        )
         want = (last.started_at, last.status_code, last.error[:500], streak, last_success)
         if got != want:
             raise SystemExit(f"health of {ep.pk} differs: {got} != {want}")

@@ -31,8 +31,14 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/dashboard_bench"
 BUDGET_MS = 300.0
 ABSENT_PHONE = "+15550000000"  # generate.py never uses it
-TABLES = ("events_event", "deliveries_delivery", "deliveries_attempt", "deliveries_attemptrollup",
-          "deliveries_endpointhealth", "subscriptions_endpoint")  # fmt: skip
+TABLES = (
+    "events_event",
+    "deliveries_delivery",
+    "deliveries_attempt",
+    "deliveries_attemptrollup",
+    "deliveries_endpointhealth",
+    "subscriptions_endpoint",
+)
 
 
 def _minute(moment: datetime) -> str:
@@ -65,8 +71,11 @@ def build_pages(client, now: datetime) -> list[dict]:
     recent_bodies = Event.objects.filter(tenant=tenant, created_at__gte=now - timedelta(hours=3)).order_by(
         "-created_at"
     )[:200]
-    phone = next(m.group(1) for body in recent_bodies.values_list("body", flat=True)
-                 if (m := re.search(r'"(\+1555\d{7})"', body)))  # fmt: skip
+    phone = next(
+        m.group(1)
+        for body in recent_bodies.values_list("body", flat=True)
+        if (m := re.search(r'"(\+1555\d{7})"', body))
+    )
     range_start = (now - timedelta(days=10)).replace(hour=9, minute=0, second=0, microsecond=0)
 
     log = "/dashboard/deliveries/"
@@ -85,31 +94,45 @@ def build_pages(client, now: datetime) -> list[dict]:
         {"name": "log status=pending", "url": f"{log}?status=pending"},
         {"name": "log status=retrying", "url": f"{log}?status=retrying"},
         {"name": "log status=cancelled", "url": f"{log}?status=cancelled"},
-        {"name": "log time range (6 h, 10 days ago)",
-         "url": f"{log}?since={_minute(range_start)}&until={_minute(range_start + timedelta(hours=6))}"},
+        {
+            "name": "log time range (6 h, 10 days ago)",
+            "url": f"{log}?since={_minute(range_start)}&until={_minute(range_start + timedelta(hours=6))}",
+        },
         {"name": "log event id", "url": f"{log}?event={old_event}"},
         {"name": "log search phone (present)", "url": f"{log}?q={phone.replace('+', '%2B')}"},
         {"name": "log search phone (absent)", "url": f"{log}?q={ABSENT_PHONE.replace('+', '%2B')}"},
         {"name": "delivery detail (8 attempts)", "url": f"/dashboard/deliveries/{busy}/"},
         # beyond the list: the search box with an id, and a payload search over a chosen range
         {"name": "[extra] log search q=event id", "url": f"{log}?q={old_event}"},
-        {"name": "[extra] log search phone (absent) since 7d",
-         "url": f"{log}?q={ABSENT_PHONE.replace('+', '%2B')}&since={_minute(now - timedelta(days=7))}"},
-        {"name": "[extra] log search phone (absent) since 30d",
-         "url": f"{log}?q={ABSENT_PHONE.replace('+', '%2B')}&since={_minute(now - timedelta(days=30))}"},
-    ]  # fmt: skip
+        {
+            "name": "[extra] log search phone (absent) since 7d",
+            "url": f"{log}?q={ABSENT_PHONE.replace('+', '%2B')}&since={_minute(now - timedelta(days=7))}",
+        },
+        {
+            "name": "[extra] log search phone (absent) since 30d",
+            "url": f"{log}?q={ABSENT_PHONE.replace('+', '%2B')}&since={_minute(now - timedelta(days=30))}",
+        },
+    ]
     for label, endpoint in (("healthy", healthy), ("worst", worst)):
         for w in ("1h", "24h", "7d", "30d"):
             pages.append({"name": f"endpoint {label} {w}", "url": f"/dashboard/endpoints/{endpoint.pk}/?window={w}"})
     replay = f"/dashboard/endpoints/{worst.pk}/replay/"
     pages += [
-        {"name": "replay preview worst failed 24h", "method": "post", "url": replay,
-         "data": {"which": "failed", "since": _minute(now - timedelta(days=1)), "until": _minute(now)},
-         "expect": 'id="replay-preview"'},
-        {"name": "replay preview worst all 30d", "method": "post", "url": replay,
-         "data": {"which": "all", "since": _minute(now - timedelta(days=30)), "until": _minute(now)},
-         "expect": 'id="replay-preview"'},
-    ]  # fmt: skip
+        {
+            "name": "replay preview worst failed 24h",
+            "method": "post",
+            "url": replay,
+            "data": {"which": "failed", "since": _minute(now - timedelta(days=1)), "until": _minute(now)},
+            "expect": 'id="replay-preview"',
+        },
+        {
+            "name": "replay preview worst all 30d",
+            "method": "post",
+            "url": replay,
+            "data": {"which": "all", "since": _minute(now - timedelta(days=30)), "until": _minute(now)},
+            "expect": 'id="replay-preview"',
+        },
+    ]
     return pages
 
 
@@ -223,8 +246,11 @@ def main() -> None:
         result = measure(client, page, args.repeat)
         results.append(result)
         flag = " SLOW" if max(result["median_ms"], result["max_ms"]) > BUDGET_MS else ""
-        print(f"  {result['name']:40} median {result['median_ms']:7.1f} ms  max {result['max_ms']:7.1f} ms  "
-              f"{result['queries']:2} queries{flag}", flush=True)  # fmt: skip
+        print(
+            f"  {result['name']:40} median {result['median_ms']:7.1f} ms  max {result['max_ms']:7.1f} ms  "
+            f"{result['queries']:2} queries{flag}",
+            flush=True,
+        )
 
     print("\n| page | median ms | max ms | queries |\n|---|---:|---:|---:|")
     for r in results:
@@ -254,7 +280,7 @@ def main() -> None:
             "python": platform.python_version(),
             "load_before": load_before,
             "load_after": os.getloadavg(),
-        },  # fmt: skip
+        },
         "code": code_version(),
         "dataset": data,
         "pages": results,

@@ -137,8 +137,10 @@ def main() -> None:
     print(f"data set: {before_counts}")
     scrapes = [time_scrapes(args.n, by_tenant) for by_tenant in (False, True)]
     for scrape in scrapes:
-        print(f"GET /metrics (tenant labels {'on' if scrape['by_tenant'] else 'off'}): "
-              f"median {scrape['median_ms']} ms, max {scrape['max_ms']} ms, {scrape['bytes']} bytes")  # fmt: skip
+        print(
+            f"GET /metrics (tenant labels {'on' if scrape['by_tenant'] else 'off'}): "
+            f"median {scrape['median_ms']} ms, max {scrape['max_ms']} ms, {scrape['bytes']} bytes"
+        )
 
     budget = args.baseline + 3600  # the publisher is stopped when the purge ends
     results = Path(__file__).resolve().parent / "results"
@@ -146,10 +148,20 @@ def main() -> None:
     timings = results / "publisher.log"  # a file, not a pipe: a full pipe would stall the publisher
     with timings.open("w") as log:
         child = subprocess.Popen(
-            [sys.executable, __file__, "--publisher", "--database-url", args.database_url, "--rate", str(args.rate),
-             "--seconds", str(budget)],
-            stdout=log, cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--publisher",
+                "--database-url",
+                args.database_url,
+                "--rate",
+                str(args.rate),
+                "--seconds",
+                str(budget),
+            ],
+            stdout=log,
+            cwd=ROOT,
+        )
     time.sleep(args.baseline)
     purge_started = time.time()
     output = StringIO()
@@ -175,13 +187,17 @@ def main() -> None:
         "metrics_scrape": [{k: v for k, v in s.items() if k != "body"} for s in scrapes],
         "purge": {
             "older_than_days": args.older_than,
-            "busy_percent": args.busy, "events": events, "deliveries": deliveries, "attempts": attempts,
-            "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
+            "busy_percent": args.busy,
+            "events": events,
+            "deliveries": deliveries,
+            "attempts": attempts,
+            "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds),
         },
         "publish_at_rate": args.rate,
         "publish_without_purge": summary(baseline),
         "publish_during_purge": summary(during),
-    }  # fmt: skip
+    }
     result["p99_ratio"] = round(result["publish_during_purge"]["p99_ms"] / result["publish_without_purge"]["p99_ms"], 2)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     (results / f"{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")

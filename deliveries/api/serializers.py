@@ -12,9 +12,16 @@ class AttemptSerializer(serializers.ModelSerializer):
     class Meta:
         model = Attempt
         fields = [
-            "number", "started_at", "duration_ms", "request_headers", "status_code", "response_headers",
-            "response_body", "error", "outcome",
-        ]  # fmt: skip
+            "number",
+            "started_at",
+            "duration_ms",
+            "request_headers",
+            "status_code",
+            "response_headers",
+            "response_body",
+            "error",
+            "outcome",
+        ]
         read_only_fields = fields
 
 
@@ -24,9 +31,18 @@ class DeliverySerializer(serializers.ModelSerializer):
     class Meta:
         model = Delivery
         fields = [
-            "id", "event", "event_type", "endpoint", "status", "attempt_count", "next_attempt_at",
-            "last_status_code", "last_error", "created_at", "completed_at",
-        ]  # fmt: skip
+            "id",
+            "event",
+            "event_type",
+            "endpoint",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "completed_at",
+        ]
         read_only_fields = fields
 
 

@@ -6,8 +6,11 @@ from django.utils.safestring import SafeString, mark_safe
 from deliveries.dashboard.queries import Bar
 
 WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 600, 200, 12, 24, 52
-OUTCOME_COLOURS = (("successes", "#2e7d32", "succeeded"), ("retries", "#f9a825", "retried"),
-                   ("failures", "#c62828", "failed"))  # fmt: skip
+OUTCOME_COLOURS = (
+    ("successes", "#2e7d32", "succeeded"),
+    ("retries", "#f9a825", "retried"),
+    ("failures", "#c62828", "failed"),
+)
 LATENCY_LINES = ((0.50, "#1565c0", "p50"), (0.95, "#6a1b9a", "p95"), (0.99, "#ad1457", "p99"))
 
 
@@ -36,9 +39,19 @@ def _frame(bars: list[Bar], top_value: str, unit: str, body: SafeString, long_la
         '<text x="{lx}" y="{base}" text-anchor="end" class="axis">0</text>'
         '<text transform="translate(12,{mid}) rotate(-90)" text-anchor="middle" class="axis">{unit}</text>'
         "{body}{axis}</svg>",
-        w=WIDTH, h=HEIGHT, l=LEFT, top=TOP, base=TOP + plot_h, lx=LEFT - 4, ty=TOP + 4, mid=TOP + plot_h / 2,
-        top_value=top_value, unit=unit, body=body, axis=axis,
-    )  # fmt: skip
+        w=WIDTH,
+        h=HEIGHT,
+        l=LEFT,
+        top=TOP,
+        base=TOP + plot_h,
+        lx=LEFT - 4,
+        ty=TOP + 4,
+        mid=TOP + plot_h / 2,
+        top_value=top_value,
+        unit=unit,
+        body=body,
+        axis=axis,
+    )
 
 
 def outcome_bars(bars: list[Bar], long_labels: bool = False) -> SafeString:
@@ -67,7 +80,7 @@ def outcome_bars(bars: list[Bar], long_labels: bool = False) -> SafeString:
                     colour,
                     _time_label(bar, True),
                     tip,
-                )  # fmt: skip
+                )
             )
     return _frame(bars, str(peak), "attempts", mark_safe("".join(shapes)), long_labels)  # noqa: S308 (built by format_html)
 
@@ -92,7 +105,7 @@ def latency_lines(bars: list[Bar], long_labels: bool = False) -> SafeString:
                     " ".join(f"{x},{y}" for x, y in points),
                     colour,
                     label,
-                )  # fmt: skip
+                )
             )
         # A dot per point too: a step with data between empty ones is otherwise invisible.
         lines.extend(
@@ -105,6 +118,7 @@ def latency_lines(bars: list[Bar], long_labels: bool = False) -> SafeString:
 def legend(kind: str) -> SafeString:
     items = OUTCOME_COLOURS if kind == "outcomes" else [(label, colour, label) for _, colour, label in LATENCY_LINES]
     return format_html_join(
-        " ", '<span class="legend"><span class="swatch" style="background:{}"></span>{}</span>',
+        " ",
+        '<span class="legend"><span class="swatch" style="background:{}"></span>{}</span>',
         ((colour, label) for _, colour, label in items),
-    )  # fmt: skip
+    )

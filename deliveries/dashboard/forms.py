@@ -20,15 +20,19 @@ class LogFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False, choices=[("", "any status"), *DeliveryStatus.choices, (RETRYING, "Pending, retrying")]
     )
-    since = forms.DateTimeField(required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT,
-                                label="From (UTC)")  # fmt: skip
-    until = forms.DateTimeField(required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT,
-                                label="To (UTC)")  # fmt: skip
+    since = forms.DateTimeField(
+        required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT, label="From (UTC)"
+    )
+    until = forms.DateTimeField(
+        required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT, label="To (UTC)"
+    )
     event = forms.CharField(required=False, max_length=40, label="Event id")
     q = forms.CharField(
-        required=False, max_length=200, label="Search",
+        required=False,
+        max_length=200,
+        label="Search",
         help_text="An event or delivery id finds that one; other text is looked for in payloads and last errors.",
-    )  # fmt: skip
+    )
 
     def __init__(self, *args, endpoints: list[Endpoint], **kwargs):
         super().__init__(*args, **kwargs)

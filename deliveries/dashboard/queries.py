@@ -281,8 +281,9 @@ def _searched(deliveries: QuerySet[Delivery], filters: LogFilters, now: datetime
     return deliveries.filter(Q(event__body__icontains=text) | Q(last_error__icontains=text)), searched_since
 
 
-def delivery_log(filters: LogFilters, *, before: int | None = None, after: int | None = None,
-                 now: datetime | None = None) -> LogPage:  # fmt: skip
+def delivery_log(
+    filters: LogFilters, *, before: int | None = None, after: int | None = None, now: datetime | None = None
+) -> LogPage:
     """One page, newest first, by keyset on (created_at, id): no count, no offset."""
     now = now or timezone.now()
     deliveries, searched_since = _filtered(filters, now)

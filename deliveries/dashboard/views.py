@@ -50,8 +50,14 @@ def _page(request: ScopedRequest, template: str, nav: str = "", **context) -> Ht
 def overview(request: ScopedRequest) -> HttpResponse:
     window = _window(request)
     summary = queries.overview(request.scope.tenant_ids, window)
-    return _page(request, "dashboard/overview.html", nav="overview", window=window, summary=summary,
-                 **_charts(summary.bars, window))  # fmt: skip
+    return _page(
+        request,
+        "dashboard/overview.html",
+        nav="overview",
+        window=window,
+        summary=summary,
+        **_charts(summary.bars, window),
+    )
 
 
 def _endpoints_in_view(request: ScopedRequest) -> list[Endpoint]:
@@ -72,13 +78,24 @@ def delivery_log(request: ScopedRequest) -> HttpResponse:
         else:
             endpoint_ids = [endpoint.pk for endpoint in endpoints]
         filters = queries.LogFilters(
-            endpoint_ids=endpoint_ids, event_type=data["event_type"], status=data["status"], since=data["since"],
-            until=data["until"], event_id=data["event"].strip(), text=data["q"].strip(),
-        )  # fmt: skip
+            endpoint_ids=endpoint_ids,
+            event_type=data["event_type"],
+            status=data["status"],
+            since=data["since"],
+            until=data["until"],
+            event_id=data["event"].strip(),
+            text=data["q"].strip(),
+        )
         page = queries.delivery_log(filters, before=_cursor(request, "before"), after=_cursor(request, "after"))
-    return _page(request, "dashboard/deliveries.html", nav="deliveries", form=form, page=page,
-                 search_scan_limit=f"{queries.SEARCH_SCAN_LIMIT:,}",
-                 retention_days=setting("RETENTION_DAYS"))  # fmt: skip
+    return _page(
+        request,
+        "dashboard/deliveries.html",
+        nav="deliveries",
+        form=form,
+        page=page,
+        search_scan_limit=f"{queries.SEARCH_SCAN_LIMIT:,}",
+        retention_days=setting("RETENTION_DAYS"),
+    )
 
 
 def _cursor(request: ScopedRequest, name: str) -> int | None:
@@ -110,8 +127,14 @@ def delivery_detail(request: ScopedRequest, pk: int) -> HttpResponse:
         (delivery.lease_until is not None and delivery.lease_until > now)
         or (due is not None and now - timedelta(seconds=60) <= due <= now + timedelta(seconds=5))
     )
-    return _page(request, "dashboard/delivery.html", delivery=delivery, attempts=attempts, refresh=sending,
-                 cancellable=delivery.status == DeliveryStatus.PENDING)  # fmt: skip
+    return _page(
+        request,
+        "dashboard/delivery.html",
+        delivery=delivery,
+        attempts=attempts,
+        refresh=sending,
+        cancellable=delivery.status == DeliveryStatus.PENDING,
+    )
 
 
 @require_POST
@@ -169,12 +192,18 @@ def _endpoint_page(
     for bar in bars:
         totals.merge(bar.counts)
     return _page(
-        request, "dashboard/endpoint.html", endpoint=endpoint, window=window, totals=totals,
+        request,
+        "dashboard/endpoint.html",
+        endpoint=endpoint,
+        window=window,
+        totals=totals,
         health=EndpointHealth.objects.filter(endpoint=endpoint).first(),
         scheduling=scheduling_state(endpoint, now=now),
-        failures=queries.recent_failures(endpoint), replay_form=replay_form, preview=preview,
+        failures=queries.recent_failures(endpoint),
+        replay_form=replay_form,
+        preview=preview,
         **_charts(bars, window),
-    )  # fmt: skip
+    )
 
 
 @require_POST

@@ -139,8 +139,15 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
         endpoint_id, granularity, start = key
         tenant_id, counts = tallies[key]
         params += [tenant_id, endpoint_id, granularity, adapt(start)]
-        params += [counts.successes, counts.retries, counts.failures, counts.responses, counts.first_attempts,
-                   counts.first_successes, *counts.latency]  # fmt: skip
+        params += [
+            counts.successes,
+            counts.retries,
+            counts.failures,
+            counts.responses,
+            counts.first_attempts,
+            counts.first_successes,
+            *counts.latency,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(_rollup_upsert_sql(len(tallies)), params)
 
@@ -149,8 +156,14 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
 def _health_upsert_sql(rows: int) -> str:
     quote = connection.ops.quote_name
     t = quote(EndpointHealth._meta.db_table)
-    columns = ["endpoint_id", "last_attempt_at", "last_status_code", "last_error", "consecutive_failures",
-               "last_success_at"]  # fmt: skip
+    columns = [
+        "endpoint_id",
+        "last_attempt_at",
+        "last_status_code",
+        "last_error",
+        "consecutive_failures",
+        "last_success_at",
+    ]
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     streak, success, last = quote("consecutive_failures"), quote("last_success_at"), quote("last_attempt_at")
     newer = f"excluded.{last} >= {t}.{last}"  # batches may be recorded out of order (slow sends finish late)
@@ -183,8 +196,14 @@ def _move_health(attempts: list[Attempt]) -> None:
         successes = [i for i, attempt in enumerate(ordered) if attempt.outcome == AttemptOutcome.SUCCESS]
         streak = len(ordered) - successes[-1] - 1 if successes else len(ordered)
         last_success = adapt(ordered[successes[-1]].started_at) if successes else None
-        params += [endpoint_id, adapt(last.started_at), last.status_code, last.error[:_ERROR_KEPT_CHARS], streak,
-                   last_success]  # fmt: skip
+        params += [
+            endpoint_id,
+            adapt(last.started_at),
+            last.status_code,
+            last.error[:_ERROR_KEPT_CHARS],
+            streak,
+            last_success,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(_health_upsert_sql(len(by_endpoint)), params)
 

@@ -327,17 +327,28 @@ def _log_attempt(delivery: Delivery, attempt: Attempt, decision: Decision) -> No
     elif decision.outcome == AttemptOutcome.RETRY and decision.next_attempt_at is not None:
         wait = max(0, round((decision.next_attempt_at - timezone.now()).total_seconds()))
         level = logging.WARNING
-        what = (f"failed in {attempt.duration_ms} ms: {answer}; attempt {attempt.number + 1} at "
-                f"{decision.next_attempt_at:%H:%M:%S} UTC (in {wait} s).")  # fmt: skip
+        what = (
+            f"failed in {attempt.duration_ms} ms: {answer}; attempt {attempt.number + 1} at "
+            f"{decision.next_attempt_at:%H:%M:%S} UTC (in {wait} s)."
+        )
     else:
         level, what = logging.WARNING, f"failed for good in {attempt.duration_ms} ms: {answer}."
     attempt_logger.log(
         level,
         "Delivery %s attempt %d to %s: %s",
-        delivery.pk, attempt.number, endpoint, what,
+        delivery.pk,
+        attempt.number,
+        endpoint,
+        what,
         extra={
-            "event_id": delivery.event_id, "delivery_id": delivery.pk, "endpoint_id": delivery.endpoint_id,
-            "tenant_id": delivery.event.tenant_id, "attempt": attempt.number, "status_code": attempt.status_code,
-            "duration_ms": attempt.duration_ms, "outcome": str(decision.outcome), "error": attempt.error,
+            "event_id": delivery.event_id,
+            "delivery_id": delivery.pk,
+            "endpoint_id": delivery.endpoint_id,
+            "tenant_id": delivery.event.tenant_id,
+            "attempt": attempt.number,
+            "status_code": attempt.status_code,
+            "duration_ms": attempt.duration_ms,
+            "outcome": str(decision.outcome),
+            "error": attempt.error,
         },
-    )  # fmt: skip
+    )

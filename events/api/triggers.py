@@ -27,9 +27,20 @@ class TriggerSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trigger
         fields = [
-            "id", "name", "event_type", "enabled", "url", "key_prefix", "sample", "identifier", "mapping",
-            "available_paths", "rate_limit_per_minute", "created_at", "updated_at",
-        ]  # fmt: skip
+            "id",
+            "name",
+            "event_type",
+            "enabled",
+            "url",
+            "key_prefix",
+            "sample",
+            "identifier",
+            "mapping",
+            "available_paths",
+            "rate_limit_per_minute",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = fields
 
     def get_url(self, trigger: Trigger) -> str:

@@ -58,10 +58,23 @@ class EndpointSerializer(serializers.ModelSerializer):
     class Meta:
         model = Endpoint
         fields = [
-            "id", "name", "url", "description", "event_types", "enabled", "disabled_reason", "disabled_at",
-            "auth", "custom_headers", "timeout_s", "rate_limit_per_s", "max_in_flight", "filter", "created_at",
+            "id",
+            "name",
+            "url",
+            "description",
+            "event_types",
+            "enabled",
+            "disabled_reason",
+            "disabled_at",
+            "auth",
+            "custom_headers",
+            "timeout_s",
+            "rate_limit_per_s",
+            "max_in_flight",
+            "filter",
+            "created_at",
             "updated_at",
-        ]  # fmt: skip
+        ]
         read_only_fields = fields
 
 

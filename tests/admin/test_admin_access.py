@@ -336,14 +336,18 @@ def _posts(rows: dict, tenant) -> list[tuple[str, dict]]:
     ]
     for action in ["enable", "disable", "rotate", "send_test", "delete_selected"]:
         posts.append(
-            (admin_url("subscriptions_endpoint_changelist"),
-             {"action": action, "_selected_action": [endpoint_id], "post": "yes"})
-        )  # fmt: skip
+            (
+                admin_url("subscriptions_endpoint_changelist"),
+                {"action": action, "_selected_action": [endpoint_id], "post": "yes"},
+            )
+        )
     for action in ["resend_now", "cancel_pending"]:
         posts.append(
-            (admin_url("deliveries_delivery_changelist"),
-             {"action": action, "_selected_action": [rows["deliveries_delivery"]]})
-        )  # fmt: skip
+            (
+                admin_url("deliveries_delivery_changelist"),
+                {"action": action, "_selected_action": [rows["deliveries_delivery"]]},
+            )
+        )
     posts.append(
         (admin_url("accounts_apikey_changelist"), {"action": "revoke", "_selected_action": [rows["accounts_apikey"]]})
     )

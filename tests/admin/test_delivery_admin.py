@@ -67,10 +67,15 @@ def test_deliveries_cannot_be_added(tenant_admin, tenant):
 def _with_attempt(tenant) -> Delivery:
     delivery = _pending(tenant)
     Attempt.objects.create(
-        delivery=delivery, number=1, started_at=timezone.now(), duration_ms=42, status_code=503,
+        delivery=delivery,
+        number=1,
+        started_at=timezone.now(),
+        duration_ms=42,
+        status_code=503,
         request_headers={"Authorization": "Bearer ****0001", "X-Env": "****0004"},
-        response_body="upstream down", outcome=AttemptOutcome.RETRY,
-    )  # fmt: skip
+        response_body="upstream down",
+        outcome=AttemptOutcome.RETRY,
+    )
     return delivery
 
 
@@ -167,9 +172,16 @@ def test_search_by_another_tenants_event_id_finds_nothing(tenant_admin, other_te
 
 @pytest.mark.parametrize(
     "query",
-    [{"status": "bogus"}, {"created_at__gte": "not-a-date"}, {"o": "99"}, {"endpoint__tenant__id__exact": "x"},
-     {"nonsense": "1"}, {"q": "\x00"}, {"created_at__year": "abc"}],
-)  # fmt: skip
+    [
+        {"status": "bogus"},
+        {"created_at__gte": "not-a-date"},
+        {"o": "99"},
+        {"endpoint__tenant__id__exact": "x"},
+        {"nonsense": "1"},
+        {"q": "\x00"},
+        {"created_at__year": "abc"},
+    ],
+)
 def test_odd_changelist_parameters_never_500(tenant_admin, tenant, query):
     _pending(tenant)
 

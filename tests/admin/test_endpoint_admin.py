@@ -513,10 +513,16 @@ def test_changelist_shows_health_columns(tenant_admin, tenant):
     delivery = _test_delivery(tenant_admin, endpoint)
     now = timezone.now()
     attempts = [
-        Attempt(delivery=delivery, number=number, started_at=now + timedelta(seconds=number), duration_ms=10,
-                status_code=status, outcome=outcome)
+        Attempt(
+            delivery=delivery,
+            number=number,
+            started_at=now + timedelta(seconds=number),
+            duration_ms=10,
+            status_code=status,
+            outcome=outcome,
+        )
         for number, (status, outcome) in enumerate([(200, "success"), (500, "retry"), (502, "retry")], start=1)
-    ]  # fmt: skip
+    ]
     Attempt.objects.bulk_create(attempts)
     record_stats(attempts)  # what the recorder does with each batch
 
@@ -794,9 +800,14 @@ def test_test_result_shows_the_attempt(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
     delivery = _test_delivery(tenant_admin, endpoint)
     Attempt.objects.create(
-        delivery=delivery, number=1, started_at=timezone.now(), duration_ms=87, status_code=202,
-        response_body='{"received": true}', outcome=AttemptOutcome.SUCCESS,
-    )  # fmt: skip
+        delivery=delivery,
+        number=1,
+        started_at=timezone.now(),
+        duration_ms=87,
+        status_code=202,
+        response_body='{"received": true}',
+        outcome=AttemptOutcome.SUCCESS,
+    )
 
     response = tenant_admin.get(admin_url("subscriptions_endpoint_test_result", endpoint.pk, delivery.pk))
 
@@ -812,10 +823,17 @@ def test_test_result_shows_the_latest_attempt_and_its_error(tenant_admin, tenant
     endpoint = endpoint_for(tenant)
     delivery = _test_delivery(tenant_admin, endpoint)
     started = timezone.now()
-    Attempt.objects.create(delivery=delivery, number=1, started_at=started, duration_ms=5, status_code=500,
-                           outcome=AttemptOutcome.RETRY)  # fmt: skip
-    Attempt.objects.create(delivery=delivery, number=2, started_at=started + timedelta(seconds=5), duration_ms=3001,
-                           error="Timed out after 3.0 s", outcome=AttemptOutcome.RETRY)  # fmt: skip
+    Attempt.objects.create(
+        delivery=delivery, number=1, started_at=started, duration_ms=5, status_code=500, outcome=AttemptOutcome.RETRY
+    )
+    Attempt.objects.create(
+        delivery=delivery,
+        number=2,
+        started_at=started + timedelta(seconds=5),
+        duration_ms=3001,
+        error="Timed out after 3.0 s",
+        outcome=AttemptOutcome.RETRY,
+    )
 
     response = tenant_admin.get(admin_url("subscriptions_endpoint_test_result", endpoint.pk, delivery.pk))
 
@@ -828,8 +846,15 @@ def test_test_result_shows_the_latest_attempt_and_its_error(tenant_admin, tenant
 def test_test_result_escapes_the_response_body(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
     delivery = _test_delivery(tenant_admin, endpoint)
-    Attempt.objects.create(delivery=delivery, number=1, started_at=timezone.now(), duration_ms=1, status_code=200,
-                           response_body="<script>alert(1)</script>", outcome=AttemptOutcome.SUCCESS)  # fmt: skip
+    Attempt.objects.create(
+        delivery=delivery,
+        number=1,
+        started_at=timezone.now(),
+        duration_ms=1,
+        status_code=200,
+        response_body="<script>alert(1)</script>",
+        outcome=AttemptOutcome.SUCCESS,
+    )
 
     response = tenant_admin.get(admin_url("subscriptions_endpoint_test_result", endpoint.pk, delivery.pk))
 

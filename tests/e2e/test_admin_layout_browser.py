@@ -14,8 +14,14 @@ from tests.support.browser import chromium_page
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 VIEWPORTS = [(1366, 900), (1920, 1080)]
-HEALTH_COLUMNS = ["enabled", "last_status", "success_rate_24h", "consecutive_failures", "scheduling_now",
-                  "why_disabled"]  # fmt: skip
+HEALTH_COLUMNS = [
+    "enabled",
+    "last_status",
+    "success_rate_24h",
+    "consecutive_failures",
+    "scheduling_now",
+    "why_disabled",
+]
 LONG_URL = "https://93.184.216.34/webhooks/incoming/customer-with-a-rather-long-name/messages/v2/?source=webhookhub"
 
 
@@ -35,12 +41,17 @@ def admin_user(tenant):
 def endpoints(tenant):
     """Four endpoints with long URLs and several event types, with health: one failing, one disabled."""
     types = ["message.received", "message.sent", "message.updated", "chat.opened"]
-    made = [make_endpoint(tenant, f"{LONG_URL}&n={n}", name=name, event_types=types).endpoint
-            for n, name in enumerate(["CRM production (EU)", "", "Billing", "Analytics warehouse"])]  # fmt: skip
+    made = [
+        make_endpoint(tenant, f"{LONG_URL}&n={n}", name=name, event_types=types).endpoint
+        for n, name in enumerate(["CRM production (EU)", "", "Billing", "Analytics warehouse"])
+    ]
     record(deliveries_to(made[0], 3), headers={"Content-Type": "application/json", "X-Request-Id": "r" * 60})
     record(deliveries_to(made[1], 2), status=500, error="", body=b'{"error": "upstream down"}')
-    record(deliveries_to(made[2], 2), status=None, error="Connection refused by 203.0.113.9 port 443: nothing "
-           "is listening there (is the receiver running?).")  # fmt: skip
+    record(
+        deliveries_to(made[2], 2),
+        status=None,
+        error="Connection refused by 203.0.113.9 port 443: nothing is listening there (is the receiver running?).",
+    )
     disable_endpoint(endpoint=made[3], reason="No successful delivery since 2026-11-25 08:00 UTC (5 days of failures).")
     return made
 

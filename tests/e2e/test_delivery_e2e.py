@@ -158,8 +158,12 @@ def _publish_in_a_process(e2e, tenant, data: str) -> str:
     """Application code in another process, as a web process would publish; returns the event id."""
     result = subprocess.run(
         [sys.executable, "manage.py", "publish", "--tenant", tenant.slug, "message.received", data],
-        cwd=ROOT, env=e2e.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=e2e.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 

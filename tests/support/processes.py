@@ -93,13 +93,27 @@ def start_worker(env: dict[str, str], log_dir: Path) -> Process:
     worker = Process(
         "worker",
         [
-            sys.executable, "-m", "celery", "-A", "webhookhub", "worker", "-P", "prefork", "-c", "2",
-            "-l", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "-n", f"e2e-{uuid.uuid4().hex[:8]}@%h",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "webhookhub",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"e2e-{uuid.uuid4().hex[:8]}@%h",
         ],
         env,
         log_dir,
-    )  # fmt: skip
+    )
     worker.wait_for_log(" ready.", timeout=60)
     return worker
 
@@ -136,8 +150,12 @@ def start_web(env: dict[str, str], log_dir: Path) -> tuple[Process, int]:
 def purge_queue(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "webhookhub", "purge", "-f"],
-        cwd=ROOT, env=env, check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def free_port() -> int:

@@ -75,7 +75,7 @@ def trigger_state() -> dict:
             "identifier",
             "rate_limit_per_minute",
             "updated_at",
-        ),  # fmt: skip
+        ),
         "trigger_requests": _rows(TriggerRequest, "trigger_id", "status_code", "outcome", "event_id"),
     }
 

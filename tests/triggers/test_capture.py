@@ -389,9 +389,12 @@ def test_another_tenants_trigger_refuses_this_key_and_logs_nothing(made, theirs)
 def test_a_body_without_content_length_is_411_and_publishes_nothing(made):
     client = Client()
     request = client.request(
-        REQUEST_METHOD="POST", PATH_INFO=capture_url(made.trigger.pk), CONTENT_TYPE="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {made.api_key}", **{"wsgi.input": FakePayload(json.dumps(BODY).encode())},
-    )  # fmt: skip
+        REQUEST_METHOD="POST",
+        PATH_INFO=capture_url(made.trigger.pk),
+        CONTENT_TYPE="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {made.api_key}",
+        **{"wsgi.input": FakePayload(json.dumps(BODY).encode())},
+    )
 
     _assert_error(request, 411)
     assert nothing_published()

@@ -26,9 +26,18 @@ from webhookhub.accounts.models import Role
 pytestmark = pytest.mark.django_db
 
 SAMPLE_PATHS = [
-    "contact", "contact.phone", "contact.name", "items", "items[0]", "items[0].sku", "items[0].qty",
-    "items[1]", "items[1].sku", "items[1].qty", "note",
-]  # fmt: skip
+    "contact",
+    "contact.phone",
+    "contact.name",
+    "items",
+    "items[0]",
+    "items[0].sku",
+    "items[0].qty",
+    "items[1]",
+    "items[1].sku",
+    "items[1].qty",
+    "note",
+]
 NEW = {"name": "crm", "event_type": EVENT_TYPE, "sample": SAMPLE, "identifier": IDENTIFIER, "mapping": MAPPING}
 
 
