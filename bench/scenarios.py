@@ -352,7 +352,9 @@ def slow(platform: Platform, events: int = 48) -> dict:
         "all_arrived": bool(done),
         "seconds_until_all_arrived": round(elapsed, 1),
         "attempts": Attempt.objects.filter(delivery__endpoint__tenant=tenant).count(),
-        "attempts_without_a_request": Attempt.objects.filter(delivery__endpoint__tenant=tenant, reached=False).count(),
+        "attempts_without_a_request": Attempt.objects.filter(
+            delivery__endpoint__tenant=tenant, request_made=False
+        ).count(),
         "duplicates": stats["duplicates"],
     }
 

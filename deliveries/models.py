@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django.db import models
+from django.db.models import Q
 
 from events.models import Event
 from subscriptions.models import Endpoint
@@ -14,12 +15,36 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+def lease_held(now: datetime) -> Q:
+    """A worker process holds the delivery: it claimed it (the claim takes only ``lease_until < now``)
+    and renews the lease while the delivery waits in its lane or is being sent."""
+    return Q(lease_until__gte=now)
+
+
+class DeliveryQuerySet(models.QuerySet["Delivery"]):
+    """The questions asked of deliveries everywhere, each answered once."""
+
+    def pending(self) -> "DeliveryQuerySet":
+        return self.filter(status=DeliveryStatus.PENDING)
+
+    def in_flight(self, now: datetime) -> "DeliveryQuerySet":
+        """Pending and held by a worker: being sent, or waiting for its turn in the worker's lane."""
+        return self.pending().filter(lease_held(now))
+
+    def not_in_flight(self, now: datetime) -> "DeliveryQuerySet":
+        return self.exclude(lease_held(now))
+
+    def due_unowned(self, now: datetime) -> "DeliveryQuerySet":
+        """Pending, due, and held by no worker: what a claim may take now."""
+        return self.pending().not_in_flight(now).filter(next_attempt_at__lte=now)
+
+
 class Delivery(models.Model):
     """One event to one endpoint. Retries wait here, in ``next_attempt_at``, not in the broker.
 
-    ``lease_until`` in the future means somebody owns the delivery: a message in the
-    broker (set when handed over) or a worker sending it. When it runs out the sweeper
-    hands the delivery over again.
+    ``lease_until`` at or after now means a worker process holds the delivery (see ``lease_held``);
+    it renews the lease while it holds it. If the process dies the lease runs out and any worker
+    may claim the delivery again.
     """
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
@@ -34,6 +59,8 @@ class Delivery(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # Not a column: the lease this process was granted when it claimed the delivery (set in memory).
     claimed_lease: datetime | None
+
+    objects = DeliveryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -71,7 +98,9 @@ class Attempt(models.Model):
     response_body = models.TextField(blank=True)  # first STORED_RESPONSE_BYTES
     error = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
-    reached = models.BooleanField(default=True, help_text="False when no request was made (the endpoint was stalled).")
+    request_made = models.BooleanField(
+        default=True, help_text="False when no request was made (refused by the address policy, no signing secret)."
+    )
 
     class Meta:
         ordering = ["delivery", "number"]
@@ -215,7 +244,7 @@ class AttemptTotal(models.Model):
 
     Added to by the recorder in the transaction that inserts the attempts (like the rollups), so
     the counters match the attempt log exactly and outlive retention. Sharded and keyed like
-    ``PublishTotal``. The histogram counts attempts that made a request (``reached``):
+    ``PublishTotal``. The histogram counts attempts that made a request (``request_made``):
     ``latency_NN`` within ``LATENCY_BOUNDS_MS[NN]``, ``duration_ms_sum`` their total time.
     """
 

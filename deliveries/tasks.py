@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from deliveries.services import dispatch, pipeline, sweeping
+from deliveries.services import doorbell, pipeline, sweeping
 from deliveries.services.ticker import ticker
 from webhookhub.celery import DRAIN_TASK, SWEEP_TASK
 from webhookhub.conf import setting
@@ -18,13 +18,13 @@ logger = logging.getLogger(__name__)
 def drain() -> int:
     """Claim and send due deliveries; rings again if time ran out with work left."""
     try:
-        claimed, more = pipeline.pipeline().drain(setting("DRAIN_MAX_SECONDS"))
+        claimed, more = pipeline.process_pipeline().drain(setting("DRAIN_MAX_SECONDS"))
     except DATABASE_UNAVAILABLE as exc:
         # The next task starts on a fresh connection; the sweeper rings again for what is due.
         logger.warning("Drain stopped, database unavailable (%s).", exc)
         return 0
     if more:
-        dispatch.ring_now()
+        doorbell.ring_now()
     return claimed
 
 

@@ -804,8 +804,8 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                 "response_headers, response_body, error, outcome"
             )
             # Every simulated attempt made its request (no stalled endpoint); newer schemas record that.
-            reached = "\tt" if has_field(Attempt, "reached") else ""
-            columns += ", reached" if reached else ""
+            request_made = "\tt" if has_field(Attempt, "request_made") else ""
+            columns += ", request_made" if request_made else ""
             kind_cols = []
             for name in KIND_NAMES:
                 k = KINDS[name]
@@ -837,7 +837,7 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
                         )
                         out.row(
                             f"{attempt_id}\t{i + 1}\t{number}\t{ts(t)}\t{duration}\t{request}\t{code}\t"
-                            f"{headers}\t{body}\t{error.format(ip=ep.ip) if error else ''}\t{outcome}{reached}\n"
+                            f"{headers}\t{body}\t{error.format(ip=ep.ip) if error else ''}\t{outcome}{request_made}\n"
                         )
                 out.flush()
             mark = phase("COPY attempts", mark)
@@ -921,7 +921,8 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
     counters = ", ".join(
         ["successes", "retries", "failures", "responses", "first_attempts", "first_successes", *LATENCY_COLUMNS]
     )
-    only_reached = "WHERE a.reached" if has_field(Attempt, "reached") else ""  # stalled attempts move no streak
+    # attempts that made no request move no streak
+    only_requests = "WHERE a.request_made" if has_field(Attempt, "request_made") else ""
     with psycopg.connect(url) as conn:
         conn.execute("SET work_mem = '256MB'")
         conn.execute(f"DELETE FROM {rollup}")  # noqa: S608
@@ -954,7 +955,7 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
         conn.execute(
             f"""WITH a AS MATERIALIZED (
                     SELECT d.endpoint_id, a.started_at, a.number, a.status_code, a.error, a.outcome
-                    FROM {attempt} a JOIN {delivery} d ON d.id = a.delivery_id {only_reached}),
+                    FROM {attempt} a JOIN {delivery} d ON d.id = a.delivery_id {only_requests}),
                 last_success AS (
                     SELECT DISTINCT ON (endpoint_id) endpoint_id, started_at, number FROM a
                     WHERE outcome = 'success' ORDER BY endpoint_id, started_at DESC, number DESC),
@@ -987,7 +988,7 @@ def fill_totals(conn, tables: dict, bounds: str) -> None:
     attempt, delivery, event = tables[Attempt], tables[Delivery], tables[Event]
     attempt_total, publish_total = AttemptTotal._meta.db_table, PublishTotal._meta.db_table
     latency = ", ".join(
-        f"count(*) FILTER (WHERE a.reached AND width_bucket(a.duration_ms - 1, {bounds}) = {i})"
+        f"count(*) FILTER (WHERE a.request_made AND width_bucket(a.duration_ms - 1, {bounds}) = {i})"
         for i in range(len(LATENCY_COLUMNS))
     )
     conn.execute(f"DELETE FROM {attempt_total}")  # noqa: S608
@@ -997,7 +998,8 @@ def fill_totals(conn, tables: dict, bounds: str) -> None:
                                          {", ".join(LATENCY_COLUMNS)})
         SELECT ev.tenant_id, 0, count(*) FILTER (WHERE a.outcome = 'success'),
                count(*) FILTER (WHERE a.outcome = 'retry'), count(*) FILTER (WHERE a.outcome = 'fail'),
-               count(*) FILTER (WHERE a.reached), coalesce(sum(a.duration_ms) FILTER (WHERE a.reached), 0), {latency}
+               count(*) FILTER (WHERE a.request_made),
+               coalesce(sum(a.duration_ms) FILTER (WHERE a.request_made), 0), {latency}
         FROM {attempt} a JOIN {delivery} d ON d.id = a.delivery_id JOIN {event} ev ON ev.id = d.event_id
         GROUP BY ev.tenant_id"""  # noqa: S608
     )
@@ -1067,8 +1069,8 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
 
     for ep in (flaky, next(ep for ep in plans if ep.profile.name == "worst")):
         attempts = Attempt.objects.filter(delivery__endpoint_id=ep.pk)
-        if has_field(Attempt, "reached"):
-            attempts = attempts.filter(reached=True)
+        if has_field(Attempt, "request_made"):
+            attempts = attempts.filter(request_made=True)
         ordered = list(
             attempts.order_by("started_at", "number").only("started_at", "number", "status_code", "error", "outcome")
         )

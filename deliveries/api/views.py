@@ -28,7 +28,7 @@ from events.api.serializers import EventSerializer
 from events.api.views import EventReadViewSet
 from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
 from events.models import EventSource
-from subscriptions.api.views import EndpointViewSet as EndpointSettingsViewSet
+from subscriptions.api.views import EndpointSettingsViewSet
 from webhookhub.accounts.api.errors import PayloadTooLargeError
 from webhookhub.accounts.api.scoping import TenantScopedMixin
 from webhookhub.accounts.api.throttling import ApiKeyRateThrottle, PublishRateThrottle

@@ -17,10 +17,9 @@ from deliveries.models import (
     LATENCY_COLUMNS,
     AttemptTotal,
     Delivery,
-    DeliveryStatus,
     PublishTotal,
+    lease_held,
 )
-from deliveries.services.sweeping import due_unowned
 from deliveries.services.totals import ATTEMPT_COUNTERS
 from subscriptions.models import Endpoint
 from webhookhub.accounts.models import Tenant
@@ -102,13 +101,13 @@ def _by_state(rows: list[tuple[str, dict[str, Any]]], states: tuple[str, ...]) -
 
 
 def _pending(label: _Labels, now: datetime) -> dict[tuple[str, str], int]:
-    leased = Q(lease_until__gte=now)
+    leased = lease_held(now)
     counts = {
         "in_flight": Count("pk", filter=leased),
         "due": Count("pk", filter=~leased & Q(next_attempt_at__lte=now)),
         "scheduled": Count("pk", filter=~leased & Q(next_attempt_at__gt=now)),
     }
-    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    pending = Delivery.objects.pending()
     return _by_state(label.rows(pending, "endpoint__tenant_id", **counts), PENDING_STATES)
 
 
@@ -118,7 +117,7 @@ def _held_back(now: datetime) -> Q:
 
 
 def _lag(label: _Labels, now: datetime) -> dict[str, float]:
-    waiting = due_unowned(now).filter(endpoint__enabled=True).exclude(_held_back(now))
+    waiting = Delivery.objects.due_unowned(now).filter(endpoint__enabled=True).exclude(_held_back(now))
     result: dict[str, float] = {}
     for key, row in label.rows(waiting, "endpoint__tenant_id", oldest=Min("next_attempt_at")):
         lag = max(0.0, (now - row["oldest"]).total_seconds()) if row["oldest"] else 0.0

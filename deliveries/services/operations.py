@@ -5,11 +5,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
-from deliveries.services import dispatch
+from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryQuerySet, DeliveryStatus
+from deliveries.services import doorbell
 from deliveries.services.publishing import publish
 from events.catalog import TEST_EVENT_TYPE
 from events.models import EventSource, EventType
@@ -24,19 +24,21 @@ def resend(delivery: Delivery) -> Delivery:
     A delivery a worker is sending right now (pending with a live lease) is left to it.
     """
     now = timezone.now()
-    in_flight = Q(status=DeliveryStatus.PENDING, lease_until__gt=now)
-    if Delivery.objects.filter(pk=delivery.pk).exclude(in_flight).update(next_attempt_at=now, **_AGAIN):
-        transaction.on_commit(dispatch.ring)
+    if Delivery.objects.filter(pk=delivery.pk).not_in_flight(now).update(next_attempt_at=now, **_AGAIN):
+        transaction.on_commit(doorbell.ring)
     delivery.refresh_from_db()
     return delivery
 
 
-def cancel_pending(deliveries: QuerySet[Delivery]) -> int:
-    """Cancel those still pending and not being sent right now; returns how many."""
+def cancel_pending(deliveries: DeliveryQuerySet) -> int:
+    """Cancel those still pending and not held by a worker right now; returns how many."""
     now = timezone.now()
-    not_in_flight = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    return deliveries.filter(not_in_flight, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now, last_error="Cancelled by an admin."
+    return (
+        deliveries.pending()
+        .not_in_flight(now)
+        .update(
+            status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now, last_error="Cancelled by an admin."
+        )
     )
 
 
@@ -49,7 +51,7 @@ def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: d
         return chosen.count()
     count = chosen.update(next_attempt_at=timezone.now(), **_AGAIN)
     if count:
-        transaction.on_commit(dispatch.ring)
+        transaction.on_commit(doorbell.ring)
     return count
 
 

@@ -49,7 +49,7 @@ from deliveries.scheduling import Health, Pacer, Signal, lease_ahead, stops_send
 from deliveries.services.scheduling import Claimed, EndpointClaim, give_up_ownership, renew_ownership
 from deliveries.services.sending import (
     Batch,
-    Sent,
+    SendResult,
     claim,
     not_sent,
     prepare,
@@ -117,7 +117,7 @@ class Pipeline:
         self._give_up_at: float | None = None  # an idle lane's time is up then
         self._poll_at = 0.0  # while a lane is idle: when its owner next looks for new work
         self._database_down = False
-        self._results: queue.Queue[tuple[list[Sent], list[Delivery]]] = queue.Queue()
+        self._results: queue.Queue[tuple[list[SendResult], list[Delivery]]] = queue.Queue()
         self._closing = threading.Event()
         self._recorder = threading.Thread(target=self._record_forever, name="webhookhub-recorder", daemon=True)
         self._recorder.start()
@@ -222,22 +222,22 @@ class Pipeline:
         for delivery, batch in starts:
             self._executor.submit(self._send, delivery, batch).add_done_callback(self._sent)
 
-    def _send(self, delivery: Delivery, batch: Batch) -> Sent:
+    def _send(self, delivery: Delivery, batch: Batch) -> SendResult:
         try:
             return send_one(delivery, batch.secrets[delivery.endpoint_id], self.config)
         except Exception:  # noqa: BLE001 - a bug in one send must not stop the others
             logger.exception("Sending delivery %s failed unexpectedly.", delivery.pk)
             return not_sent(delivery, "internal error in the sender (see the worker log).")
 
-    def _sent(self, future: "Future[Sent]") -> None:
+    def _sent(self, future: "Future[SendResult]") -> None:
         """A request is over: free its slot, stop its lane if the answer says so, start what may go next."""
-        sent: Sent = future.result()
+        sent: SendResult = future.result()
         with self._lock:
             self._sending -= 1
             lane = self._lanes.get(sent.delivery.endpoint_id)  # gone only if the pipeline closed without it
             if lane is not None:
                 lane.pacer.finish()
-            if lane is not None and sent.reached:
+            if lane is not None and sent.request_made:
                 signal = signal_of_sent(sent)
                 if stops_sending(Health(consecutive_failures=lane.failures), signal):
                     lane.blocking.add(sent.delivery.pk)
@@ -286,7 +286,7 @@ class Pipeline:
             logger.exception("Claiming failed.")
             self._claim_again_at = time.monotonic() + 1.0
 
-    def _next_results(self) -> tuple[list[Sent], list[Delivery]]:
+    def _next_results(self) -> tuple[list[SendResult], list[Delivery]]:
         """Up to a batch of results; none if nothing came before the next timed duty is due."""
         idle_lanes_at = None if self._give_up_at is None else min(self._give_up_at, self._poll_at)
         timers = (self._renew_at, self._claim_again_at, self._start_at, idle_lanes_at)
@@ -305,7 +305,7 @@ class Pipeline:
             cancelled += more_cancelled
         return sent, cancelled
 
-    def _record(self, sent: list[Sent], cancelled: list[Delivery]) -> None:
+    def _record(self, sent: list[SendResult], cancelled: list[Delivery]) -> None:
         """Write a batch of results; while the database is unreachable, keep it and try again."""
         tries_while_reachable, wait = 0, 0.1
         while True:
@@ -414,7 +414,7 @@ class Pipeline:
             logger.warning("Renewing %d send leases failed (%s); trying again in 1 s.", len(held), exc)
             self._renew_at = time.monotonic() + 1.0
 
-    def _record_one_by_one(self, sent: list[Sent], cancelled: list[Delivery]) -> None:
+    def _record_one_by_one(self, sent: list[SendResult], cancelled: list[Delivery]) -> None:
         """So one bad row (e.g. its endpoint was just deleted) does not cost the others their record."""
         for item_sent, item_cancelled in [([item], []) for item in sent] + [([], [item]) for item in cancelled]:
             try:
@@ -444,7 +444,7 @@ _pipeline_pid: int | None = None
 _pipeline_lock = threading.Lock()
 
 
-def pipeline() -> Pipeline:
+def process_pipeline() -> Pipeline:
     """This process's pipeline, created on first use (after a worker forks)."""
     global _pipeline, _pipeline_pid
     with _pipeline_lock:

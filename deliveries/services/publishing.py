@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery
-from deliveries.services import dispatch
+from deliveries.services import doorbell
 from deliveries.services.totals import count_published, published_sql
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
@@ -143,5 +143,5 @@ def publish(
         return existing
     event._state.adding = False
     if endpoint_ids:
-        transaction.on_commit(dispatch.ring)
+        transaction.on_commit(doorbell.ring)
     return event

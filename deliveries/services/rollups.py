@@ -39,7 +39,7 @@ ROLLUP_COUNTERS = (
     "first_successes",
     *LATENCY_COLUMNS,
 )
-_COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "reached")
+_COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "request_made")
 _PRUNE_EVERY_SECONDS = 600.0
 _last_prune = 0.0
 _ERROR_KEPT_CHARS = 500
@@ -111,7 +111,7 @@ def record_stats(attempts: Sequence[Attempt]) -> None:
     if not attempts:
         return
     add_to_rollups(tally((attempt.delivery.endpoint.tenant_id, attempt) for attempt in attempts))
-    _move_health([attempt for attempt in attempts if attempt.reached])
+    _move_health([attempt for attempt in attempts if attempt.request_made])
 
 
 @lru_cache(maxsize=32)
@@ -242,10 +242,10 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
         batch.append(attempt)
         if len(batch) == chunk:
             _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-            _move_health([a for a in batch if a.reached])
+            _move_health([a for a in batch if a.request_made])
             batch = []
     _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-    _move_health([a for a in batch if a.reached])
+    _move_health([a for a in batch if a.request_made])
     recent = bucket_start(timezone.now() - FINE_ROLLUPS_KEPT, Granularity.FIVE_MINUTES)
     keys = sorted(key for key in tallies if key[1] != Granularity.FIVE_MINUTES or key[2] >= recent)
     for start in range(0, len(keys), 500):

@@ -342,10 +342,10 @@ class SchedulingState:
 
 def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
     schedule = EndpointSchedule.objects.filter(endpoint=endpoint).first() or EndpointSchedule(endpoint=endpoint)
-    pending = Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING)
+    pending = Delivery.objects.filter(endpoint=endpoint).pending()
     paused = schedule.paused_until if schedule.paused_until and schedule.paused_until > now else None
     return SchedulingState(
-        leased=pending.filter(lease_until__isnull=False, lease_until__gte=now).count(),
+        leased=pending.in_flight(now).count(),
         pending=pending.count(),
         max_in_flight=endpoint.max_in_flight,
         rate_limit_per_s=endpoint.rate_limit_per_s,

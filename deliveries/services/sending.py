@@ -43,14 +43,14 @@ STATE_FIELDS = (
 
 
 @dataclass(frozen=True)
-class Sent:
-    """The outcome of one try. ``reached`` is False when no request was made (e.g. no signing secret)."""
+class SendResult:
+    """The outcome of one try. ``request_made`` is False when no request was made (e.g. no signing secret)."""
 
     delivery: Delivery
     started_at: datetime
     masked_headers: dict[str, str]
     result: http.HttpResult
-    reached: bool = True
+    request_made: bool = True
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
     )
 
 
-def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> Sent:
+def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> SendResult:
     """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint)."""
     endpoint = delivery.endpoint
     started_at = timezone.now()
@@ -150,7 +150,7 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
     )
     if not secrets:
         result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")
-        return Sent(delivery, started_at, request.masked_headers, result, reached=False)
+        return SendResult(delivery, started_at, request.masked_headers, result, request_made=False)
     result = http.post(
         request.url,
         headers=request.headers,
@@ -159,12 +159,13 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
         total_timeout=endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
         max_response_bytes=config["MAX_RESPONSE_BYTES"],
     )
-    return Sent(delivery, started_at, request.masked_headers, result)
+    return SendResult(delivery, started_at, request.masked_headers, result)
 
 
-def not_sent(delivery: Delivery, reason: str) -> Sent:
+def not_sent(delivery: Delivery, reason: str) -> SendResult:
     """An attempt that made no request, recorded so the delivery moves on along its schedule."""
-    return Sent(delivery, timezone.now(), {}, http.HttpResult(None, error=f"Not sent: {reason}"), reached=False)
+    result = http.HttpResult(None, error=f"Not sent: {reason}")
+    return SendResult(delivery, timezone.now(), {}, result, request_made=False)
 
 
 def _text(value: str) -> str:
@@ -172,7 +173,7 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
-def _record(sent: Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt, Decision]:
+def _record(sent: SendResult, now: datetime, config: dict[str, Any]) -> tuple[Attempt, Decision]:
     """Decide what happens next, update the delivery in memory and build its Attempt row."""
     delivery, result = sent.delivery, sent.result
     number = delivery.attempt_count + 1
@@ -209,7 +210,7 @@ def _record(sent: Sent, now: datetime, config: dict[str, Any]) -> tuple[Attempt,
         response_body=_text(result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace")),
         error=error,
         outcome=decision.outcome,
-        reached=sent.reached,
+        request_made=sent.request_made,
     )
     return attempt, decision
 
@@ -232,13 +233,13 @@ def _save_states(deliveries: list[Delivery]) -> None:
         Delivery.objects.filter(pk__in=[d.pk for d in group]).update(**dict(zip(STATE_FIELDS, values, strict=True)))
 
 
-def _update_endpoints(recorded: list[tuple[Sent, Decision]], now: datetime) -> None:
+def _update_endpoints(recorded: list[tuple[SendResult, Decision]], now: datetime) -> None:
     """410 disables; otherwise one success in the batch counts as healthy, else as one more failure."""
     endpoints: dict[str, Endpoint] = {}
     gone: dict[str, str] = {}
     healthy: dict[str, bool] = {}
     for sent, decision in recorded:
-        if not sent.reached:
+        if not sent.request_made:
             continue
         endpoint = sent.delivery.endpoint
         endpoints[endpoint.pk] = endpoint
@@ -252,21 +253,21 @@ def _update_endpoints(recorded: list[tuple[Sent, Decision]], now: datetime) -> N
             record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
 
 
-def signal_of_sent(sent: Sent) -> Signal:
+def signal_of_sent(sent: SendResult) -> Signal:
     """What one attempt that made a request says about its endpoint."""
     return signal_of(sent.result.status_code, has_retry_after=_retry_after(sent) is not None)
 
 
-def _signals(recorded: list[tuple[Sent, Decision]]) -> dict[str, list[SignalAt]]:
+def _signals(recorded: list[tuple[SendResult, Decision]]) -> dict[str, list[SignalAt]]:
     """What the attempts that made a request say about their endpoints (Retry-After, failure, answer)."""
     return signals_of(
         (sent.delivery.endpoint_id, sent.result.status_code, _retry_after(sent) is not None, decision.next_attempt_at)
         for sent, decision in recorded
-        if sent.reached
+        if sent.request_made
     )
 
 
-def _retry_after(sent: Sent) -> str | None:
+def _retry_after(sent: SendResult) -> str | None:
     return next((value for name, value in sent.result.headers.items() if name.lower() == "retry-after"), None)
 
 
@@ -286,7 +287,7 @@ def _still_owned(deliveries: list[Delivery]) -> set[int]:
     return owned
 
 
-def write_results(sent: list[Sent], cancelled: list[Delivery], config: dict[str, Any]) -> list[str]:
+def write_results(sent: list[SendResult], cancelled: list[Delivery], config: dict[str, Any]) -> list[str]:
     """Record attempts and new states in one short transaction; returns the outcome of each ``sent``."""
     now = timezone.now()
     recorded = [(item, *_record(item, now, config)) for item in sent]

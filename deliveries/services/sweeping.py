@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from math import ceil
 
-from django.db.models import Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus, SweepTurn
-from deliveries.services.dispatch import ring_now
+from deliveries.models import Delivery, SweepTurn
+from deliveries.services.doorbell import ring_now
 from deliveries.services.retention import purge, retention_cutoff
 from deliveries.services.rollups import prune_rollups
 from events.triggers import prune_trigger_requests
@@ -29,12 +28,6 @@ _TURN_FRACTION = 0.8
 PURGE_SHARE = 0.25
 
 
-def due_unowned(now: datetime) -> QuerySet[Delivery]:
-    return Delivery.objects.filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now), status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-    )
-
-
 @dataclass(frozen=True)
 class SweepResult:
     due: int  # due deliveries nobody owns, counted up to DRAIN_BATCH_SIZE x SWEEP_MAX_DOORBELLS
@@ -46,7 +39,7 @@ def sweep_due(*, now: datetime | None = None) -> SweepResult:
     now = now or timezone.now()
     batch = setting("DRAIN_BATCH_SIZE")
     most = setting("SWEEP_MAX_DOORBELLS")
-    due = len(due_unowned(now).values_list("pk", flat=True)[: batch * most])
+    due = len(Delivery.objects.due_unowned(now).values_list("pk", flat=True)[: batch * most])
     return SweepResult(due=due, rings=ring_now(ceil(due / batch)) if due else 0)
 
 

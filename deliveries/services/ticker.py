@@ -47,7 +47,7 @@ class SweepTicker:
         try:
             swept = sweep()
             if swept and swept.due:
-                pipeline.pipeline().drain(float(setting("DRAIN_MAX_SECONDS")))
+                pipeline.process_pipeline().drain(float(setting("DRAIN_MAX_SECONDS")))
         except DATABASE_UNAVAILABLE as exc:
             if not self._failing:
                 logger.warning("Sweep failed, database unavailable (%s); retrying every interval.", exc)

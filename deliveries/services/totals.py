@@ -69,7 +69,7 @@ def count_attempts(attempts: Iterable[tuple[str, Attempt]]) -> None:
     for tenant_id, attempt in attempts:
         counts = by_tenant.setdefault(tenant_id, dict.fromkeys(ATTEMPT_COUNTERS, 0))
         counts[_OUTCOME_COUNTER[attempt.outcome]] += 1
-        if attempt.reached:
+        if attempt.request_made:
             counts["requests"] += 1
             counts["duration_ms_sum"] += attempt.duration_ms
             counts[LATENCY_COLUMNS[latency_bucket(attempt.duration_ms)]] += 1

@@ -14,7 +14,7 @@ from django.utils import timezone
 from deliveries.http import HttpResult
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
-from deliveries.services.sending import Sent, write_results
+from deliveries.services.sending import SendResult, write_results
 from subscriptions.selectors import signing_secrets
 from tests.admin.support import endpoint_for
 from tests.api.support import make_user
@@ -55,13 +55,13 @@ def record(
     error: str = "",
     body: bytes = b"",
     headers: dict[str, str] | None = None,
-    reached: bool = True,
+    request_made: bool = True,
     final: bool = False,
 ) -> None:
     """One attempt of each (pending) delivery, recorded as a worker records it: claimed, then ``write_results``.
 
     ``at`` is when the attempt started (its rollup bucket); ``final`` makes a failed answer the
-    last try (failed for good) instead of a retry; ``reached=False`` is an attempt that made no request.
+    last try (failed for good) instead of a retry; ``request_made=False`` is an attempt that made no request.
     """
     now = timezone.now()
     ids = [delivery.pk for delivery in deliveries]
@@ -88,8 +88,8 @@ def record(
             user_agent=config["USER_AGENT"],
         )
         result = HttpResult(status, headers=headers or {}, body=body, error=error, duration_ms=duration_ms)
-        masked = request.masked_headers if reached else {}
-        sent.append(Sent(delivery, at or now, masked, result, reached=reached))
+        masked = request.masked_headers if request_made else {}
+        sent.append(SendResult(delivery, at or now, masked, result, request_made=request_made))
     write_results(sent, [], config)
 
 

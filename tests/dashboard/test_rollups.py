@@ -59,7 +59,7 @@ def _reached(*attempts: Attempt) -> list[Attempt]:
 
 
 def _not_reached(attempt: Attempt) -> list[Attempt]:
-    attempt.reached = False
+    attempt.request_made = False
     return [attempt]
 
 
@@ -301,7 +301,7 @@ def test_rebuild_reproduces_the_rollups_and_health_recorded_incrementally(record
 def test_rebuild_keeps_attempts_that_made_no_request_out_of_the_failing_streak(endpoint):
     delivery = delivery_to(endpoint)
     record([delivery], status=500, at=timezone.now() - timedelta(minutes=2))
-    record([delivery], status=None, error="Not sent: the endpoint is busy.", reached=False)
+    record([delivery], status=None, error="Not sent: the endpoint is busy.", request_made=False)
     incremental = _healths()
     assert [row[4] for row in incremental] == [1]  # the attempt that made no request did not count
 

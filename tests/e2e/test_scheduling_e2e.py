@@ -60,7 +60,7 @@ def test_a_slow_endpoint_gets_its_deliveries_at_its_pace_without_spent_retries(e
     wait_until(_all_settled([endpoint.pk]), timeout=60, message="not all 48 delivered within 60 s")
     assert {r.headers["webhook-id"] for r in receiver.requests} == set(events)
     assert Attempt.objects.filter(delivery__endpoint=endpoint).count() == 48  # one request each, no "not sent"
-    assert not Attempt.objects.filter(delivery__endpoint=endpoint, reached=False).exists()
+    assert not Attempt.objects.filter(delivery__endpoint=endpoint, request_made=False).exists()
     assert set(Delivery.objects.filter(endpoint=endpoint).values_list("status", flat=True)) == {"succeeded"}
 
 

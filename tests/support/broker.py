@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from deliveries.services import dispatch
+from deliveries.services import doorbell
 from webhookhub.celery import app
 
 
@@ -18,7 +18,7 @@ class BrokerQueue:
 
     def messages(self, wait: float = 0.3) -> list[tuple[str, list[Any]]]:
         """(task name, positional args) of every message now in the queue, consuming them."""
-        dispatch.flush()  # what was rung on commit has reached the broker
+        doorbell.flush()  # what was rung on commit has reached the broker
         found = []
         with app.connection_for_read() as connection:
             simple = connection.SimpleQueue(self.name, no_ack=True)

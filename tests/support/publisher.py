@@ -26,7 +26,7 @@ def main() -> None:
     django.setup()
     from django.db import DatabaseError, close_old_connections
 
-    from deliveries.services import dispatch
+    from deliveries.services import doorbell
     from webhookhub import publish
     from webhookhub.accounts.models import Tenant
 
@@ -43,7 +43,7 @@ def main() -> None:
                 out.write(json.dumps({"error": str(exc).strip()[:200], "at": time.time()}) + "\n")
                 continue
             out.write(json.dumps({"id": event.id, "at": time.time()}) + "\n")
-    dispatch.flush()
+    doorbell.flush()
 
 
 if __name__ == "__main__":
