@@ -25,9 +25,9 @@ class Command(BaseCommand):
         return parser
 
     def tenant(self, slug: str):
-        from webhookhub.accounts.models import Tenant
+        from webhookhub.accounts.access import tenant_named
 
-        tenant = Tenant.objects.filter(slug=slug).first()
+        tenant = tenant_named(slug)
         if tenant is None:
             raise CommandError(f"No tenant with slug {slug!r}; create it with: manage.py create_tenant {slug}")
         return tenant

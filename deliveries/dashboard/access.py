@@ -52,7 +52,9 @@ def resolve_scope(request: HttpRequest) -> Scope:
     if not wanted:
         ids = None if request.user.is_superuser else [tenant.pk for tenant in tenants]
         return Scope(tenants=tenants, chosen=None, tenant_ids=ids)
-    chosen = next((tenant for tenant in tenants if tenant.pk == wanted), None)
+    chosen = next((tenant for tenant in tenants if tenant.pk == wanted), None) or next(
+        (tenant for tenant in tenants if tenant.slug == wanted), None
+    )  # named by id (the picker's links) or slug, as everywhere
     if chosen is None:
         raise Http404("No such tenant.")
     return Scope(tenants=tenants, chosen=chosen, tenant_ids=[chosen.pk])

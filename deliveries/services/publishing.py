@@ -21,6 +21,7 @@ from events.services import (
 )
 from subscriptions.selectors import owned_endpoint_ids, routes
 from webhookhub import fastsql
+from webhookhub.accounts.access import tenant_named
 from webhookhub.accounts.models import Tenant
 
 _DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
@@ -34,7 +35,7 @@ class _Stale(Exception):
 def _resolve_tenant(tenant: Tenant | str) -> Tenant:
     if isinstance(tenant, Tenant):
         return tenant
-    found = Tenant.objects.filter(slug=tenant).first() or Tenant.objects.filter(pk=tenant).first()
+    found = tenant_named(tenant)
     if found is None:
         raise ValueError(f"Unknown tenant {tenant!r}.")
     return found

@@ -6,31 +6,25 @@ the user administers.
 """
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webhookhub.accounts.models import Membership, Role, Tenant
+from webhookhub.accounts import access
+from webhookhub.accounts.models import Tenant
 
 _CACHED = "_administered_tenants"
 
 
-def administered_tenants(request: HttpRequest):
-    """The tenants this user may configure (all of them for a superuser)."""
+def administered_tenants(request: HttpRequest) -> QuerySet[Tenant]:
+    """``access.administered_tenants`` of the request's user, looked up once per request."""
     if not hasattr(request, _CACHED):
-        user = request.user
-        if not user.is_active:
-            tenants = Tenant.objects.none()
-        elif user.is_superuser:
-            tenants = Tenant.objects.all()
-        else:
-            tenants = Tenant.objects.filter(
-                pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("tenant")
-            )
-        setattr(request, _CACHED, tenants)  # noqa: B010 - once per request
+        setattr(request, _CACHED, access.administered_tenants(request.user))  # noqa: B010 - once per request
     return getattr(request, _CACHED)
 
 
 def is_tenant_admin(request: HttpRequest) -> bool:
-    return request.user.is_active and (request.user.is_superuser or administered_tenants(request).exists())
+    user = request.user
+    return bool(user.is_active and (user.is_superuser or administered_tenants(request).exists()))
 
 
 class TenantScopedAdmin(admin.ModelAdmin):

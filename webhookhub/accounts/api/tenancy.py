@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from webhookhub.accounts.access import administered_tenants, tenant_named
 from webhookhub.accounts.api.authentication import ApiKeyPrincipal
-from webhookhub.accounts.models import Membership, Role, Tenant
+from webhookhub.accounts.models import Role, Tenant
 
 
 @dataclass(frozen=True)
@@ -32,19 +33,19 @@ def resolve_access(request) -> Access:
     if user.is_superuser:
         if not requested:
             return Access(None)
-        tenant = Tenant.objects.filter(slug=requested).first() or Tenant.objects.filter(pk=requested).first()
+        tenant = tenant_named(requested)
         if tenant is None:
             raise ValidationError({"tenant": f"No tenant {requested!r}."})
         return Access(tenant)
-    admin_of = Membership.objects.filter(user=user, role=Role.ADMIN).select_related("tenant")
+    admin_of = administered_tenants(user)
     if requested:
-        membership = admin_of.filter(tenant__slug=requested).first() or admin_of.filter(tenant_id=requested).first()
-        if membership is None:
+        tenant = tenant_named(requested, among=admin_of)
+        if tenant is None:
             raise PermissionDenied("You are not an admin of that tenant.")
-        return Access(membership.tenant)
-    memberships = list(admin_of[:2])
-    if not memberships:
+        return Access(tenant)
+    tenants = list(admin_of[:2])
+    if not tenants:
         raise PermissionDenied("Only tenant admins can use webhook settings.")
-    if len(memberships) > 1:
+    if len(tenants) > 1:
         raise ValidationError({"tenant": "You are an admin of several tenants: name one in the X-Tenant header."})
-    return Access(memberships[0].tenant)
+    return Access(tenants[0])
