@@ -1,4 +1,5 @@
-"""Imports point one way: webhookhub.accounts <- events <- subscriptions <- deliveries."""
+"""Imports point one way: webhookhub.accounts <- events <- subscriptions <- deliveries <- webhookhub.web
+(the entry points: admin, API, dashboard, trigger view, /metrics)."""
 
 import ast
 from collections.abc import Iterator
@@ -93,6 +94,30 @@ def test_accounts_imports_nothing_from_the_delivery_apps():
 
 def test_project_wiring_imports_deliveries_only_inside_functions():
     assert _violations(_wiring_modules(), ("deliveries",), module_level_only=True) == []
+
+
+ENTRY_POINTS = "webhookhub.web"
+DOMAIN_APPS = ("events", "subscriptions", "deliveries", "webhookhub/accounts")
+
+
+@pytest.mark.parametrize("app", DOMAIN_APPS)
+def test_no_domain_app_imports_the_entry_point_layer(app):
+    assert _violations(_python_files(app), (ENTRY_POINTS,)) == []
+
+
+def test_the_scanner_would_see_a_domain_app_importing_the_entry_point_layer(tmp_path):
+    offender = tmp_path / "offender.py"
+    offender.write_text("from webhookhub.web.api import views\n\ndef f():\n    import webhookhub.web.metrics\n")
+
+    found = [module for _, module in _imports(offender) if module.startswith(ENTRY_POINTS)]
+    assert sorted(found) == ["webhookhub.web.api", "webhookhub.web.api.views", "webhookhub.web.metrics"]
+
+
+def test_the_entry_point_layer_holds_the_admin_api_dashboard_and_trigger_view():
+    web = ROOT / "webhookhub" / "web"
+    assert {"admin", "api", "dashboard"} <= {path.name for path in web.iterdir() if path.is_dir()}
+    assert (web / "triggers.py").exists() and (web / "metrics.py").exists()
+    assert not (ROOT / "deliveries" / "admin.py").exists() and not (ROOT / "deliveries" / "inbound.py").exists()
 
 
 def _project_files() -> list[Path]:

@@ -4,10 +4,10 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from deliveries.api.views import DeliveryViewSet, EndpointViewSet, EventViewSet
 from events.api.triggers import TriggerViewSet
 from events.api.views import EventTypeViewSet
 from webhookhub.accounts.api.views import ApiKeyViewSet
+from webhookhub.web.api.views import DeliveryViewSet, EndpointViewSet, EventViewSet
 
 router = DefaultRouter()
 router.include_root_view = False

@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "events",
     "subscriptions",
     "deliveries",
+    "webhookhub.web",  # the entry points: admin, API views, dashboard, trigger view, /metrics
 ]
 
 MIDDLEWARE = [

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from deliveries import inbound, metrics_endpoint
 from webhookhub import branding, health
+from webhookhub.web import metrics, triggers
 
 admin.site.site_url = "/dashboard/"  # the admin's "View site" link opens the delivery dashboard
 admin.site.site_header = "webhookhub"
@@ -16,10 +16,10 @@ urlpatterns = [
     path("favicon.ico", branding.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("metrics", metrics_endpoint.metrics, name="metrics"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("webhookhub.api_urls")),
-    path("dashboard/", include("deliveries.dashboard.urls")),
-    path("triggers/<str:trigger_id>", inbound.capture, name="trigger-capture"),
-    path("triggers/<str:trigger_id>/", inbound.capture),
+    path("dashboard/", include("webhookhub.web.dashboard.urls")),
+    path("triggers/<str:trigger_id>", triggers.capture, name="trigger-capture"),
+    path("triggers/<str:trigger_id>/", triggers.capture),
 ]

@@ -24,7 +24,7 @@ from webhookhub.accounts.api.scoping import TenantScopedMixin
 
 class EndpointSettingsViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     """Webhook endpoints of the tenant, their settings (create, read, change, delete, secrets). Another
-    tenant's endpoints answer 404. ``deliveries.api.views.EndpointViewSet`` adds what touches deliveries."""
+    tenant's endpoints answer 404. ``webhookhub.web.api.views.EndpointViewSet`` adds what touches deliveries."""
 
     serializer_class = EndpointSerializer
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]

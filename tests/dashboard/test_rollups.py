@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from deliveries.dashboard.queries import latency_percentile
 from deliveries.models import (
     LATENCY_BOUNDS_MS,
     LATENCY_COLUMNS,
@@ -18,6 +17,7 @@ from deliveries.models import (
 )
 from deliveries.services.rollups import prune_rollups, rebuild_stats, record_stats
 from tests.dashboard.support import delivery_to, endpoint_for, record
+from webhookhub.web.dashboard.queries import latency_percentile
 
 pytestmark = pytest.mark.django_db
 

@@ -8,18 +8,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from deliveries.api.filters import DeliveryFilter
-from deliveries.api.serializers import (
-    DeliveryDetailSerializer,
-    DeliverySerializer,
-    EndpointDetailSerializer,
-    PublishedSerializer,
-    PublishSerializer,
-    ReplayResultSerializer,
-    ReplaySerializer,
-    StatsSerializer,
-    TestEventSerializer,
-)
 from deliveries.models import Delivery
 from deliveries.services.operations import endpoint_stats, replay, resend, send_test_event
 from deliveries.services.publishing import publish
@@ -32,6 +20,18 @@ from subscriptions.api.views import EndpointSettingsViewSet
 from webhookhub.accounts.api.errors import PayloadTooLargeError
 from webhookhub.accounts.api.scoping import TenantScopedMixin
 from webhookhub.accounts.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
+from webhookhub.web.api.filters import DeliveryFilter
+from webhookhub.web.api.serializers import (
+    DeliveryDetailSerializer,
+    DeliverySerializer,
+    EndpointDetailSerializer,
+    PublishedSerializer,
+    PublishSerializer,
+    ReplayResultSerializer,
+    ReplaySerializer,
+    StatsSerializer,
+    TestEventSerializer,
+)
 
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 

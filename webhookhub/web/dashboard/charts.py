@@ -3,7 +3,7 @@
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from deliveries.dashboard.queries import Bar
+from webhookhub.web.dashboard.queries import Bar
 
 WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 600, 200, 12, 24, 52
 OUTCOME_COLOURS = (

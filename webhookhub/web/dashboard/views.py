@@ -9,9 +9,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from deliveries.dashboard import charts, queries
-from deliveries.dashboard.access import ScopedRequest, tenant_admin_required
-from deliveries.dashboard.forms import LogFilterForm, ReplayForm
 from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
 from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
 from deliveries.services.scheduling import scheduling_state
@@ -19,6 +16,9 @@ from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
 from webhookhub.conf import setting
+from webhookhub.web.dashboard import charts, queries
+from webhookhub.web.dashboard.access import ScopedRequest, tenant_admin_required
+from webhookhub.web.dashboard.forms import LogFilterForm, ReplayForm
 
 _MAX_BIGINT = 2**63 - 1
 

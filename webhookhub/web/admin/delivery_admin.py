@@ -4,7 +4,6 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from deliveries import admin_endpoints  # noqa: F401  (registers the Endpoint admin)
 from deliveries.models import Delivery
 from deliveries.services.operations import cancel_pending, resend
 from events.admin import EventAdminBase

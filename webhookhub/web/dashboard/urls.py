@@ -1,6 +1,6 @@
 from django.urls import path
 
-from deliveries.dashboard import views
+from webhookhub.web.dashboard import views
 
 app_name = "dashboard"
 urlpatterns = [

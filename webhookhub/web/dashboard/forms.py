@@ -5,10 +5,10 @@ from typing import cast
 
 from django import forms
 
-from deliveries.dashboard.queries import RETRYING
 from deliveries.models import DeliveryStatus
 from events.models import EventType
 from subscriptions.models import Endpoint
+from webhookhub.web.dashboard.queries import RETRYING
 
 _DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 _DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]

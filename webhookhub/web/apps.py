@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class WebConfig(AppConfig):
+    """Installed so Django finds this layer's admin, templates, template tags and static files."""
+
+    name = "webhookhub.web"
+    label = "web"
+    verbose_name = "webhookhub web"
