@@ -7,7 +7,6 @@ from email.utils import parsedate_to_datetime
 
 from deliveries.models import AttemptOutcome
 
-DEFAULT_SCHEDULE = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600)
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
@@ -40,9 +39,9 @@ def decide(
     status_code: int | None,
     retry_after: str | None,
     now: datetime,
-    schedule: tuple[float, ...] | list[float] = DEFAULT_SCHEDULE,
-    jitter: float = 0.2,
-    retry_after_cap: float = 3600,
+    schedule: tuple[float, ...] | list[float],
+    jitter: float,
+    retry_after_cap: float,
     rng: random.Random | None = None,
 ) -> Decision:
     """Map the outcome of attempt ``attempt_number`` (1-based) to what happens next.
@@ -50,7 +49,9 @@ def decide(
     ``status_code`` is None when no response arrived (timeout, connection error,
     refused address). 2xx succeeds; 410 fails at once and disables the endpoint;
     anything else retries on ``schedule`` (with +-``jitter``), 429/503 after their
-    Retry-After (capped), until the schedule is exhausted.
+    Retry-After (capped at ``retry_after_cap`` seconds), until the schedule is exhausted.
+    The defaults of all three are the WEBHOOKHUB settings' (``webhookhub.conf.DEFAULTS``), the one
+    place they are written.
     """
     if status_code is not None and 200 <= status_code < 300:
         return Decision(AttemptOutcome.SUCCESS)

@@ -4,15 +4,24 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from deliveries.models import AttemptOutcome
-from deliveries.retry_policy import DEFAULT_SCHEDULE, decide, parse_retry_after
+from deliveries.retry_policy import decide, parse_retry_after
 from webhookhub.conf import DEFAULTS
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)  # a Sunday
 HOUR = 3600
 
 
+DEFAULT_POLICY = {
+    "schedule": DEFAULTS["RETRY_SCHEDULE"],
+    "jitter": DEFAULTS["RETRY_JITTER"],
+    "retry_after_cap": DEFAULTS["RETRY_AFTER_MAX_SECONDS"],
+}
+
+
 def _decide(status_code, attempt_number=1, retry_after=None, **kwargs):
-    return decide(attempt_number=attempt_number, status_code=status_code, retry_after=retry_after, now=NOW, **kwargs)
+    """``decide`` with the deployment defaults (``webhookhub.conf.DEFAULTS``) unless a test overrides one."""
+    policy = {**DEFAULT_POLICY, **kwargs}
+    return decide(attempt_number=attempt_number, status_code=status_code, retry_after=retry_after, now=NOW, **policy)
 
 
 def _delay(decision) -> float:
@@ -57,9 +66,9 @@ def test_retry_waits_the_schedule_entry_of_the_attempt(attempt_number, delay):
     assert decision.next_attempt_at == NOW + timedelta(seconds=delay)
 
 
-def test_settings_default_schedule_is_the_policy_default():
-    assert tuple(DEFAULTS["RETRY_SCHEDULE"]) == DEFAULT_SCHEDULE
-    assert DEFAULTS["RETRY_JITTER"] == 0.2
+def test_the_default_policy_is_the_documented_one():
+    assert DEFAULTS["RETRY_SCHEDULE"] == [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600]
+    assert (DEFAULTS["RETRY_JITTER"], DEFAULTS["RETRY_AFTER_MAX_SECONDS"]) == (0.2, 3600)
 
 
 def test_jitter_is_drawn_from_the_given_rng():

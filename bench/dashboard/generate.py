@@ -596,14 +596,13 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     from django.db import transaction
 
     from deliveries.models import Attempt, AttemptRollup, Delivery, EndpointHealth
-    from deliveries.retry_policy import DEFAULT_SCHEDULE
     from events.models import Event
     from subscriptions.models import AuthType, Endpoint, EndpointSecret
     from webhookhub.accounts.models import Membership, Role, Tenant
     from webhookhub.conf import setting
 
     global SCHEDULE, JITTER
-    SCHEDULE = tuple(setting("RETRY_SCHEDULE") or DEFAULT_SCHEDULE)
+    SCHEDULE = tuple(setting("RETRY_SCHEDULE"))
     JITTER = setting("RETRY_JITTER")
     user_agent = setting("USER_AGENT")
 
