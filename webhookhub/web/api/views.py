@@ -1,5 +1,4 @@
 from dataclasses import asdict
-from datetime import timedelta
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
@@ -12,6 +11,7 @@ from deliveries.models import Delivery
 from deliveries.services.operations import endpoint_stats, replay, resend, send_test_event
 from deliveries.services.publishing import publish
 from deliveries.services.scheduling import scheduling_state
+from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS
 from events.api.serializers import EventSerializer
 from events.api.views import EventReadViewSet
 from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
@@ -32,8 +32,6 @@ from webhookhub.web.api.serializers import (
     StatsSerializer,
     TestEventSerializer,
 )
-
-WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
 class DeliveryEventSerializer(EventSerializer):
@@ -138,15 +136,15 @@ class EndpointViewSet(EndpointSettingsViewSet):
         return Response({"count": count, "dry_run": data["dry_run"]})
 
     @extend_schema(
-        parameters=[OpenApiParameter("window", str, enum=list(WINDOWS), default="24h")],
+        parameters=[OpenApiParameter("window", str, enum=list(WINDOWS), default=DEFAULT_WINDOW)],
         responses={200: StatsSerializer},
     )
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
-        window = request.query_params.get("window", "24h")
+        window = request.query_params.get("window", DEFAULT_WINDOW)
         if window not in WINDOWS:
             raise DjangoValidationError({"window": f"Choose one of {', '.join(WINDOWS)}."})
         endpoint = self.get_object()
-        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window])
+        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window].length)
         scheduling = scheduling_state(endpoint, now=timezone.now())
         return Response(StatsSerializer({**asdict(stats), "scheduling": scheduling}).data)

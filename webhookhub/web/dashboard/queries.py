@@ -19,33 +19,12 @@ from deliveries.models import (
     AttemptRollup,
     Delivery,
     DeliveryStatus,
-    Granularity,
 )
 from deliveries.services.rollups import ROLLUP_COUNTERS, Tally, bucket_start
+from deliveries.services.windows import Window
 from subscriptions.models import Endpoint
 
 COUNTERS = ROLLUP_COUNTERS
-
-
-@dataclass(frozen=True)
-class Window:
-    key: str
-    label: str
-    length: timedelta
-    granularity: int  # which rollups to read
-    step: timedelta  # one chart bar
-
-
-WINDOWS = {
-    window.key: window
-    for window in (
-        Window("1h", "1 hour", timedelta(hours=1), Granularity.FIVE_MINUTES, timedelta(minutes=5)),
-        Window("24h", "24 hours", timedelta(hours=24), Granularity.HOUR, timedelta(hours=1)),
-        Window("7d", "7 days", timedelta(days=7), Granularity.HOUR, timedelta(hours=4)),
-        Window("30d", "30 days", timedelta(days=30), Granularity.HOUR, timedelta(days=1)),
-    )
-}
-DEFAULT_WINDOW = "24h"
 
 
 class Counts(Tally):

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
 from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
 from deliveries.services.scheduling import scheduling_state
+from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS, Window
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
@@ -23,15 +24,15 @@ from webhookhub.web.dashboard.forms import LogFilterForm, ReplayForm
 _MAX_BIGINT = 2**63 - 1
 
 
-def _window(request: ScopedRequest) -> queries.Window:
-    key = request.GET.get("window") or queries.DEFAULT_WINDOW
-    if key not in queries.WINDOWS:
-        messages.warning(request, f"Unknown window {key!r}: showing {queries.WINDOWS[queries.DEFAULT_WINDOW].label}.")
-        key = queries.DEFAULT_WINDOW
-    return queries.WINDOWS[key]
+def _window(request: ScopedRequest) -> Window:
+    key = request.GET.get("window") or DEFAULT_WINDOW
+    if key not in WINDOWS:
+        messages.warning(request, f"Unknown window {key!r}: showing {WINDOWS[DEFAULT_WINDOW].label}.")
+        key = DEFAULT_WINDOW
+    return WINDOWS[key]
 
 
-def _charts(bars: list[queries.Bar], window: queries.Window) -> dict:
+def _charts(bars: list[queries.Bar], window: Window) -> dict:
     long_labels = window.length > timedelta(hours=24)
     return {
         "outcome_chart": charts.outcome_bars(bars, long_labels),
@@ -42,7 +43,7 @@ def _charts(bars: list[queries.Bar], window: queries.Window) -> dict:
 
 
 def _page(request: ScopedRequest, template: str, nav: str = "", **context) -> HttpResponse:
-    context = {"scope": request.scope, "windows": queries.WINDOWS.values(), "nav": nav, **context}
+    context = {"scope": request.scope, "windows": WINDOWS.values(), "nav": nav, **context}
     return render(request, template, context)
 
 
