@@ -160,23 +160,6 @@ for _column in LATENCY_COLUMNS:
     AttemptRollup.add_to_class(_column, models.PositiveIntegerField(default=0))
 
 
-class EndpointHealth(models.Model):
-    """The latest attempt of an endpoint and its current failing streak, kept by the recorder."""
-
-    endpoint = models.OneToOneField(Endpoint, primary_key=True, on_delete=models.CASCADE, related_name="health")
-    last_attempt_at = models.DateTimeField()
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        verbose_name_plural = "endpoint health"
-
-    def __str__(self) -> str:
-        return f"health of {self.endpoint_id}"
-
-
 class SweepTurn(models.Model):
     """When the next sweep may run. Beat and every worker process try once an interval; the one
     ``UPDATE`` that moves ``next_sweep_at`` picks which of them sweeps, so sweepers do not multiply

@@ -10,7 +10,7 @@ from events.catalog import CATALOG
 from events.envelope import render_body
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventSource, EventType
-from webhookhub import fastsql
+from webhookhub import raw_insert
 from webhookhub.accounts.models import Tenant
 from webhookhub.conf import setting
 
@@ -35,7 +35,7 @@ _PUBLISHABLE_SQL = "SELECT 1 FROM {table} WHERE {name} = %s AND {archived} = %s"
 
 
 def publishable_type_guard(name: str) -> tuple[str, list]:
-    """A SQL condition that holds while ``name`` is a known, unarchived type (see ``fastsql``)."""
+    """A SQL condition that holds while ``name`` is a known, unarchived type (see ``raw_insert``)."""
     quote = connection.ops.quote_name
     sql = _PUBLISHABLE_SQL.format(table=quote(EventType._meta.db_table), name=quote("name"), archived=quote("archived"))
     return f"EXISTS ({sql})", [name, False]
@@ -93,11 +93,11 @@ def new_event(
 def insert_event(event: Event) -> bool:
     """Insert a new event; False if its idempotency key was taken meanwhile (nothing written)."""
     if event.idempotency_key is None:
-        fastsql.insert([event], EVENT_COLUMNS)
+        raw_insert.insert([event], EVENT_COLUMNS)
         return True
     try:
         with transaction.atomic():  # a savepoint: a concurrent publish with the same key may win
-            fastsql.insert([event], EVENT_COLUMNS)
+            raw_insert.insert([event], EVENT_COLUMNS)
     except IntegrityError:
         return False
     return True

@@ -50,7 +50,6 @@ class Endpoint(models.Model):
     filter = models.JSONField(
         null=True, blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.'
     )
-    failing_since = models.DateTimeField(null=True, blank=True, help_text="First failure since the last success.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     # Publishers cache routes and signers cache secrets until this changes: any write that
@@ -78,3 +77,30 @@ class EndpointSecret(models.Model):
 
     def __str__(self) -> str:
         return f"secret of {self.endpoint_id} from {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class EndpointHealth(models.Model):
+    """What the endpoint's latest requests said: kept by the recorder in the transaction that
+    inserts the attempts, read by the admin and the dashboard, and the clock of auto-disable.
+
+    Attempts that made no request (refused by the address policy, no secret) move nothing here.
+    """
+
+    endpoint = models.OneToOneField(Endpoint, primary_key=True, on_delete=models.CASCADE, related_name="health")
+    last_attempt_at = models.DateTimeField()
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="First failed request since the last success or since an admin enabled the endpoint; "
+        "the endpoint is disabled when this is older than the auto-disable period.",
+    )
+
+    class Meta:
+        verbose_name_plural = "endpoint health"
+
+    def __str__(self) -> str:
+        return f"health of {self.endpoint_id}"

@@ -58,7 +58,7 @@ class Routes:
         ]
 
     def guard(self) -> tuple[str, list[Any]]:
-        """A SQL condition that holds while the tenant's endpoints are still as read (see ``fastsql``)."""
+        """A SQL condition that holds while the tenant's endpoints are still as read (see ``raw_insert``)."""
         quote = connection.ops.quote_name
         updated_at = quote(Endpoint._meta.get_field("updated_at").column)
         sql = (

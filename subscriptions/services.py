@@ -1,4 +1,4 @@
-"""Writes for endpoints: create, secrets and rotation, enable/disable, health and auto-disable."""
+"""Writes for endpoints: create, secrets and rotation, enable/disable (auto-disable: ``health``)."""
 
 import base64
 import logging
@@ -14,7 +14,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from subscriptions import validation
-from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointSecret
+from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret
 from subscriptions.selectors import tenant_admin_emails
 from webhookhub.accounts.models import Tenant
 from webhookhub.celery import NOTIFY_DISABLED_TASK, app
@@ -117,9 +117,15 @@ def _queue_disabled_notice(endpoint_id: str, reason: str) -> None:
 
 def enable_endpoint(*, endpoint: Endpoint) -> None:
     Endpoint.objects.filter(pk=endpoint.pk).update(
-        enabled=True, disabled_reason="", disabled_at=None, failing_since=None, updated_at=timezone.now()
+        enabled=True, disabled_reason="", disabled_at=None, updated_at=timezone.now()
     )
-    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since = True, "", None, None
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = True, "", None
+    restart_failing_clock(endpoint)
+
+
+def restart_failing_clock(endpoint: Endpoint) -> None:
+    """An admin enabled the endpoint: it gets a whole auto-disable period again."""
+    EndpointHealth.objects.filter(endpoint=endpoint).update(failing_since=None)
 
 
 def notify_endpoint_disabled(*, endpoint: Endpoint, reason: str) -> int:
@@ -137,26 +143,6 @@ def notify_endpoint_disabled(*, endpoint: Endpoint, reason: str) -> int:
         from_email=None,
         recipient_list=recipients,
     )
-
-
-def record_endpoint_health(*, endpoint: Endpoint, succeeded: bool, now: datetime) -> None:
-    """Track the failing streak; disable an endpoint that has had no success for the configured period."""
-    if succeeded:
-        if endpoint.failing_since is not None:
-            Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=None)
-            endpoint.failing_since = None
-        return
-    if endpoint.failing_since is None:
-        Endpoint.objects.filter(pk=endpoint.pk, failing_since__isnull=True).update(failing_since=now)
-        endpoint.failing_since = now
-        return
-    period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
-    if endpoint.enabled and now - endpoint.failing_since >= period:
-        disable_endpoint(
-            endpoint=endpoint,
-            reason=f"No successful delivery since {endpoint.failing_since:%Y-%m-%d %H:%M} UTC "
-            f"({period.days} days or more of failures).",
-        )
 
 
 _UNSET: Any = object()
@@ -212,7 +198,7 @@ def update_endpoint(
         endpoint.disabled_reason = "" if enabled else ADMIN_DISABLED_REASON
         endpoint.disabled_at = None if enabled else timezone.now()
         if enabled:
-            endpoint.failing_since = None
+            restart_failing_clock(endpoint)
     endpoint.save()
     return endpoint
 

@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.factories import TenantFactory
+from tests.support.broker import captured_queue
 from tests.support.receiver import Receiver
 
 
@@ -50,6 +51,13 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return TenantFactory()
+
+
+@pytest.fixture
+def broker():
+    """The real broker's default queue, emptied before and after the test (``broker.messages()`` reads it)."""
+    with captured_queue() as queue:
+        yield queue
 
 
 @pytest.fixture

@@ -12,14 +12,12 @@ from django.db import connection
 
 from events.models import Event
 from subscriptions.models import Endpoint, EndpointSecret
-from tests.factories import TenantFactory, make_endpoint
+from tests.factories import URL, TenantFactory, make_endpoint
 from tests.support.processes import database_url
 from webhookhub.accounts.models import ApiKey, Tenant
 from webhookhub.accounts.services import authenticate_api_key
 
 pytestmark = pytest.mark.django_db
-
-URL = "https://93.184.216.34/hook"
 
 
 def _run(*args: str) -> list[str]:

@@ -8,24 +8,12 @@ from events.catalog import CATALOG
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventType
 from subscriptions.services import disable_endpoint
-from tests.factories import TenantFactory, make_endpoint
-from tests.support.broker import captured_queue
+from tests.factories import TenantFactory, endpoint_for
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db
 
-URL = "https://93.184.216.34/hook"  # a public literal: no DNS, and nothing is sent from these tests
 AT = datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def broker():
-    with captured_queue() as queue:
-        yield queue
-
-
-def _endpoint(tenant, **kwargs):
-    return make_endpoint(tenant, URL, **kwargs).endpoint
 
 
 def _delivered_to(event) -> list[str]:
@@ -37,8 +25,8 @@ def _row_counts() -> tuple[int, int]:
 
 
 def test_publish_creates_one_pending_delivery_per_matching_endpoint(tenant):
-    by_type = _endpoint(tenant, event_types=["message.received", "chat.opened"])
-    by_star = _endpoint(tenant, event_types=["*"])
+    by_type = endpoint_for(tenant, event_types=["message.received", "chat.opened"])
+    by_star = endpoint_for(tenant, event_types=["*"])
 
     event = publish(tenant=tenant, type="message.received", data={"text": "hi"})
 
@@ -49,8 +37,8 @@ def test_publish_creates_one_pending_delivery_per_matching_endpoint(tenant):
 
 
 def test_publish_leaves_out_disabled_endpoints(tenant):
-    enabled = _endpoint(tenant)
-    _endpoint(tenant, enabled=False)
+    enabled = endpoint_for(tenant)
+    endpoint_for(tenant, enabled=False)
 
     event = publish(tenant=tenant, type="message.received", data={})
 
@@ -58,8 +46,8 @@ def test_publish_leaves_out_disabled_endpoints(tenant):
 
 
 def test_publish_leaves_out_endpoints_not_subscribed_to_the_type(tenant):
-    wanted = _endpoint(tenant, event_types=["message.received"])
-    _endpoint(tenant, event_types=["message.sent", "chat.opened"])
+    wanted = endpoint_for(tenant, event_types=["message.received"])
+    endpoint_for(tenant, event_types=["message.sent", "chat.opened"])
 
     event = publish(tenant=tenant, type="message.received", data={})
 
@@ -67,8 +55,8 @@ def test_publish_leaves_out_endpoints_not_subscribed_to_the_type(tenant):
 
 
 def test_publish_leaves_out_other_tenants_endpoints(tenant):
-    own = _endpoint(tenant)
-    _endpoint(TenantFactory())
+    own = endpoint_for(tenant)
+    endpoint_for(TenantFactory())
 
     event = publish(tenant=tenant, type="message.received", data={})
 
@@ -76,11 +64,11 @@ def test_publish_leaves_out_other_tenants_endpoints(tenant):
 
 
 def test_publish_leaves_out_endpoints_whose_filter_does_not_match(tenant):
-    inbound = _endpoint(tenant, filter={"direction": "inbound"})
-    either = _endpoint(tenant, filter={"direction": ["inbound", "outbound"], "contact.id": "ct_1"})
-    _endpoint(tenant, filter={"direction": "outbound"})
-    _endpoint(tenant, filter={"contact.id": "ct_2"})
-    _endpoint(tenant, filter={"missing.path": "x"})
+    inbound = endpoint_for(tenant, filter={"direction": "inbound"})
+    either = endpoint_for(tenant, filter={"direction": ["inbound", "outbound"], "contact.id": "ct_1"})
+    endpoint_for(tenant, filter={"direction": "outbound"})
+    endpoint_for(tenant, filter={"contact.id": "ct_2"})
+    endpoint_for(tenant, filter={"missing.path": "x"})
 
     event = publish(tenant=tenant, type="message.received", data={"direction": "inbound", "contact": {"id": "ct_1"}})
 
@@ -88,7 +76,7 @@ def test_publish_leaves_out_endpoints_whose_filter_does_not_match(tenant):
 
 
 def test_star_subscribes_to_every_catalog_type(tenant):
-    endpoint = _endpoint(tenant, event_types=["*"])
+    endpoint = endpoint_for(tenant, event_types=["*"])
 
     for spec in CATALOG:
         event = publish(tenant=tenant, type=spec.name, data=spec.example)
@@ -96,7 +84,7 @@ def test_star_subscribes_to_every_catalog_type(tenant):
 
 
 def test_publish_can_be_called_with_the_tenant_slug(tenant):
-    endpoint = _endpoint(tenant)
+    endpoint = endpoint_for(tenant)
 
     event = publish(tenant=tenant.slug, type="message.received", data={})
 
@@ -105,7 +93,7 @@ def test_publish_can_be_called_with_the_tenant_slug(tenant):
 
 
 def test_same_idempotency_key_returns_the_first_event_and_writes_nothing_more(tenant):
-    _endpoint(tenant)
+    endpoint_for(tenant)
     first = publish(tenant=tenant, type="message.received", data={"n": 1}, idempotency_key="order-1")
 
     again = publish(tenant=tenant, type="message.received", data={"n": 2}, idempotency_key="order-1")
@@ -117,8 +105,8 @@ def test_same_idempotency_key_returns_the_first_event_and_writes_nothing_more(te
 
 def test_same_idempotency_key_in_another_tenant_is_a_separate_event(tenant):
     other = TenantFactory()
-    _endpoint(tenant)
-    _endpoint(other)
+    endpoint_for(tenant)
+    endpoint_for(other)
 
     first = publish(tenant=tenant, type="message.received", data={}, idempotency_key="order-1")
     second = publish(tenant=other, type="message.received", data={}, idempotency_key="order-1")
@@ -142,7 +130,7 @@ def test_same_idempotency_key_in_another_tenant_is_a_separate_event(tenant):
     ],
 )
 def test_bad_input_raises_and_writes_nothing(tenant, django_capture_on_commit_callbacks, type, data, error):
-    _endpoint(tenant)
+    endpoint_for(tenant)
 
     with django_capture_on_commit_callbacks() as callbacks, pytest.raises(error):
         publish(tenant=tenant, type=type, data=data)
@@ -152,7 +140,7 @@ def test_bad_input_raises_and_writes_nothing(tenant, django_capture_on_commit_ca
 
 
 def test_archived_event_type_is_refused(tenant):
-    _endpoint(tenant)
+    endpoint_for(tenant)
     EventType.objects.filter(name="chat.pending").update(archived=True)
 
     with pytest.raises(UnknownEventType):
@@ -169,7 +157,7 @@ def test_unknown_tenant_is_refused(tenant):
 
 
 def test_payload_over_the_limit_is_refused(tenant, settings):
-    _endpoint(tenant)
+    endpoint_for(tenant)
     settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "MAX_PAYLOAD_BYTES": 300}
 
     with pytest.raises(PayloadTooLarge, match="limit is 300 bytes"):
@@ -212,7 +200,7 @@ def test_envelope_timestamp_is_utc(tenant):
 
 
 def test_hand_off_to_the_broker_waits_for_commit(tenant, django_capture_on_commit_callbacks, broker):
-    _endpoint(tenant)
+    endpoint_for(tenant)
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         event = publish(tenant=tenant, type="message.received", data={})
@@ -234,7 +222,7 @@ def test_publish_without_matching_endpoints_enqueues_nothing(tenant, django_capt
 
 
 def test_publish_in_a_rolled_back_transaction_leaves_nothing(tenant, django_capture_on_commit_callbacks):
-    _endpoint(tenant)
+    endpoint_for(tenant)
 
     with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
         with transaction.atomic():
@@ -247,17 +235,17 @@ def test_publish_in_a_rolled_back_transaction_leaves_nothing(tenant, django_capt
 
 
 def test_an_endpoint_added_after_a_publish_gets_the_next_event(tenant):
-    first = _endpoint(tenant)
+    first = endpoint_for(tenant)
     publish(tenant=tenant, type="message.received", data={})  # the process now knows the tenant's routes
 
-    second = _endpoint(tenant)
+    second = endpoint_for(tenant)
     event = publish(tenant=tenant, type="message.received", data={})
 
     assert _delivered_to(event) == sorted([first.pk, second.pk])
 
 
 def test_an_endpoint_disabled_after_a_publish_is_left_out_of_the_next_event(tenant):
-    kept, disabled = _endpoint(tenant), _endpoint(tenant)
+    kept, disabled = endpoint_for(tenant), endpoint_for(tenant)
     publish(tenant=tenant, type="message.received", data={})
 
     disable_endpoint(endpoint=disabled, reason="by an admin", notify=False)
@@ -267,7 +255,7 @@ def test_an_endpoint_disabled_after_a_publish_is_left_out_of_the_next_event(tena
 
 
 def test_an_endpoint_deleted_after_a_publish_is_left_out_of_the_next_event(tenant):
-    kept, deleted = _endpoint(tenant), _endpoint(tenant)
+    kept, deleted = endpoint_for(tenant), endpoint_for(tenant)
     publish(tenant=tenant, type="message.received", data={})
 
     deleted.delete()
@@ -277,7 +265,7 @@ def test_an_endpoint_deleted_after_a_publish_is_left_out_of_the_next_event(tenan
 
 
 def test_a_type_archived_after_a_publish_is_refused_at_once(tenant):
-    _endpoint(tenant)
+    endpoint_for(tenant)
     publish(tenant=tenant, type="chat.opened", data={})
     EventType.objects.filter(name="chat.opened").update(archived=True)
     before = _row_counts()
@@ -289,7 +277,7 @@ def test_a_type_archived_after_a_publish_is_refused_at_once(tenant):
 
 
 def test_data_nested_too_deeply_is_refused_and_writes_nothing(tenant):
-    _endpoint(tenant)
+    endpoint_for(tenant)
     data: dict = {}
     inner = data
     for _ in range(5000):

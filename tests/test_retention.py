@@ -13,7 +13,7 @@ from deliveries.services.retention import PURGE_BATCH_EVENTS, count_purgeable, p
 from deliveries.services.rollups import record_stats
 from deliveries.services.sweeping import sweep
 from events.models import Event
-from tests.factories import TenantFactory, make_endpoint
+from tests.factories import TenantFactory, endpoint_for
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db
@@ -28,7 +28,7 @@ def aged(tenant):
 
     def make(days: float, *statuses: str, owner=None) -> Event:
         owner = owner or tenant
-        endpoint = endpoints.get(owner.pk) or make_endpoint(owner, "https://93.184.216.34/hook").endpoint
+        endpoint = endpoints.get(owner.pk) or endpoint_for(owner)
         endpoints[owner.pk] = endpoint
         event = publish(tenant=owner, type="message.received", data={"text": "hi"}, endpoint_ids=[])
         for status in statuses:
@@ -49,7 +49,7 @@ def aged(tenant):
                 status_code=200,
                 outcome=AttemptOutcome.SUCCESS if status == DeliveryStatus.SUCCEEDED else AttemptOutcome.RETRY,
             )
-            record_stats([attempt])
+            record_stats([attempt], now=timezone.now())
         Event.objects.filter(pk=event.pk).update(created_at=timezone.now() - days * DAY)
         return event
 

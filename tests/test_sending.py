@@ -12,10 +12,10 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from deliveries.models import AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.services.sending import claim
 from deliveries.signing import sign
-from subscriptions.models import Endpoint
+from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import disable_endpoint, rotate_secret
 from subscriptions.tasks import notify_disabled
-from tests.factories import MembershipFactory, make_endpoint
+from tests.factories import MembershipFactory, failing_for, make_endpoint
 from tests.support.broker import captured_queue
 from tests.support.receiver import Reply
 from tests.support.sending import drain_due
@@ -336,10 +336,10 @@ def test_after_the_grace_period_only_the_new_secret_signs(tenant, receiver):
             Webhook(created.secret).verify(request.body, request.headers)
 
 
-def _failing_endpoint(tenant, receiver, failing_for: timedelta) -> Endpoint:
+def _failing_endpoint(tenant, receiver, duration: timedelta) -> Endpoint:
     receiver.default = Reply(status=500)
     endpoint = make_endpoint(tenant, receiver.url()).endpoint
-    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - failing_for)
+    failing_for(endpoint, duration)
     return endpoint
 
 
@@ -372,7 +372,7 @@ def test_endpoint_failing_for_less_than_the_period_stays_enabled(tenant, receive
     MembershipFactory(tenant=tenant, role=Role.ADMIN)
     period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
     endpoint = _failing_endpoint(tenant, receiver, period - timedelta(hours=1))
-    failing_since = Endpoint.objects.get(pk=endpoint.pk).failing_since
+    failing_since = EndpointHealth.objects.get(endpoint=endpoint).failing_since
     _publish_to(endpoint)
 
     with captured_queue() as queue:
@@ -381,7 +381,7 @@ def test_endpoint_failing_for_less_than_the_period_stays_enabled(tenant, receive
 
     endpoint.refresh_from_db()
     assert endpoint.enabled is True
-    assert endpoint.failing_since == failing_since
+    assert EndpointHealth.objects.get(endpoint=endpoint).failing_since == failing_since
     assert queued == []
     assert mailoutbox == []
 
@@ -400,8 +400,9 @@ def test_first_failure_starts_the_failing_streak(tenant, receiver):
 
     drain_due()
 
-    endpoint.refresh_from_db()
-    assert before <= endpoint.failing_since <= timezone.now()
+    health = EndpointHealth.objects.get(endpoint=endpoint)
+    assert before <= health.failing_since <= timezone.now()
+    assert (health.consecutive_failures, health.last_status_code) == (1, 503)
 
 
 def test_success_clears_the_failing_streak(tenant, receiver):
@@ -413,5 +414,6 @@ def test_success_clears_the_failing_streak(tenant, receiver):
     drain_due()
 
     endpoint.refresh_from_db()
-    assert endpoint.failing_since is None
+    health = EndpointHealth.objects.get(endpoint=endpoint)
+    assert (health.failing_since, health.consecutive_failures, health.last_status_code) == (None, 0, 200)
     assert endpoint.enabled is True

@@ -1,7 +1,5 @@
 """The worker's sweep ticker: on its turn it rings and sends what is due itself, through the real pipeline."""
 
-import time
-
 import pytest
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
@@ -10,6 +8,7 @@ from deliveries.services.sweeping import take_sweep_turn
 from deliveries.services.ticker import SweepTicker
 from tests.factories import make_endpoint
 from tests.support.broker import captured_queue
+from tests.support.waiting import wait_for_status
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline's recorder thread has its own connection
@@ -30,16 +29,6 @@ def _pending_delivery(tenant, receiver) -> Delivery:
     return Delivery.objects.get(event=event)
 
 
-def _wait_for_status(delivery: Delivery, status: str, timeout: float = 10) -> Delivery:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        delivery.refresh_from_db()
-        if delivery.status == status:
-            return delivery
-        time.sleep(0.05)
-    raise AssertionError(f"delivery stayed {delivery.status}")
-
-
 def test_on_its_turn_a_tick_sends_the_due_delivery_itself(tenant, receiver):
     delivery = _pending_delivery(tenant, receiver)
 
@@ -47,7 +36,7 @@ def test_on_its_turn_a_tick_sends_the_due_delivery_itself(tenant, receiver):
 
     [request] = receiver.wait_for(1)
     assert request.headers["webhook-id"] == delivery.event_id
-    _wait_for_status(delivery, DeliveryStatus.SUCCEEDED)
+    wait_for_status(delivery.event_id, DeliveryStatus.SUCCEEDED, timeout=10)
     assert list(Attempt.objects.filter(delivery=delivery).values_list("number", "status_code")) == [(1, 200)]
 
 

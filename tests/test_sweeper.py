@@ -6,19 +6,12 @@ from django.utils import timezone
 from deliveries.models import Delivery, DeliveryStatus, SweepTurn
 from deliveries.services.sending import claim
 from deliveries.services.sweeping import SweepResult, sweep, sweep_due, take_sweep_turn
-from tests.factories import make_endpoint
-from tests.support.broker import captured_queue
+from tests.factories import endpoint_for
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db
 
 SECOND = timedelta(seconds=1)
-
-
-@pytest.fixture
-def broker():
-    with captured_queue() as queue:
-        yield queue
 
 
 @pytest.fixture
@@ -28,7 +21,7 @@ def now():
 
 @pytest.fixture
 def make_delivery(tenant):
-    endpoint = make_endpoint(tenant, "https://93.184.216.34/hook").endpoint
+    endpoint = endpoint_for(tenant)
     # An event with no deliveries; each test writes the delivery rows in the state it needs.
     event = publish(tenant=tenant, type="message.received", data={"text": "hi"}, endpoint_ids=[])
 

@@ -595,7 +595,7 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     from django.core.management import call_command
     from django.db import transaction
 
-    from deliveries.models import Attempt, AttemptRollup, Delivery, EndpointHealth
+    from deliveries.models import Attempt, AttemptRollup, Delivery
     from events.models import Event
     from subscriptions.models import AuthType, Endpoint, EndpointSecret
     from webhookhub.accounts.models import Membership, Role, Tenant
@@ -608,7 +608,8 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
 
     mark = time.monotonic()
     call_command("migrate", verbosity=0)
-    tables = {m: m._meta.db_table for m in (Attempt, AttemptRollup, Delivery, EndpointHealth, Event, Endpoint)}
+    models = (Attempt, AttemptRollup, Delivery, health_model(), Event, Endpoint)
+    tables = {m: m._meta.db_table for m in models}
     mark = phase("create database and migrate", mark)
 
     rng = random.Random(args.seed)
@@ -889,6 +890,15 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     print(json.dumps(summary, indent=2))
 
 
+def health_model():
+    """Each endpoint's health record: in subscriptions now, in deliveries in older versions."""
+    try:
+        from subscriptions.models import EndpointHealth
+    except ImportError:
+        from deliveries.models import EndpointHealth
+    return EndpointHealth
+
+
 def has_field(model, name: str) -> bool:
     return any(f.name == name for f in model._meta.get_fields())
 
@@ -906,11 +916,13 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
     import psycopg
 
     from deliveries.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Attempt, AttemptRollup, Delivery, Granularity
-    from deliveries.models import EndpointHealth as Health
     from deliveries.services.rollups import FINE_ROLLUPS_KEPT
     from subscriptions.models import Endpoint
 
+    Health = health_model()  # noqa: N806
     attempt, delivery, rollup, endpoint = tables[Attempt], tables[Delivery], tables[AttemptRollup], tables[Endpoint]
+    # the clock is the health row's since the two were made one record; before, a column of the endpoint
+    clock_in_health = has_field(Health, "failing_since")
     bounds = "ARRAY[" + ",".join(str(b) for b in LATENCY_BOUNDS_MS) + "]"
     # bisect_left(bounds, d) == the number of bounds < d == width_bucket(d - 1, bounds) for integers.
     latency = ", ".join(
@@ -951,6 +963,14 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
                 [now - FINE_ROLLUPS_KEPT],
             )
         fill_totals(conn, tables, bounds)
+        clock_column = ", failing_since" if clock_in_health else ""
+        clock_value = ", CASE WHEN s.n > 0 THEN s.failing_since END" if clock_in_health else ""
+        clock_update = (
+            "SELECT count(*) FROM health"
+            if clock_in_health
+            else f"UPDATE {endpoint} e SET failing_since = s.failing_since FROM streak s"  # noqa: S608
+            " WHERE s.endpoint_id = e.id AND s.n > 0"
+        )
         conn.execute(
             f"""WITH a AS MATERIALIZED (
                     SELECT d.endpoint_id, a.started_at, a.number, a.status_code, a.error, a.outcome
@@ -969,12 +989,12 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
                     FROM a LEFT JOIN last_success ls USING (endpoint_id) GROUP BY a.endpoint_id),
                 health AS (
                     INSERT INTO {tables[Health]} (endpoint_id, last_attempt_at, last_status_code, last_error,
-                                                  consecutive_failures, last_success_at)
+                                                  consecutive_failures, last_success_at{clock_column})
                     SELECT la.endpoint_id, la.started_at, la.status_code, left(la.error, 500), s.n, ls.started_at
+                           {clock_value}
                     FROM last_attempt la JOIN streak s USING (endpoint_id) LEFT JOIN last_success ls USING (endpoint_id)
                     RETURNING endpoint_id)
-            UPDATE {endpoint} e SET failing_since = s.failing_since FROM streak s
-            WHERE s.endpoint_id = e.id AND s.n > 0"""  # noqa: S608
+            {clock_update}"""  # noqa: S608
         )
         conn.commit()
 
@@ -1018,8 +1038,10 @@ def _fine_cutoff(now: datetime, kept: timedelta) -> datetime:
 def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
     """A Python ``tally()`` over one endpoint's attempts of one day must match the SQL rollups, and
     the app's streak logic over all its attempts must match its health row."""
-    from deliveries.models import Attempt, AttemptOutcome, AttemptRollup, EndpointHealth, Granularity
+    from deliveries.models import Attempt, AttemptOutcome, AttemptRollup, Granularity
     from deliveries.services.rollups import FINE_ROLLUPS_KEPT, tally
+
+    EndpointHealth = health_model()  # noqa: N806
 
     flaky = next(ep for ep in plans if ep.profile.name == "flaky")
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)

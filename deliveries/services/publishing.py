@@ -20,7 +20,7 @@ from events.services import (
     publishable_type_guard,
 )
 from subscriptions.selectors import owned_endpoint_ids, routes
-from webhookhub import fastsql
+from webhookhub import raw_insert
 from webhookhub.accounts.access import tenant_named
 from webhookhub.accounts.models import Tenant
 
@@ -50,7 +50,7 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[
     """One statement: writes only if the type is publishable and the routes are current."""
     conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
     counted = (published_sql(in_publish_statement=True), [event.tenant_id, len(endpoint_ids)])
-    inserted, held = fastsql.insert_with_children(
+    inserted, held = raw_insert.insert_with_children(
         event,
         EVENT_COLUMNS,
         _deliveries(event, endpoint_ids),
@@ -94,7 +94,7 @@ def _publish_generic(
         if not insert_event(event):
             return False, endpoint_ids
         if endpoint_ids:
-            fastsql.insert(_deliveries(event, endpoint_ids), _DELIVERY_COLUMNS)
+            raw_insert.insert(_deliveries(event, endpoint_ids), _DELIVERY_COLUMNS)
         count_published(event.tenant_id, len(endpoint_ids))
     return True, endpoint_ids
 

@@ -23,9 +23,10 @@ from deliveries.models import (
     Attempt,
     AttemptOutcome,
     AttemptRollup,
-    EndpointHealth,
     Granularity,
 )
+from subscriptions.health import RequestsSeen, record_requests
+from subscriptions.models import EndpointHealth
 
 FINE_ROLLUPS_KEPT = timedelta(days=2)
 HOURLY_ROLLUPS_KEPT = timedelta(days=90)
@@ -42,7 +43,6 @@ ROLLUP_COUNTERS = (
 _COUNTED = ("delivery", "number", "started_at", "duration_ms", "status_code", "error", "outcome", "request_made")
 _PRUNE_EVERY_SECONDS = 600.0
 _last_prune = 0.0
-_ERROR_KEPT_CHARS = 500
 
 
 def latency_bucket(duration_ms: int) -> int:
@@ -102,16 +102,17 @@ def tally(attempts: Iterable[tuple[str, Attempt]]) -> dict[RollupKey, tuple[str,
     return tallies
 
 
-def record_stats(attempts: Sequence[Attempt]) -> None:
-    """Add these attempts (their deliveries' endpoints loaded) to the rollups and the endpoints' health.
+def record_stats(attempts: Sequence[Attempt], *, now: datetime) -> None:
+    """Add these attempts (their deliveries' endpoints loaded) to the rollups and the endpoints' health
+    (which may disable an endpoint failing past the auto-disable period).
 
-    Attempts that made no request (the endpoint was stalled) count in the rollups, as they
-    are in the log, but do not move the failing streak, just as they do not move ``failing_since``.
+    Attempts that made no request count in the rollups, as they are in the log, but say nothing
+    about the endpoint's health.
     """
     if not attempts:
         return
     add_to_rollups(tally((attempt.delivery.endpoint.tenant_id, attempt) for attempt in attempts))
-    _move_health([attempt for attempt in attempts if attempt.request_made])
+    record_requests(_requests_seen([attempt for attempt in attempts if attempt.request_made]), now=now)
 
 
 @lru_cache(maxsize=32)
@@ -152,60 +153,26 @@ def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
         cursor.execute(_rollup_upsert_sql(len(tallies)), params)
 
 
-@lru_cache(maxsize=32)
-def _health_upsert_sql(rows: int) -> str:
-    quote = connection.ops.quote_name
-    t = quote(EndpointHealth._meta.db_table)
-    columns = [
-        "endpoint_id",
-        "last_attempt_at",
-        "last_status_code",
-        "last_error",
-        "consecutive_failures",
-        "last_success_at",
-    ]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    streak, success, last = quote("consecutive_failures"), quote("last_success_at"), quote("last_attempt_at")
-    newer = f"excluded.{last} >= {t}.{last}"  # batches may be recorded out of order (slow sends finish late)
-    newer_success = f"excluded.{success} IS NOT NULL AND ({t}.{success} IS NULL OR excluded.{success} >= {t}.{success})"
-    return (
-        f"INSERT INTO {t} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
-        f" ON CONFLICT ({quote('endpoint_id')}) DO UPDATE SET "
-        + ", ".join(
-            f"{quote(c)} = CASE WHEN {newer} THEN excluded.{quote(c)} ELSE {t}.{quote(c)} END" for c in columns[1:4]
-        )
-        + f", {streak} = CASE WHEN {newer_success} THEN excluded.{streak}"
-        f" WHEN {t}.{success} IS NOT NULL AND excluded.{last} < {t}.{success} THEN {t}.{streak}"
-        f" ELSE {t}.{streak} + excluded.{streak} END"
-        f", {success} = CASE WHEN {newer_success} THEN excluded.{success} ELSE {t}.{success} END"
-    )
-
-
-def _move_health(attempts: list[Attempt]) -> None:
-    """Latest status and error per endpoint; the streak restarts after a success in the batch, else grows."""
+def _requests_seen(attempts: list[Attempt]) -> list[RequestsSeen]:
+    """Per endpoint: the latest attempt, the last success and the failures after it."""
     by_endpoint: dict[str, list[Attempt]] = {}
     for attempt in sorted(attempts, key=lambda a: (a.started_at, a.number)):
         by_endpoint.setdefault(attempt.delivery.endpoint_id, []).append(attempt)
-    if not by_endpoint:
-        return
-    adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = []
-    for endpoint_id in sorted(by_endpoint):
-        ordered = by_endpoint[endpoint_id]
+    seen = []
+    for ordered in by_endpoint.values():
         last = ordered[-1]
         successes = [i for i, attempt in enumerate(ordered) if attempt.outcome == AttemptOutcome.SUCCESS]
-        streak = len(ordered) - successes[-1] - 1 if successes else len(ordered)
-        last_success = adapt(ordered[successes[-1]].started_at) if successes else None
-        params += [
-            endpoint_id,
-            adapt(last.started_at),
-            last.status_code,
-            last.error[:_ERROR_KEPT_CHARS],
-            streak,
-            last_success,
-        ]
-    with connection.cursor() as cursor:
-        cursor.execute(_health_upsert_sql(len(by_endpoint)), params)
+        seen.append(
+            RequestsSeen(
+                endpoint=last.delivery.endpoint,
+                last_attempt_at=last.started_at,
+                last_status_code=last.status_code,
+                last_error=last.error,
+                failures_after_last_success=len(ordered) - successes[-1] - 1 if successes else len(ordered),
+                last_success_at=ordered[successes[-1]].started_at if successes else None,
+            )
+        )
+    return seen
 
 
 def prune_rollups(*, now: datetime, force: bool = False) -> int:
@@ -226,7 +193,12 @@ def prune_rollups(*, now: datetime, force: bool = False) -> int:
 
 @transaction.atomic
 def rebuild_stats(*, chunk: int = 20_000) -> int:
-    """Recompute every rollup and health row from the attempts (after a bulk import; workers stopped)."""
+    """Recompute every rollup and health row from the attempts (after a bulk import; workers stopped).
+
+    The auto-disable clocks that were running are kept (the attempts cannot tell when an admin
+    re-enabled); an endpoint found failing without one starts its clock now.
+    """
+    clocks = list(EndpointHealth.objects.filter(failing_since__isnull=False).values_list("pk", "failing_since"))
     AttemptRollup.objects.all().delete()
     EndpointHealth.objects.all().delete()
     attempts = (
@@ -242,15 +214,22 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
         batch.append(attempt)
         if len(batch) == chunk:
             _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-            _move_health([a for a in batch if a.request_made])
+            _rebuild_health(batch)
             batch = []
     _merge(tallies, tally((a.delivery.endpoint.tenant_id, a) for a in batch))
-    _move_health([a for a in batch if a.request_made])
+    _rebuild_health(batch)
     recent = bucket_start(timezone.now() - FINE_ROLLUPS_KEPT, Granularity.FIVE_MINUTES)
     keys = sorted(key for key in tallies if key[1] != Granularity.FIVE_MINUTES or key[2] >= recent)
     for start in range(0, len(keys), 500):
         add_to_rollups({key: tallies[key] for key in keys[start : start + 500]})
+    for endpoint_id, failing_since in clocks:
+        EndpointHealth.objects.filter(pk=endpoint_id, consecutive_failures__gt=0).update(failing_since=failing_since)
     return count
+
+
+def _rebuild_health(attempts: list[Attempt]) -> None:
+    """Health from old attempts, leaving the auto-disable clocks alone (``rebuild_stats`` restores them)."""
+    record_requests(_requests_seen([attempt for attempt in attempts if attempt.request_made]), now=timezone.now())
 
 
 def _merge(into: dict[RollupKey, tuple[str, Tally]], more: dict[RollupKey, tuple[str, Tally]]) -> None:

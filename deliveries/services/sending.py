@@ -24,8 +24,8 @@ from deliveries.services.scheduling import Claimed, claim_due, record_signals, s
 from deliveries.services.totals import count_attempts
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
-from subscriptions.services import disable_endpoint, record_endpoint_health
-from webhookhub import fastsql
+from subscriptions.services import disable_endpoint
+from webhookhub import raw_insert
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)
@@ -233,24 +233,15 @@ def _save_states(deliveries: list[Delivery]) -> None:
         Delivery.objects.filter(pk__in=[d.pk for d in group]).update(**dict(zip(STATE_FIELDS, values, strict=True)))
 
 
-def _update_endpoints(recorded: list[tuple[SendResult, Decision]], now: datetime) -> None:
-    """410 disables; otherwise one success in the batch counts as healthy, else as one more failure."""
-    endpoints: dict[str, Endpoint] = {}
-    gone: dict[str, str] = {}
-    healthy: dict[str, bool] = {}
-    for sent, decision in recorded:
-        if not sent.request_made:
-            continue
-        endpoint = sent.delivery.endpoint
-        endpoints[endpoint.pk] = endpoint
-        if decision.disable_endpoint_reason:
-            gone[endpoint.pk] = decision.disable_endpoint_reason
-        healthy[endpoint.pk] = healthy.get(endpoint.pk, False) or decision.outcome == AttemptOutcome.SUCCESS
-    for endpoint_id, succeeded in healthy.items():
-        if endpoint_id in gone:
-            disable_endpoint(endpoint=endpoints[endpoint_id], reason=gone[endpoint_id])
-        else:
-            record_endpoint_health(endpoint=endpoints[endpoint_id], succeeded=succeeded, now=now)
+def _disable_gone(recorded: list[tuple[SendResult, Decision]]) -> None:
+    """An endpoint that answered 410 Gone asked to stop receiving: disable it with that reason."""
+    gone = {
+        sent.delivery.endpoint_id: (sent.delivery.endpoint, decision.disable_endpoint_reason)
+        for sent, decision in recorded
+        if sent.request_made and decision.disable_endpoint_reason
+    }
+    for endpoint, reason in gone.values():
+        disable_endpoint(endpoint=endpoint, reason=reason)
 
 
 def signal_of_sent(sent: SendResult) -> Signal:
@@ -297,8 +288,9 @@ def write_results(sent: list[SendResult], cancelled: list[Delivery], config: dic
         owned = _still_owned([item.delivery for item in sent] + cancelled)
         kept = [(item, attempt, decision) for item, attempt, decision in recorded if item.delivery.pk in owned]
         if kept:
-            fastsql.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
-            record_stats([attempt for _, attempt, _ in kept])
+            raw_insert.insert([attempt for _, attempt, _ in kept], _ATTEMPT_COLUMNS)
+            _disable_gone([(item, decision) for item, _, decision in kept])
+            record_stats([attempt for _, attempt, _ in kept], now=now)
             count_attempts((item.delivery.endpoint.tenant_id, attempt) for item, attempt, _ in kept)
         _save_states([item.delivery for item, _, _ in kept] + [d for d in cancelled if d.pk in owned])
         # With the slots these free: a circuit opens before anyone can claim them for a dead endpoint.
@@ -306,7 +298,6 @@ def write_results(sent: list[SendResult], cancelled: list[Delivery], config: dic
     dropped = len(recorded) + len(cancelled) - len(owned)
     if dropped:
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
-    _update_endpoints([(item, decision) for item, _, decision in kept], now)
     if attempt_logger.isEnabledFor(logging.WARNING):
         for item, attempt, decision in kept:
             _log_attempt(item.delivery, attempt, decision)

@@ -6,14 +6,13 @@ from django.contrib.admin.utils import quote, unquote
 from django.test import Client
 from django.urls import reverse
 
-from subscriptions.models import Endpoint
-from tests.api.support import db_state, make_user
-from tests.factories import MembershipFactory, make_endpoint
+from tests.api.support import db_state
+from tests.factories import URL, endpoint_for
+from tests.support.clients import member_client
 from webhookhub.accounts.models import Role
 
-__all__ = ["URL", "db_state"]
-
-URL = "https://93.184.216.34/hook"  # a public literal: no DNS, and nothing is sent (no worker runs)
+# Re-exported for the modules that import them from here.
+__all__ = ["URL", "db_state", "endpoint_for"]
 
 TOKEN = "tok-bearer-SECRET-0001"
 KEY_VALUE = "apikey-value-SECRET-0002"
@@ -23,22 +22,12 @@ WRITE_ONLY_VALUES = [TOKEN, KEY_VALUE, PASSWORD, HEADER_VALUE]
 
 
 def staff_client(tenant=None, role: str = Role.ADMIN, **user_fields) -> Client:
-    """A logged-in staff user; a member of ``tenant`` with ``role`` when given."""
-    user = make_user(is_staff=True, **user_fields)
-    if tenant is not None:
-        MembershipFactory(user=user, tenant=tenant, role=role)
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
+    """A logged-in staff user (``client.user``); a member of ``tenant`` with ``role`` when given."""
+    return member_client(tenant, role, is_staff=True, **user_fields)
 
 
 def superuser_client() -> Client:
     return staff_client(is_superuser=True)
-
-
-def endpoint_for(tenant, **kwargs) -> Endpoint:
-    return make_endpoint(tenant, URL, **kwargs).endpoint
 
 
 def admin_url(name: str, *args) -> str:

@@ -8,15 +8,13 @@ from subscriptions.models import Endpoint
 from tests.admin.support import (
     admin_url,
     db_state,
-    endpoint_for,
     endpoint_form,
     form_errors,
     shown_ids,
     staff_client,
     text,
 )
-from tests.api.support import make_user
-from tests.factories import MembershipFactory, TenantFactory
+from tests.factories import MembershipFactory, TenantFactory, endpoint_for, make_user
 from webhookhub import publish
 from webhookhub.accounts.models import Role
 from webhookhub.accounts.services import create_api_key
@@ -34,7 +32,7 @@ SUPERUSER_ONLY_MODELS = {"accounts_tenant": "Tenants", "accounts_membership": "M
 TENANT_ROWS = ["subscriptions_endpoint", "deliveries_delivery", "events_event", "accounts_apikey"]
 
 
-def _rows(tenant) -> dict:
+def _one_row_of_each(tenant) -> dict:
     """One row of every tenant-owned admin model, by admin URL name; values are primary keys."""
     endpoint = endpoint_for(tenant, name=f"endpoint of {tenant.slug}")
     event = publish(tenant=tenant, type="message.received", data={"n": 1}, endpoint_ids=[endpoint.pk])
@@ -50,12 +48,12 @@ def _rows(tenant) -> dict:
 
 @pytest.fixture
 def own(tenant):
-    return _rows(tenant)
+    return _one_row_of_each(tenant)
 
 
 @pytest.fixture
 def others(other_tenant):
-    return _rows(other_tenant)
+    return _one_row_of_each(other_tenant)
 
 
 def _index_links(client) -> set[str]:

@@ -31,7 +31,7 @@ from tests.admin.support import (
     staff_client,
     text,
 )
-from tests.factories import make_endpoint
+from tests.factories import failing_for, make_endpoint
 from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -331,7 +331,7 @@ def test_unticking_enabled_in_the_form_records_who_disabled_it(tenant_admin, ten
 
 def test_ticking_enabled_in_the_form_clears_the_failing_streak(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
-    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=6))
+    failing_for(endpoint, timedelta(days=6))
     disable_endpoint(endpoint=endpoint, reason="No successful delivery since ...", notify=False)
 
     response = _change(tenant_admin, endpoint, enabled="on")
@@ -339,7 +339,7 @@ def test_ticking_enabled_in_the_form_clears_the_failing_streak(tenant_admin, ten
     assert response.status_code == 302
     endpoint.refresh_from_db()
     assert endpoint.enabled is True
-    assert (endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since) == ("", None, None)
+    assert (endpoint.disabled_reason, endpoint.disabled_at, endpoint.health.failing_since) == ("", None, None)
 
 
 # --- bad input: a readable form error, nothing written, never a 500 ------------------------------------
@@ -524,7 +524,7 @@ def test_changelist_shows_health_columns(tenant_admin, tenant):
         for number, (status, outcome) in enumerate([(200, "success"), (500, "retry"), (502, "retry")], start=1)
     ]
     Attempt.objects.bulk_create(attempts)
-    record_stats(attempts)  # what the recorder does with each batch
+    record_stats(attempts, now=now)  # what the recorder does with each batch
 
     response = tenant_admin.get(admin_url("subscriptions_endpoint_changelist"))
 
@@ -554,14 +554,14 @@ def test_disable_action_disables_with_a_reason(tenant_admin, tenant):
 
 def test_enable_action_enables_and_clears_the_reason(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
-    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=6))
+    failing_for(endpoint, timedelta(days=6))
     disable_endpoint(endpoint=endpoint, reason="Too many failures.", notify=False)
 
     response = _action(tenant_admin, "enable", endpoint)
 
     assert "Enabled 1 endpoint(s)." in messages_shown(response)
     endpoint.refresh_from_db()
-    assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since) == (
+    assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.health.failing_since) == (
         True,
         "",
         None,

@@ -1,10 +1,1 @@
-import pytest
-from rest_framework.test import APIClient
-
-from tests.api.support import key_client
-
-
-@pytest.fixture
-def admin(tenant) -> APIClient:
-    """A client with an admin API key of ``tenant``."""
-    return key_client(tenant)
+from tests.support.api_clients import admin  # noqa: F401 (fixtures)

@@ -14,18 +14,14 @@ from events.models import EventType
 from subscriptions.models import AuthType, Endpoint
 from tests.api.support import (
     API,
-    URL,
     db_state,
-    endpoint_for,
-    failed_delivery,
     ids,
     key_client,
-    logged_in,
-    make_user,
     session_client,
     superuser_client,
 )
-from tests.factories import MembershipFactory
+from tests.factories import URL, MembershipFactory, endpoint_for, failed_delivery, make_user
+from tests.support.clients import logged_in
 from webhookhub.accounts.models import ApiKey, Role
 from webhookhub.accounts.services import create_api_key, revoke_api_key
 
@@ -331,7 +327,7 @@ def test_admin_of_several_tenants_must_name_one(ours, theirs):
     user = make_user()
     MembershipFactory(user=user, tenant=ours.tenant, role=Role.ADMIN)
     MembershipFactory(user=user, tenant=theirs.tenant, role=Role.ADMIN)
-    client = logged_in(user)
+    client = logged_in(user, APIClient)
     before = db_state()
 
     unnamed = client.post(API + "/endpoints/", {"url": URL}, format="json")
@@ -355,7 +351,7 @@ def test_session_admin_naming_a_tenant_where_they_are_only_a_manager_gets_403(ou
     user = make_user()
     MembershipFactory(user=user, tenant=theirs.tenant, role=Role.ADMIN)
     MembershipFactory(user=user, tenant=ours.tenant, role=Role.MANAGER)
-    client = logged_in(user)
+    client = logged_in(user, APIClient)
     before = db_state()
 
     response = client.post(

@@ -1,15 +1,19 @@
 """/api/v1/deliveries/ and the endpoint actions that touch deliveries: resend, replay, stats, test."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EndpointSchedule
+from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EndpointSchedule, Granularity
+from deliveries.services.rollups import bucket_start, record_stats
+from deliveries.services.stats import Counts
+from deliveries.services.windows import WINDOWS
 from events.models import Event, EventSource
 from subscriptions.models import Endpoint
 from tests.api.support import API, db_state, endpoint_for, failed_delivery, ids
 from webhookhub import publish
+from webhookhub.web.dashboard.queries import series
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +40,8 @@ def _delivery(tenant, endpoint, *, type="message.received", status=DeliveryStatu
 
 
 def _attempt(delivery, number, *, outcome, duration_ms, status_code=200, age=timedelta(minutes=5), **fields):
-    return Attempt.objects.create(
+    """An attempt in the log and in the rollups, as the recorder writes it."""
+    attempt = Attempt.objects.create(
         delivery=delivery,
         number=number,
         started_at=timezone.now() - age,
@@ -45,6 +50,8 @@ def _attempt(delivery, number, *, outcome, duration_ms, status_code=200, age=tim
         outcome=outcome,
         **fields,
     )
+    record_stats([attempt], now=timezone.now())
+    return attempt
 
 
 # --- list filters ------------------------------------------------------------------------------------
@@ -302,17 +309,25 @@ def test_stats_counts_outcomes_success_rate_and_latency(admin, tenant):
     other = _delivery(tenant, endpoint_for(tenant), status=DeliveryStatus.FAILED)
     _attempt(other, 1, outcome=AttemptOutcome.FAIL, duration_ms=7777)  # another endpoint
 
+    before = timezone.now()
     response = admin.get(_endpoint_path(endpoint, "stats"))
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    since = datetime.fromisoformat(body.pop("since"))
+    # whole hourly buckets: from the start of the hour 24 hours ago
+    assert since == bucket_start(since, Granularity.HOUR)
+    assert before - timedelta(hours=25) < since <= before - timedelta(hours=24)
+    assert body == {
         "window_seconds": 86400,
         "attempts": 6,
         "by_outcome": {"success": 3, "retry": 2, "fail": 1},
         "success_rate": 0.5,
-        # attempts that got a response: 100, 200, 300, 400, 500 ms (the timeout has no latency)
-        "latency_p50_ms": 300,
-        "latency_p95_ms": 500,
+        # Attempts that got a response: 100, 200, 300, 400, 500 ms (the timeout has no latency), in the
+        # histogram's buckets (60, 100], (150, 250], (250, 400] twice, (400, 600]. The median, rank 2.5 of 5,
+        # is a quarter into (250, 400]: 287.5; the 95th, rank 4.75, three quarters into (400, 600]: 550.
+        "latency_p50_ms": 288,
+        "latency_p95_ms": 550,
         "pending_deliveries": 1,
         "failed_deliveries": 1,
         "scheduling": {
@@ -342,7 +357,8 @@ def test_stats_window_1h_leaves_out_older_attempts(admin, tenant):
         1,
         {"success": 1, "retry": 0, "fail": 0},
     )
-    assert (body["success_rate"], body["latency_p50_ms"], body["latency_p95_ms"]) == (1.0, 50, 50)
+    # one response of 50 ms, in the bucket (40, 60]: a median half into it, the 95th 95 % into it
+    assert (body["success_rate"], body["latency_p50_ms"], body["latency_p95_ms"]) == (1.0, 50, 59)
 
 
 def test_stats_without_attempts_has_no_rate_or_latency(admin, tenant):
@@ -421,3 +437,22 @@ def test_an_endpoint_shows_its_scheduling_state(admin, tenant):
     assert scheduling["rate_limit_per_s"] == 5 and body["max_in_flight"] == 3
     assert scheduling["consecutive_failures"] == 7
     assert scheduling["circuit_open_since"] is not None and scheduling["next_probe_at"] is not None
+
+
+@pytest.mark.parametrize("window", ["1h", "24h", "7d"])
+def test_stats_agree_with_the_dashboards_endpoint_page(admin, tenant, window):
+    endpoint = endpoint_for(tenant)
+    delivery = _delivery(tenant, endpoint)
+    for number, (ms, age) in enumerate([(30, 5), (700, 20), (2200, 50), (90, 70), (12, 200), (5000, 3000)], start=1):
+        outcome = AttemptOutcome.SUCCESS if number % 2 else AttemptOutcome.RETRY
+        _attempt(delivery, number, outcome=outcome, duration_ms=ms, age=timedelta(minutes=age))
+
+    body = admin.get(_endpoint_path(endpoint, "stats"), {"window": window}).json()
+
+    bars = series([tenant.pk], WINDOWS[window], timezone.now(), endpoint_id=endpoint.pk)
+    shown = Counts()
+    for bar in bars:
+        shown.merge(bar.counts)
+    assert body["attempts"] == shown.attempts > 0
+    assert (body["latency_p50_ms"], body["latency_p95_ms"]) == (shown.percentile(0.5), shown.percentile(0.95))
+    assert body["success_rate"] == round(shown.success_rate, 4)

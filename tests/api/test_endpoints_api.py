@@ -9,6 +9,7 @@ from deliveries.signing import sign, signature_header
 from subscriptions.models import AuthType, Endpoint, EndpointSecret
 from subscriptions.selectors import signing_secrets
 from tests.api.support import API, URL, db_state, endpoint_for, ids, results
+from tests.factories import failing_for
 
 pytestmark = pytest.mark.django_db
 
@@ -398,7 +399,7 @@ def test_disable_then_enable(admin, tenant):
     assert (endpoint.enabled, endpoint.disabled_reason) == (False, "Disabled by an admin.")
     assert endpoint.disabled_at is not None
 
-    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=1))
+    failing_for(endpoint, timedelta(days=1))
     enabled = admin.post(_detail(endpoint.pk) + "enable/")
 
     assert enabled.status_code == 200
@@ -408,7 +409,7 @@ def test_disable_then_enable(admin, tenant):
         None,
     )
     endpoint.refresh_from_db()
-    assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.failing_since) == (
+    assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.health.failing_since) == (
         True,
         "",
         None,

@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from events.models import Event, EventSource, EventType
-from tests.api.support import API, URL, db_state, endpoint_for, ids, key_client
+from tests.api.support import API, db_state, ids, key_client
+from tests.factories import URL, endpoint_for
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,34 +15,13 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.services.sending import SendResult, write_results
 from subscriptions.selectors import signing_secrets
-from tests.admin.support import endpoint_for
-from tests.api.support import make_user
-from tests.factories import MembershipFactory
-from webhookhub import publish
+from tests.factories import delivery_to, endpoint_for
 from webhookhub.conf import webhookhub_settings
 
-__all__ = ["endpoint_for"]
+# Re-exported for the modules that import them from here; new code imports them from tests.factories.
+__all__ = ["delivery_to", "endpoint_for"]
 
 FORM_TIME = "%Y-%m-%dT%H:%M"  # what a datetime-local input posts
-
-
-def member_client(tenant, role: str, *, staff: bool) -> Client:
-    """A logged-in user with ``role`` in ``tenant``, staff or not."""
-    user = make_user(is_staff=staff)
-    MembershipFactory(user=user, tenant=tenant, role=role)
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def delivery_to(endpoint, *, type: str = "message.received", data: dict | None = None, **state) -> Delivery:
-    """A published event's delivery to ``endpoint``; ``state`` overrides columns (status, created_at, ...)."""
-    event = publish(tenant=endpoint.tenant, type=type, data=data or {"n": 1}, endpoint_ids=[endpoint.pk])
-    delivery = Delivery.objects.get(event=event, endpoint=endpoint)
-    if state:
-        Delivery.objects.filter(pk=delivery.pk).update(**state)
-        delivery.refresh_from_db()
-    return delivery
 
 
 def record(

@@ -9,19 +9,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deliveries.models import DeliveryStatus
-from tests.api.support import db_state, make_user
+from tests.api.support import db_state
 from tests.dashboard.support import (
     FORM_TIME,
-    delivery_to,
-    endpoint_for,
     listed,
-    member_client,
     page,
     record,
     section,
     url,
 )
-from tests.factories import MembershipFactory
+from tests.factories import MembershipFactory, delivery_to, endpoint_for, make_user
+from tests.support.clients import member_client
 from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +138,7 @@ def test_a_get_of_an_action_gives_405_and_changes_nothing(world, tenant_admin, r
 @pytest.mark.parametrize("role", [Role.MANAGER, Role.USER])
 @pytest.mark.parametrize("route", ROUTES, ids=_ids(ROUTES))
 def test_managers_and_users_of_the_tenant_get_403_and_change_nothing(world, tenant, route, role, staff):
-    _refused_and_unchanged(route, world, member_client(tenant, role, staff=staff), 403)
+    _refused_and_unchanged(route, world, member_client(tenant, role, is_staff=staff), 403)
 
 
 # --- admins of another tenant ----------------------------------------------------------------------------

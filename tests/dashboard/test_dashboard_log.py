@@ -6,16 +6,12 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
-from tests.dashboard.support import FORM_TIME, delivery_to, endpoint_for, link, listed, page, url
+from tests.dashboard.support import FORM_TIME, link, listed, page, url
+from tests.factories import delivery_to, endpoint_for
 
 pytestmark = pytest.mark.django_db
 
 NO_ROWS = "Fix the filters above to see deliveries."
-
-
-@pytest.fixture
-def endpoint(tenant):
-    return endpoint_for(tenant, name="orders")
 
 
 def _created(delivery: Delivery, moment: datetime) -> Delivery:

@@ -16,8 +16,6 @@ from tests.admin.support import HEADER_VALUE, TOKEN
 from tests.dashboard.support import (
     FORM_TIME,
     deliveries_to,
-    delivery_to,
-    endpoint_for,
     hidden_fields,
     kpi,
     labelled_kpi,
@@ -28,18 +26,10 @@ from tests.dashboard.support import (
     section,
     url,
 )
+from tests.factories import delivery_to, endpoint_for
+from tests.support.db import delivery_state
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def endpoint(tenant):
-    return endpoint_for(tenant, name="orders")
-
-
-def _state(delivery: Delivery) -> tuple:
-    delivery.refresh_from_db()
-    return delivery.status, delivery.next_attempt_at, delivery.lease_until, delivery.attempt_count
 
 
 # --- overview --------------------------------------------------------------------------------------------
@@ -362,11 +352,11 @@ def test_resend_makes_the_delivery_due_now(endpoint, tenant_admin, state):
 def test_resend_leaves_an_in_flight_delivery_to_its_worker(endpoint, tenant_admin):
     lease = timezone.now() + timedelta(seconds=90)
     delivery = delivery_to(endpoint, attempt_count=1, lease_until=lease)
-    before = _state(delivery)
+    before = delivery_state(delivery)
 
     response = tenant_admin.post(url("delivery_resend", delivery.pk), follow=True)
 
-    assert _state(delivery) == before
+    assert delivery_state(delivery) == before
     assert messages_shown(response) == ["A worker is sending this delivery right now; it was left to finish."]
 
 
@@ -385,11 +375,11 @@ def test_cancel_cancels_a_pending_delivery(endpoint, tenant_admin):
 
 def test_cancel_refuses_an_in_flight_delivery_with_a_message(endpoint, tenant_admin):
     delivery = delivery_to(endpoint, attempt_count=1, lease_until=timezone.now() + timedelta(seconds=90))
-    before = _state(delivery)
+    before = delivery_state(delivery)
 
     response = tenant_admin.post(url("delivery_cancel", delivery.pk), follow=True)
 
-    assert _state(delivery) == before
+    assert delivery_state(delivery) == before
     assert messages_shown(response) == [
         "Not cancelled: the delivery is not pending, or a worker is sending it right now."
     ]
@@ -398,11 +388,11 @@ def test_cancel_refuses_an_in_flight_delivery_with_a_message(endpoint, tenant_ad
 def test_cancel_refuses_a_delivery_that_is_no_longer_pending(endpoint, tenant_admin):
     delivery = delivery_to(endpoint)
     record([delivery])
-    before = _state(delivery)
+    before = delivery_state(delivery)
 
     response = tenant_admin.post(url("delivery_cancel", delivery.pk), follow=True)
 
-    assert _state(delivery) == before
+    assert delivery_state(delivery) == before
     assert before[0] == DeliveryStatus.SUCCEEDED
     assert messages_shown(response) == [
         "Not cancelled: the delivery is not pending, or a worker is sending it right now."

@@ -12,12 +12,16 @@ from deliveries.models import (
     AttemptOutcome,
     AttemptRollup,
     Delivery,
-    EndpointHealth,
     Granularity,
 )
 from deliveries.services.rollups import prune_rollups, rebuild_stats, record_stats
+from deliveries.services.stats import latency_percentile
+from subscriptions.models import EndpointHealth
+from subscriptions.services import disable_endpoint, enable_endpoint
 from tests.dashboard.support import delivery_to, endpoint_for, record
-from webhookhub.web.dashboard.queries import latency_percentile
+from tests.support.broker import captured_queue
+from webhookhub.celery import NOTIFY_DISABLED_TASK
+from webhookhub.conf import setting
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +48,10 @@ def _attempt(delivery, *, at=T0, outcome=AttemptOutcome.SUCCESS, status=200, ms=
         error=error,
         outcome=outcome,
     )
+
+
+def _record(attempts: list[Attempt]) -> None:
+    record_stats(attempts, now=timezone.now())  # as the recorder does with each batch
 
 
 def _success(delivery, **kwargs) -> Attempt:
@@ -75,7 +83,7 @@ def _counts(row: AttemptRollup) -> tuple:
 
 
 def test_a_batch_adds_to_the_five_minute_and_the_hourly_bucket_of_its_attempts(tenant, endpoint, delivery):
-    record_stats(
+    _record(
         _reached(
             _success(delivery),
             _failure(delivery, number=2),
@@ -91,9 +99,9 @@ def test_a_batch_adds_to_the_five_minute_and_the_hourly_bucket_of_its_attempts(t
 
 
 def test_a_second_batch_adds_to_the_same_rows_instead_of_overwriting_them(endpoint, delivery):
-    record_stats(_reached(_success(delivery), _success(delivery, number=2)))
+    _record(_reached(_success(delivery), _success(delivery, number=2)))
 
-    record_stats(_reached(_failure(delivery, at=T0 + timedelta(minutes=1), number=3)))
+    _record(_reached(_failure(delivery, at=T0 + timedelta(minutes=1), number=3)))
 
     for granularity, start in (
         (Granularity.FIVE_MINUTES, datetime(2025, 3, 1, 12, 5, tzinfo=UTC)),
@@ -104,7 +112,7 @@ def test_a_second_batch_adds_to_the_same_rows_instead_of_overwriting_them(endpoi
 
 
 def test_attempts_in_different_five_minute_buckets_share_their_hourly_row(endpoint, delivery):
-    record_stats(_reached(_success(delivery), _success(delivery, at=T0 + timedelta(minutes=30), number=2)))
+    _record(_reached(_success(delivery), _success(delivery, at=T0 + timedelta(minutes=30), number=2)))
 
     fine = AttemptRollup.objects.filter(endpoint=endpoint, granularity=Granularity.FIVE_MINUTES)
     assert sorted((row.bucket_start.minute, row.successes) for row in fine) == [(5, 1), (35, 1)]
@@ -114,14 +122,14 @@ def test_attempts_in_different_five_minute_buckets_share_their_hourly_row(endpoi
 def test_each_endpoint_has_its_own_rows(tenant, endpoint, delivery):
     other = delivery_to(endpoint_for(tenant, name="billing"))
 
-    record_stats(_reached(_success(delivery), _failure(other)))
+    _record(_reached(_success(delivery), _failure(other)))
 
     assert _counts(_row(endpoint, Granularity.HOUR, datetime(2025, 3, 1, 12, tzinfo=UTC))) == (1, 0, 0, 1)
     assert _counts(_row(other.endpoint, Granularity.HOUR, datetime(2025, 3, 1, 12, tzinfo=UTC))) == (0, 1, 0, 1)
 
 
 def _histogram_after(delivery, *durations: int) -> list[int]:
-    record_stats(_reached(*(_success(delivery, ms=ms, number=i + 1) for i, ms in enumerate(durations))))
+    _record(_reached(*(_success(delivery, ms=ms, number=i + 1) for i, ms in enumerate(durations))))
     return _row(delivery.endpoint, Granularity.HOUR, datetime(2025, 3, 1, 12, tzinfo=UTC)).latency_counts()
 
 
@@ -150,7 +158,7 @@ def test_durations_beyond_the_last_bound_count_in_the_open_last_bucket(delivery)
 def test_attempts_without_a_status_code_count_in_outcomes_but_not_in_responses_or_latency(endpoint, delivery):
     no_answer = _attempt(delivery, outcome=AttemptOutcome.RETRY, status=None, ms=30000, error="timed out")
 
-    record_stats(_reached(no_answer, _success(delivery, ms=20, number=2)))
+    _record(_reached(no_answer, _success(delivery, ms=20, number=2)))
 
     row = _row(endpoint, Granularity.HOUR, datetime(2025, 3, 1, 12, tzinfo=UTC))
     assert _counts(row) == (1, 1, 0, 1)
@@ -168,7 +176,7 @@ def _health(endpoint) -> tuple:
 def test_health_keeps_the_latest_attempts_time_status_and_error(endpoint, delivery):
     later = T0 + timedelta(seconds=5)
     # Out of order in the batch: the latest by start time wins.
-    record_stats(_reached(_failure(delivery, status=503, at=later, number=2), _failure(delivery, status=500)))
+    _record(_reached(_failure(delivery, status=503, at=later, number=2), _failure(delivery, status=500)))
 
     health = EndpointHealth.objects.get(endpoint=endpoint)
     assert (health.last_attempt_at, health.last_status_code, health.last_error) == (later, 503, "HTTP 503")
@@ -176,26 +184,26 @@ def test_health_keeps_the_latest_attempts_time_status_and_error(endpoint, delive
 
 
 def test_consecutive_failures_grow_across_batches(endpoint, delivery):
-    record_stats(_reached(_failure(delivery), _failure(delivery, number=2)))
-    record_stats(_reached(_failure(delivery, at=T0 + timedelta(minutes=1), number=3)))
+    _record(_reached(_failure(delivery), _failure(delivery, number=2)))
+    _record(_reached(_failure(delivery, at=T0 + timedelta(minutes=1), number=3)))
 
     assert _health(endpoint) == (500, "HTTP 500", 3)
 
 
 def test_a_success_restarts_the_streak(endpoint, delivery):
-    record_stats(_reached(_failure(delivery), _failure(delivery, number=2)))
+    _record(_reached(_failure(delivery), _failure(delivery, number=2)))
 
     success_at = T0 + timedelta(minutes=1)
-    record_stats(_reached(_success(delivery, at=success_at, number=3)))
+    _record(_reached(_success(delivery, at=success_at, number=3)))
 
     assert _health(endpoint) == (200, "", 0)
     assert EndpointHealth.objects.get(endpoint=endpoint).last_success_at == success_at
 
 
 def test_failures_after_a_success_in_the_same_batch_start_a_new_streak(endpoint, delivery):
-    record_stats(_reached(*(_failure(delivery, number=n) for n in (1, 2, 3))))
+    _record(_reached(*(_failure(delivery, number=n) for n in (1, 2, 3))))
 
-    record_stats(
+    _record(
         _reached(
             _failure(delivery, at=T0 + timedelta(minutes=1), number=4),
             _success(delivery, at=T0 + timedelta(minutes=2), number=5),
@@ -209,7 +217,7 @@ def test_failures_after_a_success_in_the_same_batch_start_a_new_streak(endpoint,
 
 
 def test_attempts_that_made_no_request_count_in_the_rollups_but_do_not_move_the_streak(endpoint, delivery):
-    record_stats(_reached(_failure(delivery)))
+    _record(_reached(_failure(delivery)))
     stalled = _attempt(
         delivery,
         outcome=AttemptOutcome.RETRY,
@@ -219,23 +227,100 @@ def test_attempts_that_made_no_request_count_in_the_rollups_but_do_not_move_the_
         number=2,
     )
 
-    record_stats(_not_reached(stalled))
+    _record(_not_reached(stalled))
 
     assert _health(endpoint) == (500, "HTTP 500", 1)
     assert _counts(_row(endpoint, Granularity.HOUR, datetime(2025, 3, 1, 12, tzinfo=UTC))) == (0, 2, 0, 1)
 
 
 def test_a_batch_of_only_attempts_that_made_no_request_creates_no_health(endpoint, delivery):
-    record_stats(_not_reached(_attempt(delivery, outcome=AttemptOutcome.RETRY, status=None, error="Not sent: busy")))
+    _record(_not_reached(_attempt(delivery, outcome=AttemptOutcome.RETRY, status=None, error="Not sent: busy")))
 
     assert not EndpointHealth.objects.filter(endpoint=endpoint).exists()
     assert AttemptRollup.objects.filter(endpoint=endpoint).count() == 2
 
 
 def test_health_keeps_the_first_500_characters_of_a_long_error(endpoint, delivery):
-    record_stats(_reached(_attempt(delivery, outcome=AttemptOutcome.RETRY, status=None, error="x" * 2000)))
+    _record(_reached(_attempt(delivery, outcome=AttemptOutcome.RETRY, status=None, error="x" * 2000)))
 
     assert EndpointHealth.objects.get(endpoint=endpoint).last_error == "x" * 500
+
+
+# --- the auto-disable clock -----------------------------------------------------------------------------
+
+PERIOD = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
+
+
+def _failing_since(endpoint):
+    return EndpointHealth.objects.get(endpoint=endpoint).failing_since
+
+
+def test_the_first_failure_starts_the_clock_when_recorded_and_later_failures_keep_it(endpoint, delivery):
+    recorded_at = T0 + timedelta(seconds=3)
+    record_stats(_reached(_failure(delivery)), now=recorded_at)
+    record_stats(_reached(_failure(delivery, at=T0 + timedelta(hours=1), number=2)), now=T0 + timedelta(hours=1))
+
+    assert _failing_since(endpoint) == recorded_at
+
+
+def test_a_success_stops_the_clock_and_the_next_failure_starts_it_again(endpoint, delivery):
+    record_stats(_reached(_failure(delivery)), now=T0)
+    record_stats(_reached(_success(delivery, at=T0 + timedelta(minutes=1), number=2)), now=T0 + timedelta(minutes=1))
+    assert _failing_since(endpoint) is None
+
+    again = T0 + timedelta(minutes=2)
+    record_stats(_reached(_failure(delivery, at=again, number=3)), now=again)
+
+    assert _failing_since(endpoint) == again
+
+
+def test_a_failure_recorded_late_but_older_than_the_last_success_starts_no_clock(endpoint, delivery):
+    record_stats(_reached(_success(delivery, at=T0 + timedelta(seconds=30), number=2)), now=T0 + timedelta(seconds=31))
+
+    record_stats(_reached(_failure(delivery, at=T0, number=1)), now=T0 + timedelta(seconds=40))
+
+    assert _failing_since(endpoint) is None
+    assert _health(endpoint) == (200, "", 0)
+
+
+def test_failing_past_the_period_disables_and_queues_the_notice_on_commit(
+    tenant, endpoint, delivery, django_capture_on_commit_callbacks
+):
+    other = endpoint_for(tenant, name="billing")
+    other_delivery = Delivery.objects.select_related("endpoint").get(pk=delivery_to(other).pk)
+    record_stats(_reached(_failure(delivery)), now=T0)
+    record_stats(_reached(_failure(other_delivery)), now=T0 + timedelta(hours=2))
+    later = T0 + PERIOD + timedelta(hours=1)
+
+    with captured_queue() as queue:
+        with django_capture_on_commit_callbacks(execute=True):
+            record_stats(
+                _reached(_failure(delivery, at=later, number=2), _failure(other_delivery, at=later)), now=later
+            )
+        queued = [message for message in queue.messages() if message[0] == NOTIFY_DISABLED_TASK]
+
+    endpoint.refresh_from_db()
+    other.refresh_from_db()
+    assert endpoint.enabled is False
+    assert endpoint.disabled_reason == (
+        f"No successful delivery since {T0:%Y-%m-%d %H:%M} UTC ({PERIOD.days} days or more of failures)."
+    )
+    assert queued == [(NOTIFY_DISABLED_TASK, [endpoint.pk, endpoint.disabled_reason])]
+    assert other.enabled is True  # failing for an hour less than the period
+
+
+def test_enabling_restarts_the_clock(endpoint, delivery):
+    record_stats(_reached(_failure(delivery)), now=T0)
+    disable_endpoint(endpoint=endpoint, reason="Disabled by an admin.", notify=False)
+
+    enable_endpoint(endpoint=endpoint)
+
+    assert _failing_since(endpoint) is None
+    assert _health(endpoint) == (500, "HTTP 500", 1)  # what the requests said stays
+    later = T0 + PERIOD + timedelta(hours=1)
+    record_stats(_reached(_failure(delivery, at=later, number=2)), now=later)
+    endpoint.refresh_from_db()
+    assert (endpoint.enabled, _failing_since(endpoint)) == (True, later)
 
 
 # --- rebuild ---------------------------------------------------------------------------------------------
@@ -265,6 +350,7 @@ def _healths() -> set:
             "last_error",
             "consecutive_failures",
             "last_success_at",
+            "failing_since",
         )
     )
 
@@ -326,7 +412,7 @@ def test_rebuild_replaces_rollups_that_drifted(recorded, endpoint):
 def test_pruning_deletes_only_five_minute_rows_older_than_two_days(endpoint, delivery):
     now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
     for age in (timedelta(days=2, minutes=5), timedelta(days=1, hours=23, minutes=55), timedelta(hours=1)):
-        record_stats(_reached(_success(delivery, at=now - age)))
+        _record(_reached(_success(delivery, at=now - age)))
     assert AttemptRollup.objects.filter(granularity=Granularity.FIVE_MINUTES).count() == 3
     hourly = set(AttemptRollup.objects.filter(granularity=Granularity.HOUR).values_list("bucket_start", "successes"))
 
@@ -343,7 +429,7 @@ def test_pruning_deletes_only_five_minute_rows_older_than_two_days(endpoint, del
 def test_pruning_without_force_waits_ten_minutes_after_the_last_prune(endpoint, delivery):
     now = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
     prune_rollups(now=now, force=True)
-    record_stats(_reached(_success(delivery, at=now - timedelta(days=5))))
+    _record(_reached(_success(delivery, at=now - timedelta(days=5))))
 
     assert prune_rollups(now=now) == 0
     assert AttemptRollup.objects.filter(granularity=Granularity.FIVE_MINUTES).count() == 1
@@ -381,15 +467,15 @@ def test_the_latency_percentile_is_estimated_within_buckets(histogram, fraction,
 
 def test_an_older_attempt_recorded_late_does_not_move_health_backwards(endpoint, delivery):
     # A slow send that started first is often recorded after later, quicker ones.
-    record_stats(_reached(_success(delivery, at=T0 + timedelta(seconds=30), number=2)))
-    record_stats(_reached(_failure(delivery, status=None, at=T0, number=1)))
+    _record(_reached(_success(delivery, at=T0 + timedelta(seconds=30), number=2)))
+    _record(_reached(_failure(delivery, status=None, at=T0, number=1)))
 
     assert _health(endpoint) == (200, "", 0)
     assert EndpointHealth.objects.get(endpoint=endpoint).last_attempt_at == T0 + timedelta(seconds=30)
 
 
 def test_a_newer_failure_recorded_after_an_older_one_still_counts(endpoint, delivery):
-    record_stats(_reached(_failure(delivery, status=503, at=T0 + timedelta(seconds=30), number=2)))
-    record_stats(_reached(_failure(delivery, status=500, at=T0, number=1)))
+    _record(_reached(_failure(delivery, status=503, at=T0 + timedelta(seconds=30), number=2)))
+    _record(_reached(_failure(delivery, status=500, at=T0, number=1)))
 
     assert _health(endpoint) == (503, "HTTP 503", 2)

@@ -4,7 +4,7 @@ import pytest
 
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MembershipFactory, UserFactory, make_endpoint
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, log_in
 from tests.support.receiver import Reply
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -25,10 +25,7 @@ def test_send_test_event_button_shows_the_delivered_result(e2e, live_server, ten
     e2e.start_all()
 
     with chromium_page() as page:
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", "correct horse battery")
-        page.click("input[type=submit]")
+        log_in(page, live_server.url, user)
         page.goto(f"{live_server.url}/admin/subscriptions/endpoint/{endpoint.pk}/change/")
         page.click("#send-test-event")
         page.click("#send-test-submit")

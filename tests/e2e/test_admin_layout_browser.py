@@ -9,7 +9,7 @@ from subscriptions.services import disable_endpoint
 from tests.dashboard.support import deliveries_to, record
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MembershipFactory, UserFactory, make_endpoint
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -56,14 +56,6 @@ def endpoints(tenant):
     return made
 
 
-def _login(page, base: str, user) -> None:
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "correct horse battery")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
-
-
 def _overflow(page, selector: str) -> int:
     """How many pixels ``selector``'s content is wider than its box (0: it fits)."""
     return page.evaluate(
@@ -86,7 +78,7 @@ def test_the_endpoint_list_shows_every_health_column_without_scrolling_sideways(
     live_server, admin_user, endpoints, width, height
 ):
     with chromium_page(width, height) as page:
-        _login(page, live_server.url, admin_user)
+        log_in(page, live_server.url, admin_user)
         page.goto(f"{live_server.url}/admin/subscriptions/endpoint/")
         _shot(page, "endpoint-list", width, height)
 
@@ -109,7 +101,7 @@ def test_the_endpoint_list_shows_every_health_column_without_scrolling_sideways(
 @pytest.mark.parametrize(("width", "height"), VIEWPORTS)
 def test_the_endpoint_form_fits_and_shows_no_null(live_server, admin_user, endpoints, width, height):
     with chromium_page(width, height) as page:
-        _login(page, live_server.url, admin_user)
+        log_in(page, live_server.url, admin_user)
         page.goto(f"{live_server.url}/admin/subscriptions/endpoint/{endpoints[0].pk}/change/")
         _shot(page, "endpoint-form", width, height)
 
@@ -131,7 +123,7 @@ def test_the_delivery_page_fits_its_attempts_and_leads_to_the_dashboard(
 ):
     delivery = Delivery.objects.filter(endpoint=endpoints[0]).order_by("pk").first()
     with chromium_page(width, height) as page:
-        _login(page, live_server.url, admin_user)
+        log_in(page, live_server.url, admin_user)
         page.goto(f"{live_server.url}/admin/deliveries/delivery/{delivery.pk}/change/")
         _shot(page, "delivery", width, height)
 

@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
-from tests.e2e.test_delivery_e2e import wait_until
+from tests.support.waiting import wait_until
 from webhookhub.accounts.services import create_api_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

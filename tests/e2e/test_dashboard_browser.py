@@ -5,16 +5,15 @@ an empty retry schedule the real retry policy makes that first 500 final (``deci
 past a schedule of length 0), so the delivery ends up ``failed`` without the receiver seeing more.
 """
 
-import time
-
 import pytest
 
-from deliveries.models import Attempt, Delivery, DeliveryStatus
+from deliveries.models import Attempt, DeliveryStatus
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MembershipFactory, UserFactory, make_endpoint
 from tests.support import processes
-from tests.support.browser import chromium_page
+from tests.support.browser import chromium_page, log_in
 from tests.support.receiver import Receiver, Reply
+from tests.support.waiting import wait_for_status
 from webhookhub import publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -33,16 +32,6 @@ def other_receiver():
     server = Receiver().start()
     yield server
     server.stop()
-
-
-def wait_for_status(event_id: str, status: str, timeout: float = 60.0) -> Delivery:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        delivery = Delivery.objects.filter(event_id=event_id).first()
-        if delivery is not None and delivery.status == status:
-            return delivery
-        time.sleep(0.1)
-    raise AssertionError(f"delivery of {event_id} is not {status}: {delivery and delivery.status}")
 
 
 def screenshot(page, name: str) -> None:
@@ -68,18 +57,14 @@ def test_resend_a_failed_delivery_from_the_dashboard(e2e, settings, live_server,
 
     failing = publish(tenant=tenant, type="message.received", data={"id": "msg_1001", "text": "Is my order ready?"})
     fine = publish(tenant=tenant, type="contact.created", data={"contact": "ct_7"})
-    delivery = wait_for_status(failing.id, DeliveryStatus.FAILED)
-    wait_for_status(fine.id, DeliveryStatus.SUCCEEDED)
+    delivery = wait_for_status(failing.id, DeliveryStatus.FAILED, timeout=60)
+    wait_for_status(fine.id, DeliveryStatus.SUCCEEDED, timeout=60)
     assert len(receiver.requests) == 1
     assert (delivery.attempt_count, delivery.last_status_code) == (1, 500)
     receiver.default = Reply(status=200, body=b'{"received": true}')
 
     with chromium_page() as page:
-        page.goto(f"{live_server.url}/admin/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", "correct horse battery")
-        page.click("input[type=submit]")
-        page.wait_for_load_state()
+        log_in(page, live_server.url, user)
 
         page.goto(f"{live_server.url}/dashboard/")
         assert page.inner_text("#kpi-failed") == "1"

@@ -13,28 +13,11 @@ from deliveries.models import Attempt, Delivery, DeliveryStatus
 from tests.factories import MembershipFactory, make_endpoint
 from tests.support.processes import E2E_WEBHOOKHUB, ROOT
 from tests.support.receiver import Receiver, Reply
+from tests.support.waiting import delivery_settled, wait_until
 from webhookhub import publish
 from webhookhub.accounts.models import Role
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
-
-
-def wait_until(predicate, timeout: float = 30.0, message: str = "condition not met"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(message)
-
-
-def delivery_settled(event_id: str):
-    def check():
-        delivery = Delivery.objects.filter(event_id=event_id).first()
-        return delivery if delivery and delivery.status != DeliveryStatus.PENDING else None
-
-    return check
 
 
 def test_delivery_arrives_signed_and_verifiable(e2e, tenant, receiver):
@@ -87,8 +70,16 @@ def test_410_disables_the_endpoint_and_stops(e2e, tenant, receiver, tmp_path):
     created.endpoint.refresh_from_db()
     assert created.endpoint.enabled is False
     assert "410" in created.endpoint.disabled_reason
-    time.sleep(2.5)  # more than a retry interval and a few sweeps
-    assert len(receiver.requests) == 1
+    # Proof that a retry of the 410 would have gone out by now: a marker endpoint on the same receiver
+    # answers 500 twice, so its third request is a retry rung by the sweeper at least 2 x 0.8 s after
+    # this point, later than any retry of the 410 could be due (1 s +- 20 % after its attempt).
+    receiver.replies, receiver.default = [Reply(status=500), Reply(status=500)], Reply(status=200)
+    marker = make_endpoint(tenant, receiver.url("/marker")).endpoint
+    marker_event = publish(tenant=tenant, type="message.received", data={"marker": 1}, endpoint_ids=[marker.pk])
+    receiver.wait_for(4)
+    assert wait_until(delivery_settled(marker_event.id)).status == DeliveryStatus.SUCCEEDED
+    assert [request.path for request in receiver.requests] == ["/hook", "/marker", "/marker", "/marker"]
+    assert Attempt.objects.filter(delivery=delivery).count() == 1
     # The worker e-mailed the tenant's admins from a task, not from the sending threads.
     [mail] = wait_until(lambda: list(mail_dir.glob("*.log")), timeout=30)
     text = mail.read_text()

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from deliveries.models import Delivery, DeliveryStatus
-from tests.e2e.test_delivery_e2e import wait_until
 from tests.factories import make_endpoint
 from tests.support.receiver import Reply
+from tests.support.waiting import wait_until
 from webhookhub import publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
-from tests.e2e.test_delivery_e2e import wait_until
 from tests.factories import make_endpoint
 from tests.support import processes
 from tests.support.receiver import Reply
+from tests.support.waiting import wait_until
 from webhookhub import publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -5,10 +5,10 @@ import time
 import pytest
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus, EndpointSchedule
-from tests.e2e.test_delivery_e2e import wait_until
 from tests.factories import TenantFactory, make_endpoint
 from tests.support.processes import free_port
 from tests.support.receiver import Receiver, Reply
+from tests.support.waiting import wait_until
 from webhookhub import publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.factories import PASSWORD
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,3 +37,13 @@ def chromium_page(width: int = 1280, height: int = 900) -> Iterator:
             yield page
         finally:
             browser.close()
+
+
+def log_in(page, base_url: str, user) -> None:
+    """Log ``user`` (a staff ``UserFactory`` user) in through the admin's login form; returns once the admin
+    shows the logged-in user's tools (a failed login stays on the form and times out here)."""
+    page.goto(f"{base_url}/admin/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")

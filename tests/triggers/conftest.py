@@ -1,15 +1,8 @@
 import pytest
-from rest_framework.test import APIClient
 
-from tests.api.support import key_client
 from tests.support.admin_clients import other_admin, superuser, tenant_admin  # noqa: F401 (fixtures)
+from tests.support.api_clients import admin  # noqa: F401 (fixtures)
 from tests.triggers.support import make_trigger
-
-
-@pytest.fixture
-def admin(tenant) -> APIClient:
-    """A REST client with an admin API key of ``tenant``."""
-    return key_client(tenant)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from deliveries.models import Delivery
 from events.models import Event, Trigger, TriggerRequest
 from events.triggers import CreatedTrigger, create_trigger
 from tests.api.support import API, db_state
+from tests.support.db import rows
 
 EVENT_TYPE = "contact.created"
 SAMPLE = {
@@ -54,15 +55,11 @@ def detail(trigger_id: str) -> str:
     return f"{TRIGGERS}{trigger_id}/"
 
 
-def _rows(model, *fields: str) -> dict:
-    return {pk: values for pk, *values in model.objects.values_list("pk", *fields)}
-
-
 def trigger_state() -> dict:
     """Everything ``db_state`` covers, plus the trigger tables (rows start with their tenant or trigger id)."""
     return {
         **db_state(),
-        "triggers": _rows(
+        "triggers": rows(
             Trigger,
             "tenant_id",
             "name",
@@ -76,7 +73,7 @@ def trigger_state() -> dict:
             "rate_limit_per_minute",
             "updated_at",
         ),
-        "trigger_requests": _rows(TriggerRequest, "trigger_id", "status_code", "outcome", "event_id"),
+        "trigger_requests": rows(TriggerRequest, "trigger_id", "status_code", "outcome", "event_id"),
     }
 
 

@@ -15,14 +15,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from deliveries.models import AttemptRollup, Delivery, Granularity
-from deliveries.services.operations import send_test_event
+from deliveries.services.actions import send_test_event
 from deliveries.services.rollups import bucket_start
 from deliveries.services.scheduling import scheduling_state
 from events.catalog import TEST_EVENT_TYPE
 from events.exceptions import PublishError
 from events.models import EventType
 from subscriptions.forms import EndpointForm
-from subscriptions.models import ALL_EVENT_TYPES, Endpoint
+from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
@@ -194,6 +194,14 @@ class EndpointAdmin(TenantScopedAdmin):
     @admin.display(description="disabled because")
     def why_disabled(self, endpoint: Endpoint) -> str:
         return _shortened(endpoint.disabled_reason, 70) if endpoint.disabled_reason else "-"
+
+    @admin.display(description="failing since")
+    def failing_since(self, endpoint: Endpoint) -> str:
+        """The auto-disable clock: the first failed request since the last success (or the last enable)."""
+        health = EndpointHealth.objects.filter(endpoint=endpoint).first()
+        if health is None or health.failing_since is None:
+            return "-"
+        return f"{health.failing_since:%Y-%m-%d %H:%M} UTC"
 
     @admin.display(description="success 24 h")
     def success_rate_24h(self, endpoint: "ListedEndpoint") -> str:

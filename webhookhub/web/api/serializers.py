@@ -106,14 +106,23 @@ class SchedulingSerializer(serializers.Serializer):
 
 
 class StatsSerializer(serializers.Serializer):
+    """The endpoint's numbers as the dashboard shows them (both read the same rollups)."""
+
     window_seconds = serializers.IntegerField()
+    since = serializers.DateTimeField(
+        help_text="Where the window starts: windows are read in whole rollup buckets (five minutes for 1h, "
+        "an hour for longer ones), so this is up to one bucket before now minus the window."
+    )
     attempts = serializers.IntegerField()
     by_outcome = serializers.DictField(child=serializers.IntegerField())
-    success_rate = serializers.FloatField(allow_null=True)
-    latency_p50_ms = serializers.IntegerField(allow_null=True)
-    latency_p95_ms = serializers.IntegerField(allow_null=True)
+    success_rate = serializers.FloatField(allow_null=True, help_text="Attempts that succeeded, of all attempts.")
+    latency_p50_ms = serializers.IntegerField(
+        allow_null=True,
+        help_text="Of attempts that got a response; estimated from the latency histogram, linearly within a bucket.",
+    )
+    latency_p95_ms = serializers.IntegerField(allow_null=True, help_text="As latency_p50_ms.")
     pending_deliveries = serializers.IntegerField()
-    failed_deliveries = serializers.IntegerField()
+    failed_deliveries = serializers.IntegerField(help_text="Deliveries created since the window's start that failed.")
     scheduling = SchedulingSerializer()
 
 

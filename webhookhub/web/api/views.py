@@ -8,9 +8,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from deliveries.models import Delivery
-from deliveries.services.operations import endpoint_stats, replay, resend, send_test_event
+from deliveries.services.actions import replay, resend, send_test_event
 from deliveries.services.publishing import publish
 from deliveries.services.scheduling import scheduling_state
+from deliveries.services.stats import endpoint_stats
 from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS
 from events.api.serializers import EventSerializer
 from events.api.views import EventReadViewSet
@@ -145,6 +146,7 @@ class EndpointViewSet(EndpointSettingsViewSet):
         if window not in WINDOWS:
             raise DjangoValidationError({"window": f"Choose one of {', '.join(WINDOWS)}."})
         endpoint = self.get_object()
-        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window].length)
-        scheduling = scheduling_state(endpoint, now=timezone.now())
+        now = timezone.now()
+        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window], now=now)
+        scheduling = scheduling_state(endpoint, now=now)
         return Response(StatsSerializer({**asdict(stats), "scheduling": scheduling}).data)

@@ -1,4 +1,5 @@
-"""What the dashboard shows, read from the rollups and indexes: never a scan of the attempt log.
+"""What the dashboard shows, read from the rollups (through ``deliveries.services.stats``, as the
+API's stats are) and indexes: never a scan of the attempt log.
 
 Every function takes the tenants in view (``None`` for all of them, a superuser's view)
 and costs a bounded number of statements: windows read at most endpoints x buckets
@@ -10,97 +11,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from deliveries.models import (
-    LATENCY_BOUNDS_MS,
-    LATENCY_COLUMNS,
-    AttemptRollup,
-    Delivery,
-    DeliveryStatus,
-)
-from deliveries.services.rollups import ROLLUP_COUNTERS, Tally, bucket_start
+from deliveries.models import Delivery, DeliveryStatus
+from deliveries.services.rollups import bucket_start
+from deliveries.services.stats import Counts, counter_sums, counts_by_endpoint, rollup_rows, window_start
 from deliveries.services.windows import Window
 from subscriptions.models import Endpoint
-
-COUNTERS = ROLLUP_COUNTERS
-
-
-class Counts(Tally):
-    """Attempt counts and a latency histogram, summed over some rollup rows."""
-
-    @classmethod
-    def from_row(cls, row: dict) -> "Counts":
-        return cls(
-            successes=row["successes"] or 0,
-            retries=row["retries"] or 0,
-            failures=row["failures"] or 0,
-            responses=row["responses"] or 0,
-            first_attempts=row["first_attempts"] or 0,
-            first_successes=row["first_successes"] or 0,
-            latency=[row[column] or 0 for column in LATENCY_COLUMNS],
-        )
-
-    @property
-    def attempts(self) -> int:
-        return self.successes + self.retries + self.failures
-
-    @property
-    def success_rate(self) -> float | None:
-        """Attempts that succeeded: what an endpoint's health is sorted by."""
-        return self.successes / self.attempts if self.attempts else None
-
-    @property
-    def delivery_success_rate(self) -> float | None:
-        """Finished deliveries that succeeded (each finishes with one success or one final failure)."""
-        finished = self.successes + self.failures
-        return self.successes / finished if finished else None
-
-    @property
-    def first_attempt_success_rate(self) -> float | None:
-        return self.first_successes / self.first_attempts if self.first_attempts else None
-
-    def percentile(self, fraction: float) -> int | None:
-        return latency_percentile(self.latency, fraction)
-
-
-def latency_percentile(histogram: list[int], fraction: float) -> int | None:
-    """Estimated from the histogram, linear within a bucket; the open last bucket reports its lower bound."""
-    total = sum(histogram)
-    if not total:
-        return None
-    rank = fraction * total
-    seen = 0
-    for index, count in enumerate(histogram):
-        if count and seen + count >= rank:
-            lower = LATENCY_BOUNDS_MS[index - 1] if index else 0
-            if index == len(LATENCY_BOUNDS_MS):
-                return lower
-            upper = LATENCY_BOUNDS_MS[index]
-            return round(lower + (upper - lower) * (rank - seen) / count)
-        seen += count
-    return LATENCY_BOUNDS_MS[-1]
-
-
-def _rollups(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint_id: str | None = None):
-    rows = AttemptRollup.objects.filter(
-        granularity=window.granularity, bucket_start__gte=bucket_start(now - window.length, window.granularity)
-    )
-    if tenant_ids is not None:
-        rows = rows.filter(tenant_id__in=tenant_ids)
-    if endpoint_id is not None:
-        rows = rows.filter(endpoint_id=endpoint_id)
-    return rows
-
-
-def _sums():
-    return {column: Sum(column) for column in COUNTERS}
-
-
-def counts_by_endpoint(tenant_ids: list[str] | None, window: Window, now: datetime) -> dict[str, Counts]:
-    rows = _rollups(tenant_ids, window, now).values("endpoint_id").annotate(**_sums()).order_by()
-    return {row["endpoint_id"]: Counts.from_row(row) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -111,7 +29,9 @@ class Bar:
 
 def series(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint_id: str | None = None) -> list[Bar]:
     """One bar per ``window.step`` from the window's start to now, empty steps included."""
-    rows = _rollups(tenant_ids, window, now, endpoint_id).values("bucket_start").annotate(**_sums()).order_by()
+    rows = (
+        rollup_rows(tenant_ids, window, now, endpoint_id).values("bucket_start").annotate(**counter_sums()).order_by()
+    )
     step = int(window.step.total_seconds())
     first = bucket_start(now - window.length, step)
     steps = int((now - first).total_seconds()) // step + 1
@@ -173,7 +93,7 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
         pending = pending.filter(endpoint_id__in=[row.endpoint.pk for row in endpoints])
     return Overview(
         window=window,
-        since=bucket_start(now - window.length, window.granularity),
+        since=window_start(window, now),
         totals=totals,
         retries_pending=pending.count(),
         endpoints=endpoints,

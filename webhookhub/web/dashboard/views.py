@@ -9,12 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from deliveries.models import Delivery, DeliveryStatus, EndpointHealth
-from deliveries.services.operations import cancel_pending, replay, resend, send_test_event
+from deliveries.models import Delivery, DeliveryStatus
+from deliveries.services.actions import cancel_pending, replay, resend, send_test_event
 from deliveries.services.scheduling import scheduling_state
 from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS, Window
 from events.exceptions import PublishError
-from subscriptions.models import Endpoint
+from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
 from webhookhub.conf import setting
 from webhookhub.web.dashboard import charts, queries

@@ -1,4 +1,4 @@
-"""Plain INSERT ... RETURNING for the publish hot path.
+"""INSERT statements written as SQL (no ORM compile) for the publish and record hot paths.
 
 Compiling ORM inserts costs more CPU than the statements themselves (measured: about
 0.3 ms per ``save()``/``bulk_create()`` against about 0.07 ms for the statement).

@@ -1,14 +1,12 @@
-"""What admins do to deliveries: resend one, replay many, send a test event, read an endpoint's stats."""
+"""What people do to deliveries by hand (admin, API, dashboard): resend one, cancel, replay many, send a test event."""
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryQuerySet, DeliveryStatus
+from deliveries.models import Delivery, DeliveryQuerySet, DeliveryStatus
 from deliveries.services import doorbell
 from deliveries.services.publishing import publish
 from events.catalog import TEST_EVENT_TYPE
@@ -63,51 +61,3 @@ def send_test_event(*, endpoint: Endpoint, data: dict[str, Any] | None = None) -
         tenant=endpoint.tenant, type=TEST_EVENT_TYPE, data=data, source=EventSource.TEST, endpoint_ids=[endpoint.pk]
     )
     return Delivery.objects.get(event=event, endpoint=endpoint)
-
-
-@dataclass(frozen=True)
-class EndpointStats:
-    window_seconds: int
-    attempts: int
-    by_outcome: dict[str, int]
-    success_rate: float | None
-    latency_p50_ms: int | None
-    latency_p95_ms: int | None
-    pending_deliveries: int
-    failed_deliveries: int
-
-
-def _percentile(sorted_values: list[int], fraction: float) -> int | None:
-    if not sorted_values:
-        return None
-    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
-
-
-def endpoint_stats(*, endpoint: Endpoint, window: timedelta, sample: int = 10_000) -> EndpointStats:
-    """Attempts in the window by outcome, success rate, and latency percentiles of the latest ``sample``."""
-    since = timezone.now() - window
-    attempts = Attempt.objects.filter(delivery__endpoint=endpoint, started_at__gte=since)
-    counts = {outcome: 0 for outcome in AttemptOutcome.values}
-    for outcome, count in _grouped(attempts):
-        counts[outcome] = count
-    total = sum(counts.values())
-    durations = sorted(
-        attempts.filter(status_code__isnull=False)
-        .order_by("-started_at")
-        .values_list("duration_ms", flat=True)[:sample]
-    )
-    deliveries = Delivery.objects.filter(endpoint=endpoint)
-    return EndpointStats(
-        window_seconds=int(window.total_seconds()),
-        attempts=total,
-        by_outcome=counts,
-        success_rate=round(counts[AttemptOutcome.SUCCESS] / total, 4) if total else None,
-        latency_p50_ms=_percentile(durations, 0.50),
-        latency_p95_ms=_percentile(durations, 0.95),
-        pending_deliveries=deliveries.filter(status=DeliveryStatus.PENDING).count(),
-        failed_deliveries=deliveries.filter(status=DeliveryStatus.FAILED, created_at__gte=since).count(),
-    )
-
-
-def _grouped(attempts: QuerySet[Attempt]) -> list[tuple[str, int]]:
-    return list(attempts.values("outcome").annotate(n=Count("id")).values_list("outcome", "n"))
