@@ -77,7 +77,7 @@ def record_requests(seen: Sequence[RequestsSeen], *, now: datetime) -> list[Endp
             continue
         failing_since = _as_datetime(failing_since)
         endpoint = by_id[endpoint_id].endpoint
-        if endpoint.enabled and now - failing_since >= period:
+        if now - failing_since >= period and endpoint.enabled:
             reason = (
                 f"No successful delivery since {failing_since:%Y-%m-%d %H:%M} UTC "
                 f"({period.days} days or more of failures)."

@@ -61,6 +61,12 @@ def broker():
 
 
 @pytest.fixture
+def loopback_receivers(settings):
+    """Lets deliveries reach test receivers on 127.0.0.1 over plain HTTP (the address policy refuses both)."""
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+
+
+@pytest.fixture
 def receiver():
     server = Receiver().start()
     yield server

@@ -15,10 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from deliveries import http
 
-
-@pytest.fixture(autouse=True)
-def loopback_allowed(settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+pytestmark = pytest.mark.usefixtures("loopback_receivers")
 
 
 def _post(url: str, *, connect_timeout: float = 2, total_timeout: float = 3, max_response_bytes: int = 1024):

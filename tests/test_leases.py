@@ -11,12 +11,7 @@ from tests.factories import make_endpoint
 from webhookhub import publish
 from webhookhub.conf import webhookhub_settings
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def receiver_is_reachable(settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_receivers")]
 
 
 @pytest.fixture

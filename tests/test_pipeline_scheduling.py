@@ -16,12 +16,10 @@ from tests.support.receiver import Reply
 from tests.support.sending import drain_due
 from webhookhub import publish
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline records from its own connection
-
-
-@pytest.fixture(autouse=True)
-def receiver_is_reachable(settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the pipeline records from its own connection
+    pytest.mark.usefixtures("loopback_receivers"),
+]
 
 
 def _endpoint_with_backlog(tenant, url: str, count: int, **limits) -> Endpoint:

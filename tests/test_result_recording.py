@@ -16,8 +16,7 @@ from webhookhub.conf import webhookhub_settings
 pytestmark = pytest.mark.django_db
 
 
-def test_a_result_that_comes_back_after_the_lease_was_taken_over_is_not_written(tenant, receiver, settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"]}
+def test_a_result_that_comes_back_after_the_lease_was_taken_over_is_not_written(tenant, receiver, loopback_receivers):
     endpoint = make_endpoint(tenant, receiver.url()).endpoint
     event = publish(tenant=tenant, type="message.received", data={})
     [delivery], _ = claim(owner="worker-a", now=timezone.now(), lease_seconds=60, capacity=10)

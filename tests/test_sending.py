@@ -24,12 +24,10 @@ from webhookhub.accounts.models import Role
 from webhookhub.celery import NOTIFY_DISABLED_TASK
 from webhookhub.conf import setting
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline records from its own connection
-
-
-@pytest.fixture(autouse=True)
-def receiver_is_reachable(settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+pytestmark = [
+    pytest.mark.django_db(transaction=True),  # the pipeline records from its own connection
+    pytest.mark.usefixtures("loopback_receivers"),
+]
 
 
 def _publish_to(endpoint: Endpoint, data: dict | None = None) -> Delivery:

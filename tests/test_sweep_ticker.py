@@ -15,8 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline's recorder 
 
 
 @pytest.fixture(autouse=True)
-def fresh_pipeline(settings):
-    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], "REQUIRE_HTTPS": False}
+def fresh_pipeline(loopback_receivers):
     pipeline.close()  # the next use builds one from this test's settings
     with captured_queue():
         yield

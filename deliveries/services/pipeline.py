@@ -15,8 +15,8 @@ Inside each worker process:
   the whole cluster;
 - an answer that pauses the endpoint or opens its circuit stops its lane at once: what
   waited in it is given back to the database unsent (no attempt, no retry used);
-- one recorder thread writes results in bulk (attempts and delivery states of many sends
-  per transaction), then the endpoints' health, then gives back idle endpoints. While the
+- one recorder thread writes results in bulk (the attempts of many sends, their delivery
+  states, rollups and endpoints' health in one transaction), then gives back idle endpoints. While the
   database is unreachable it keeps the batch and tries again, so a PostgreSQL restart
   costs no result and no duplicate send. When results come in it first claims again, so
   a lane is refilled before it runs dry;

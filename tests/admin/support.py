@@ -6,19 +6,9 @@ from django.contrib.admin.utils import quote, unquote
 from django.test import Client
 from django.urls import reverse
 
-from tests.api.support import db_state
-from tests.factories import URL, endpoint_for
+from tests.factories import URL
 from tests.support.clients import member_client
 from webhookhub.accounts.models import Role
-
-# Re-exported for the modules that import them from here.
-__all__ = ["URL", "db_state", "endpoint_for"]
-
-TOKEN = "tok-bearer-SECRET-0001"
-KEY_VALUE = "apikey-value-SECRET-0002"
-PASSWORD = "basic-password-SECRET-0003"
-HEADER_VALUE = "custom-header-SECRET-0004"
-WRITE_ONLY_VALUES = [TOKEN, KEY_VALUE, PASSWORD, HEADER_VALUE]
 
 
 def staff_client(tenant=None, role: str = Role.ADMIN, **user_fields) -> Client:

@@ -5,16 +5,9 @@ from django.test import Client
 
 from deliveries.models import Delivery
 from subscriptions.models import Endpoint
-from tests.admin.support import (
-    admin_url,
-    db_state,
-    endpoint_form,
-    form_errors,
-    shown_ids,
-    staff_client,
-    text,
-)
+from tests.admin.support import admin_url, endpoint_form, form_errors, shown_ids, staff_client, text
 from tests.factories import MembershipFactory, TenantFactory, endpoint_for, make_user
+from tests.support.db import db_state
 from webhookhub import publish
 from webhookhub.accounts.models import Role
 from webhookhub.accounts.services import create_api_key

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from events.models import EventType
-from tests.admin.support import admin_url, db_state, form_errors, messages_shown, staff_client, text
+from tests.admin.support import admin_url, form_errors, messages_shown, staff_client, text
+from tests.support.db import db_state
 from webhookhub.accounts.models import ApiKey, Role
 from webhookhub.accounts.services import authenticate_api_key, create_api_key
 

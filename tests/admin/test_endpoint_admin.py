@@ -15,15 +15,7 @@ from events.models import Event, EventType
 from subscriptions.models import AuthType, Endpoint, EndpointSecret
 from subscriptions.services import disable_endpoint, primary_secret, rotate_secret
 from tests.admin.support import (
-    HEADER_VALUE,
-    KEY_VALUE,
-    PASSWORD,
-    TOKEN,
-    URL,
-    WRITE_ONLY_VALUES,
     admin_url,
-    db_state,
-    endpoint_for,
     endpoint_form,
     form_errors,
     messages_shown,
@@ -31,7 +23,9 @@ from tests.admin.support import (
     staff_client,
     text,
 )
-from tests.factories import failing_for, make_endpoint
+from tests.factories import URL, endpoint_for, failing_for, make_endpoint
+from tests.support.db import db_state
+from tests.support.write_only import HEADER_VALUE, KEY_VALUE, PASSWORD, TOKEN, assert_none_shown
 from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
@@ -48,11 +42,6 @@ STORED_AUTH = {
     "basic": {"username": "hook-user", "password": PASSWORD},
 }
 MASKS = {"bearer": "****0001", "api_key": "****0002", "basic": "****0003"}
-
-
-def _assert_no_write_only_values(html: str) -> None:
-    for value in WRITE_ONLY_VALUES:
-        assert value not in html, value
 
 
 def _raw_columns(endpoint_id: str) -> tuple[str, str]:
@@ -165,7 +154,7 @@ def test_change_page_never_shows_stored_auth_or_header_values(tenant_admin, tena
 
     assert response.status_code == 200
     html = text(response)
-    _assert_no_write_only_values(html)
+    assert_none_shown(html)
     assert f"Stored: {MASKS[auth]}. Leave blank to keep it." in html
     assert "Stored: X-Env: ****0004. Leave blank to keep them." in html
     assert primary_secret(endpoint) not in html
@@ -178,7 +167,7 @@ def test_changelist_never_shows_stored_auth_or_header_values(tenant_admin, tenan
     response = tenant_admin.get(admin_url("subscriptions_endpoint_changelist"))
 
     assert response.status_code == 200
-    _assert_no_write_only_values(text(response))
+    assert_none_shown(text(response))
 
 
 def test_form_error_page_does_not_echo_stored_values(tenant_admin, tenant):
@@ -187,7 +176,7 @@ def test_form_error_page_does_not_echo_stored_values(tenant_admin, tenant):
     response = _change(tenant_admin, endpoint, url="ftp://93.184.216.34/x", auth_type="bearer")
 
     assert response.status_code == 200
-    _assert_no_write_only_values(text(response))
+    assert_none_shown(text(response))
 
 
 def test_form_error_page_does_not_echo_a_typed_token(tenant_admin, tenant):
@@ -327,6 +316,18 @@ def test_unticking_enabled_in_the_form_records_who_disabled_it(tenant_admin, ten
     assert endpoint.enabled is False
     assert endpoint.disabled_reason == "Disabled by an admin."
     assert endpoint.disabled_at is not None
+
+
+def test_the_change_page_shows_since_when_the_endpoint_has_been_failing(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+    assert (
+        "Failing since:" in tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint.pk)).content.decode()
+    )
+    health = failing_for(endpoint, timedelta(days=2))
+
+    page = tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint.pk)).content.decode()
+
+    assert f"{health.failing_since:%Y-%m-%d %H:%M} UTC" in page
 
 
 def test_ticking_enabled_in_the_form_clears_the_failing_streak(tenant_admin, tenant):

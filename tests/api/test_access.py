@@ -12,16 +12,10 @@ from rest_framework.test import APIClient
 
 from events.models import EventType
 from subscriptions.models import AuthType, Endpoint
-from tests.api.support import (
-    API,
-    db_state,
-    ids,
-    key_client,
-    session_client,
-    superuser_client,
-)
+from tests.api.support import API, ids, key_client, session_client, superuser_client
 from tests.factories import URL, MembershipFactory, endpoint_for, failed_delivery, make_user
 from tests.support.clients import logged_in
+from tests.support.db import db_state
 from webhookhub.accounts.models import ApiKey, Role
 from webhookhub.accounts.services import create_api_key, revoke_api_key
 

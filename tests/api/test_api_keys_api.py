@@ -5,7 +5,8 @@ import hashlib
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.support import API, db_state, key_client, session_client
+from tests.api.support import API, key_client, session_client
+from tests.support.db import db_state
 from webhookhub.accounts.models import ApiKey, Role
 from webhookhub.accounts.services import create_api_key
 

@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from events.models import Trigger
 from subscriptions.models import Endpoint
 from subscriptions.validation import MAX_CUSTOM_HEADERS, MAX_HEADER_VALUE_BYTES
-from tests.api.support import API, db_state
+from tests.api.support import API
 from tests.factories import URL
+from tests.support.db import db_state
 from tests.triggers.support import EVENT_TYPE, IDENTIFIER, MAPPING, SAMPLE, TRIGGERS
 
 pytestmark = pytest.mark.django_db

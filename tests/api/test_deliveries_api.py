@@ -11,7 +11,9 @@ from deliveries.services.stats import Counts
 from deliveries.services.windows import WINDOWS
 from events.models import Event, EventSource
 from subscriptions.models import Endpoint
-from tests.api.support import API, db_state, endpoint_for, failed_delivery, ids
+from tests.api.support import API, ids
+from tests.factories import endpoint_for, failed_delivery
+from tests.support.db import db_state
 from webhookhub import publish
 from webhookhub.web.dashboard.queries import series
 

@@ -8,16 +8,13 @@ from django.utils import timezone
 from deliveries.signing import sign, signature_header
 from subscriptions.models import AuthType, Endpoint, EndpointSecret
 from subscriptions.selectors import signing_secrets
-from tests.api.support import API, URL, db_state, endpoint_for, ids, results
-from tests.factories import failing_for
+from tests.api.support import API, ids, results
+from tests.factories import URL, endpoint_for, failing_for
+from tests.support.db import db_state
+from tests.support.write_only import HEADER_VALUE, KEY_VALUE, PASSWORD, TOKEN, assert_none_shown
 
 pytestmark = pytest.mark.django_db
 
-TOKEN = "tok-bearer-SECRET-0001"
-KEY_VALUE = "apikey-value-SECRET-0002"
-PASSWORD = "basic-password-SECRET-0003"
-HEADER_VALUE = "custom-header-SECRET-0004"
-WRITE_ONLY_VALUES = [TOKEN, KEY_VALUE, PASSWORD, HEADER_VALUE]
 
 AUTHS = {
     "bearer": ({"type": "bearer", "token": TOKEN}, {"type": "bearer", "token": "****0001"}),
@@ -31,11 +28,6 @@ AUTHS = {
     ),
     "none": ({"type": "none"}, {"type": "none"}),
 }
-
-
-def _assert_no_write_only_values(content: bytes) -> None:
-    for value in WRITE_ONLY_VALUES:
-        assert value.encode() not in content, value
 
 
 def _create(client, **fields):
@@ -67,7 +59,7 @@ def test_create_returns_201_with_the_signing_secret_once(admin, tenant):
     secret = EndpointSecret.objects.get(endpoint=endpoint)
     assert body["secret"] == secret.secret and body["secret"].startswith("whsec_")
     assert response.content.count(b"whsec_") == 1  # only in the secret field
-    _assert_no_write_only_values(response.content)
+    assert_none_shown(response.content)
     assert body["auth"] == AUTHS["bearer"][1]
     assert body["custom_headers"] == {"X-Env": "****0004"}
     assert (endpoint.tenant, endpoint.name, endpoint.url, endpoint.event_types) == (
@@ -102,7 +94,7 @@ def test_the_secret_is_never_in_later_reads(admin):
         assert response.status_code == 200
         assert b"whsec_" not in response.content and secret not in response.content
         assert b'"secret"' not in response.content
-        _assert_no_write_only_values(response.content)
+        assert_none_shown(response.content)
 
 
 @pytest.mark.parametrize("auth_type", list(AUTHS))
@@ -110,7 +102,7 @@ def test_reads_show_auth_masked(admin, auth_type):
     written, shown = AUTHS[auth_type]
     created = _create(admin, auth=written, custom_headers={"X-Env": HEADER_VALUE})
     assert created.status_code == 201, created.content
-    _assert_no_write_only_values(created.content)
+    assert_none_shown(created.content)
     endpoint_id = created.json()["id"]
 
     listed = admin.get(API + "/endpoints/")
@@ -119,7 +111,7 @@ def test_reads_show_auth_masked(admin, auth_type):
 
     for response in (listed, read, patched):
         assert response.status_code == 200
-        _assert_no_write_only_values(response.content)
+        assert_none_shown(response.content)
         assert b"whsec_" not in response.content
     assert created.json()["auth"] == read.json()["auth"] == patched.json()["auth"] == shown
     assert results(listed)[0]["auth"] == shown
@@ -185,7 +177,7 @@ def test_patch_changes_only_the_given_fields_and_keeps_auth(admin):
     )
 
     assert response.status_code == 200, response.content
-    _assert_no_write_only_values(response.content)
+    assert_none_shown(response.content)
     after = Endpoint.objects.get(pk=created["id"])
     assert (after.name, after.rate_limit_per_s, after.max_in_flight) == ("after", 3, 2)
     assert (response.json()["rate_limit_per_s"], response.json()["max_in_flight"]) == (3, 2)

@@ -7,8 +7,9 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from events.models import Event, EventSource, EventType
-from tests.api.support import API, db_state, ids, key_client
+from tests.api.support import API, ids, key_client
 from tests.factories import URL, endpoint_for
+from tests.support.db import db_state
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db

@@ -15,11 +15,8 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.services.sending import SendResult, write_results
 from subscriptions.selectors import signing_secrets
-from tests.factories import delivery_to, endpoint_for
+from tests.factories import delivery_to
 from webhookhub.conf import webhookhub_settings
-
-# Re-exported for the modules that import them from here; new code imports them from tests.factories.
-__all__ = ["delivery_to", "endpoint_for"]
 
 FORM_TIME = "%Y-%m-%dT%H:%M"  # what a datetime-local input posts
 

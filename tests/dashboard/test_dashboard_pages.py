@@ -12,7 +12,6 @@ from deliveries.services.rollups import bucket_start
 from events.models import Event, EventSource, EventType
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint
-from tests.admin.support import HEADER_VALUE, TOKEN
 from tests.dashboard.support import (
     FORM_TIME,
     deliveries_to,
@@ -28,6 +27,7 @@ from tests.dashboard.support import (
 )
 from tests.factories import delivery_to, endpoint_for
 from tests.support.db import delivery_state
+from tests.support.write_only import HEADER_VALUE, TOKEN
 
 pytestmark = pytest.mark.django_db
 

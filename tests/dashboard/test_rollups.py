@@ -18,7 +18,8 @@ from deliveries.services.rollups import prune_rollups, rebuild_stats, record_sta
 from deliveries.services.stats import latency_percentile
 from subscriptions.models import EndpointHealth
 from subscriptions.services import disable_endpoint, enable_endpoint
-from tests.dashboard.support import delivery_to, endpoint_for, record
+from tests.dashboard.support import record
+from tests.factories import delivery_to, endpoint_for
 from tests.support.broker import captured_queue
 from webhookhub.celery import NOTIFY_DISABLED_TASK
 from webhookhub.conf import setting
@@ -26,11 +27,6 @@ from webhookhub.conf import setting
 pytestmark = pytest.mark.django_db
 
 T0 = datetime(2025, 3, 1, 12, 7, 30, tzinfo=UTC)  # in the 12:05 five-minute bucket and the 12:00 hour
-
-
-@pytest.fixture
-def endpoint(tenant):
-    return endpoint_for(tenant, name="orders")
 
 
 @pytest.fixture

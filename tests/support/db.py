@@ -3,12 +3,61 @@
 from datetime import datetime
 from typing import NamedTuple
 
-from deliveries.models import Delivery
+from deliveries.models import Attempt, Delivery
+from events.models import Event, EventType
+from subscriptions.models import Endpoint, EndpointHealth, EndpointSecret
+from webhookhub.accounts.models import ApiKey, Membership, Tenant
 
 
 def rows(model, *fields: str) -> dict:
     """Every row of ``model`` as ``{pk: [field values...]}``, re-read from the database."""
     return {pk: values for pk, *values in model.objects.values_list("pk", *fields)}
+
+
+def db_state() -> dict:
+    """Everything an API call, an admin or a dashboard action could change (except ApiKey.last_used_at,
+    which every key-authenticated call sets).
+
+    Rows of tenant-owned tables start with their tenant's id.
+    """
+    return {
+        "tenants": rows(Tenant, "slug"),
+        "memberships": rows(Membership, "tenant_id", "user_id", "role"),
+        "endpoints": rows(
+            Endpoint,
+            "tenant_id",
+            "url",
+            "name",
+            "description",
+            "event_types",
+            "enabled",
+            "disabled_reason",
+            "disabled_at",
+            "auth_type",
+            "auth",
+            "custom_headers",
+            "timeout_s",
+            "rate_limit_per_s",
+            "filter",
+            "updated_at",
+        ),
+        "health": rows(EndpointHealth, "consecutive_failures", "failing_since"),
+        "secrets": rows(EndpointSecret, "endpoint_id", "secret", "expires_at"),
+        "events": rows(Event, "tenant_id", "event_type_id", "source", "body", "idempotency_key"),
+        "deliveries": rows(
+            Delivery,
+            "event_id",
+            "endpoint_id",
+            "status",
+            "attempt_count",
+            "next_attempt_at",
+            "lease_until",
+            "completed_at",
+        ),
+        "attempts": rows(Attempt, "delivery_id", "number", "outcome"),
+        "api_keys": rows(ApiKey, "tenant_id", "name", "role", "hashed_key", "revoked_at"),
+        "event_types": rows(EventType, "description", "archived"),
+    }
 
 
 class DeliveryState(NamedTuple):

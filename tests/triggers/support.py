@@ -7,8 +7,8 @@ from django.test import Client
 from deliveries.models import Delivery
 from events.models import Event, Trigger, TriggerRequest
 from events.triggers import CreatedTrigger, create_trigger
-from tests.api.support import API, db_state
-from tests.support.db import rows
+from tests.api.support import API
+from tests.support.db import db_state, rows
 
 EVENT_TYPE = "contact.created"
 SAMPLE = {
