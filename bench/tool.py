@@ -42,13 +42,14 @@ def setup(url: str, endpoints: int) -> None:
 def reset() -> None:
     from django.db import connection
 
+    from deliveries.models import Attempt, AttemptRollup, Delivery, EndpointSchedule
+    from events.models import Event, TriggerRequest
+    from subscriptions.models import EndpointHealth
     from webhookhub.celery import app
 
+    models = (Attempt, Delivery, AttemptRollup, EndpointHealth, EndpointSchedule, TriggerRequest, Event)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE deliveries_attempt, deliveries_delivery, deliveries_attemptrollup, deliveries_endpointhealth,"
-            " deliveries_endpointschedule, events_triggerrequest, events_event"
-        )
+        cursor.execute("TRUNCATE " + ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models))
     purged = app.control.purge()
     print(f"truncated; purged {purged} queued tasks")
 

@@ -36,7 +36,7 @@ TABLES = (
     "deliveries_delivery",
     "deliveries_attempt",
     "deliveries_attemptrollup",
-    "deliveries_endpointhealth",
+    "subscriptions_endpointhealth",
     "subscriptions_endpoint",
 )
 
