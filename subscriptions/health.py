@@ -77,7 +77,9 @@ def record_requests(seen: Sequence[RequestsSeen], *, now: datetime) -> list[Endp
             continue
         failing_since = _as_datetime(failing_since)
         endpoint = by_id[endpoint_id].endpoint
-        if now - failing_since >= period and endpoint.enabled:
+        # Not ``endpoint.enabled``: a rolled-back try of this transaction may have changed the object;
+        # ``disable_endpoint`` asks the database.
+        if now - failing_since >= period:
             reason = (
                 f"No successful delivery since {failing_since:%Y-%m-%d %H:%M} UTC "
                 f"({period.days} days or more of failures)."

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
-from deliveries.services.sending import claim, prepare, renew_leases, send_one, write_results
+from deliveries.services.recording import write_results
+from deliveries.services.sending import claim, prepare, renew_leases, send_one
 from tests.factories import make_endpoint
 from webhookhub import publish
 from webhookhub.conf import webhookhub_settings

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus
-from deliveries.services.sending import claim, send_one, write_results
+from deliveries.services.recording import write_results
+from deliveries.services.sending import claim, send_one
 from subscriptions.validation import clean_auth
 from tests.factories import make_endpoint
 from webhookhub import publish

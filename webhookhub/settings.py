@@ -282,6 +282,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = Path(os.environ.get("WEBHOOKHUB_BROKER_DIR", DATA_DIR / "broker"))
     for _sub in ("queue", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    # kombu's filesystem transport with messages written whole (its own can kill the consuming worker).
+    CELERY_BROKER_TRANSPORT = "webhookhub.embedded_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

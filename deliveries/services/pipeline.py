@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.scheduling import Health, Pacer, Signal, lease_ahead, stops_sending
+from deliveries.services.recording import Recorded, decide_results, write
 from deliveries.services.scheduling import Claimed, EndpointClaim, give_up_ownership, renew_ownership
 from deliveries.services.sending import (
     Batch,
@@ -57,7 +58,6 @@ from deliveries.services.sending import (
     renew_leases,
     send_one,
     signal_of_sent,
-    write_results,
 )
 from webhookhub.conf import webhookhub_settings
 from webhookhub.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
@@ -306,19 +306,24 @@ class Pipeline:
         return sent, cancelled
 
     def _record(self, sent: list[SendResult], cancelled: list[Delivery]) -> None:
-        """Write a batch of results; while the database is unreachable, keep it and try again."""
+        """Write a batch of results; while the database is unreachable, keep it and try again.
+
+        What the batch writes is decided once, before the first try: a try that failed changed
+        nothing, so the one that succeeds writes what a single try would have.
+        """
+        recorded = decide_results(sent, cancelled, self.config)
         tries_while_reachable, wait = 0, 0.1
         while True:
             refresh_connections()
             try:
-                write_results(sent, cancelled, self.config)
+                write(recorded)
                 break
             except DATABASE_UNAVAILABLE as exc:
                 if database_reachable():
                     tries_while_reachable += 1
                     if tries_while_reachable >= _RECORD_TRIES_WHILE_REACHABLE:
                         logger.exception("Recording %d results together keeps failing; one by one.", len(sent))
-                        self._record_one_by_one(sent, cancelled)
+                        self._record_one_by_one(recorded)
                         break
                 elif not self._database_down:
                     logger.warning("Database unavailable (%s); keeping %d results until it is back.", exc, len(sent))
@@ -327,12 +332,12 @@ class Pipeline:
                 wait = min(wait * 2, _RECORD_RETRY_MAX_SECONDS)
             except Exception:  # noqa: BLE001 - the recorder must outlive any failure
                 logger.exception("Recording %d results together failed; recording them one by one.", len(sent))
-                self._record_one_by_one(sent, cancelled)
+                self._record_one_by_one(recorded)
                 break
         if self._database_down:
             logger.info("Database reachable again; results recorded.")
             self._database_down = False
-        self._forget([item.delivery for item in sent] + cancelled)
+        self._forget(recorded.deliveries)
 
     def _forget(self, deliveries: list[Delivery]) -> None:
         """These are recorded (or back in the database unsent): no longer this process's."""
@@ -414,11 +419,11 @@ class Pipeline:
             logger.warning("Renewing %d send leases failed (%s); trying again in 1 s.", len(held), exc)
             self._renew_at = time.monotonic() + 1.0
 
-    def _record_one_by_one(self, sent: list[SendResult], cancelled: list[Delivery]) -> None:
+    def _record_one_by_one(self, recorded: Recorded) -> None:
         """So one bad row (e.g. its endpoint was just deleted) does not cost the others their record."""
-        for item_sent, item_cancelled in [([item], []) for item in sent] + [([], [item]) for item in cancelled]:
+        for single in recorded.one_by_one():
             try:
-                write_results(item_sent, item_cancelled, self.config)
+                write(single)
             except Exception:  # noqa: BLE001 - leases still cover these: they are re-sent when they run out
                 logger.exception("Recording a result failed.")
                 refresh_connections()

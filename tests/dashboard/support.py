@@ -13,7 +13,8 @@ from django.utils import timezone
 from deliveries.http import HttpResult
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
-from deliveries.services.sending import SendResult, write_results
+from deliveries.services.recording import write_results
+from deliveries.services.sending import SendResult
 from subscriptions.selectors import signing_secrets
 from tests.factories import delivery_to
 from webhookhub.conf import webhookhub_settings

@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.support import processes
+from tests.support import processes, tools
 from tests.support.postgres import PostgresServer, postgres_bin_dir
 from tests.support.processes import ROOT
 from tests.support.receiver import Received, Receiver, Reply
@@ -37,17 +37,11 @@ SWEEP_INTERVAL = 2.0  # the production default
 RESUME_BOUND = 5.0  # seconds after the database or broker is reachable again
 
 
-def _require(found: bool, what: str) -> None:
-    if not found:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{what} is required for the fault suite in CI")
-        pytest.skip(f"{what} is not installed")
-
-
 @pytest.fixture(scope="module")
 def postgres():
     """One private cluster for the module, migrated once; each test uses its own tenant."""
-    _require(postgres_bin_dir() is not None, "PostgreSQL's initdb and pg_ctl")
+    bin_dir = postgres_bin_dir()
+    tools.require(None, "PostgreSQL's initdb and pg_ctl, for the fault suite", found=str(bin_dir) if bin_dir else None)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     server = PostgresServer(LOG_DIR)
     server.init()
@@ -88,8 +82,7 @@ class Faults:
 
     def __init__(self, postgres: PostgresServer, **env_overrides: str) -> None:
         self.postgres = postgres
-        self.redis = processes.RedisServer(LOG_DIR)
-        self.redis.start()
+        self.redis = processes.private_redis(LOG_DIR, "the fault suite")
         self.env = _process_env(postgres, broker_url=self.redis.url, **env_overrides)
         self.receiver = Receiver().start()
         self.slug = f"faults-{uuid.uuid4().hex[:8]}"
@@ -351,4 +344,97 @@ def _wait_until_settled(faults: Faults, timeout: float = 30) -> Counter:
         states = faults.delivery_states()
         if not states["pending"] or time.monotonic() > deadline:
             return states
+        time.sleep(0.2)
+
+
+@pytest.mark.fault_env(WEBHOOKHUB_RETRY_SCHEDULE="60,60,60")
+def test_a_database_outage_while_failing_requests_are_open_costs_no_retry(faults, postgres):
+    faults.receiver.default = Reply(status=500, delay=3)  # answered while the database is down
+    faults.publish(rate=20, seconds=0.2)  # four events: below the circuit breaker's five failures
+    faults.receiver.wait_for(4, timeout=30)  # all four requests are open
+
+    postgres.stop("immediate")
+    time.sleep(15)  # the recorder holds the four failures and tries again and again meanwhile
+    postgres.start()
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    assert len(events) == 4
+    recorded = _wait_for(lambda: _recorded(faults, events), until=lambda rows: all(row[1] for row in rows))
+    # Each failure is one attempt, numbered 1; the delivery waits for its second try, as after any failure.
+    assert [(status, count, attempts) for _, count, status, attempts, _ in recorded] == [("pending", 1, [1])] * 4
+    now = time.time()
+    assert all(now < retry_at < now + 72 for *_, retry_at in recorded), [row[4] - now for row in recorded]
+    assert sorted(faults.arrivals()) == sorted(event.id for event in events)
+    assert all(len(requests) == 1 for requests in faults.arrivals().values())
+    faults.assert_still_running()
+
+
+@pytest.mark.fault_env(WEBHOOKHUB_RETRY_SCHEDULE="1,1,1,1,1,1,1,1")
+def test_postgres_stopped_while_redis_and_beat_die_and_a_fifth_of_requests_fail(faults, postgres):
+    answers: list[int] = []
+
+    def fail_every_fifth(received: Received) -> Reply:
+        answers.append(500 if len(answers) % 5 == 4 else 200)  # under the receiver's lock: one at a time
+        return Reply(status=answers[-1])
+
+    faults.receiver.responder = fail_every_fifth
+    faults.publish(rate=50, seconds=40)
+    time.sleep(6)
+
+    faults.redis.process.kill(signal.SIGKILL)
+    postgres.stop("immediate")
+    faults.beat.kill(signal.SIGKILL)
+    time.sleep(20)
+    postgres.start()
+    faults.redis.start()
+    faults.beat = processes.start_beat(faults.env, LOG_DIR)
+    back_at = time.time()
+
+    faults.wait_for_publishers()
+    events = faults.promised()
+    assert sum(event.at > back_at for event in events) >= 100, "too few events published after recovery"
+    faults.wait_for_all(events)
+    assert _wait_until_settled(faults, timeout=60) == Counter({"succeeded": len(events)})
+    arrived = faults.arrivals()
+    assert_same_bytes_on_every_repeat(arrived)
+    assert answers.count(500) >= len(answers) // 5 > 0
+    # The database counts exactly the requests the receiver saw, each attempt numbered once.
+    recorded = _recorded(faults, events)
+    mismatched = {
+        event_id: (count, attempts, len(arrived[event_id]))
+        for event_id, count, _, attempts, _ in recorded
+        if not (count == len(arrived[event_id]) and attempts == list(range(1, count + 1)))
+    }
+    assert not mismatched, f"(attempt count, attempt numbers, requests) that disagree: {mismatched}"
+    faults.assert_still_running()
+
+
+def _recorded(faults: Faults, events: list[Published]) -> list[tuple]:
+    """Per event: (id, attempt count, status, attempt numbers, next attempt as a Unix time or None), by id."""
+    with psycopg.connect(faults.postgres.url("webhookhub_faults")) as conn:
+        rows = conn.execute(
+            "SELECT d.event_id, d.attempt_count, d.status, "
+            "ARRAY(SELECT a.number FROM deliveries_attempt a WHERE a.delivery_id = d.id ORDER BY a.number), "
+            "extract(epoch FROM d.next_attempt_at) "
+            "FROM deliveries_delivery d WHERE d.event_id = ANY(%s) ORDER BY d.event_id",
+            [[event.id for event in events]],
+        ).fetchall()
+    return [
+        (event_id, count, status, list(numbers), retry_at and float(retry_at))
+        for event_id, count, status, numbers, retry_at in rows
+    ]
+
+
+def _wait_for(read, *, until, timeout: float = 60):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = read()
+        except psycopg.OperationalError:  # the database is still starting
+            value = None
+        if value is not None and until(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {timeout} s: {value}")
         time.sleep(0.2)

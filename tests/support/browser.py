@@ -1,13 +1,10 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driven by Playwright, for browser tests."""
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
 from tests.factories import PASSWORD
+from tests.support import tools
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -22,11 +19,7 @@ CHROMIUM_ARGS = [
 
 @contextmanager
 def chromium_page(width: int = 1280, height: int = 900) -> Iterator:
-    executable = shutil.which("chromium")
-    if executable is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("chromium is required for the browser tests in CI (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    executable = tools.require("chromium", "chromium, for the browser tests (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -7,13 +7,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support import tools
 from tests.support.processes import free_port
 
 
 def postgres_bin_dir() -> Path | None:
     """Where ``initdb`` and ``pg_ctl`` are: on PATH, or in Debian's versioned folder."""
-    found = shutil.which("pg_ctl")
-    if found and shutil.which("initdb"):
+    found = tools.find("pg_ctl")
+    if found and tools.find("initdb"):
         return Path(found).resolve().parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), reverse=True)
     return Path(candidates[0]).parent if candidates else None
@@ -31,7 +32,11 @@ class PostgresServer:
         self.root = Path(tempfile.mkdtemp(prefix="webhookhub-pg-"))
         self.data = self.root / "data"
         self.log_path = log_dir / f"postgres-{self.port}.log"
-        self._as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self._as_user = (
+            [tools.require("runuser", "runuser (PostgreSQL refuses to run as root)"), "-u", "postgres", "--"]
+            if os.geteuid() == 0
+            else []
+        )
         if self._as_user:
             shutil.chown(self.root, "postgres")
             self.log_path.touch()

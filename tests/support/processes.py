@@ -1,7 +1,6 @@
 """Real Celery worker / beat and gunicorn processes (and a private redis-server) for end-to-end tests."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from tests.support import tools
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,10 +167,7 @@ def free_port() -> int:
 
 def private_redis(log_dir: Path, why: str) -> "RedisServer":
     """A started private redis-server; skipped locally without the binary, a failure in CI."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"redis-server is required for {why} in CI")
-        pytest.skip("redis-server is not installed")
+    tools.require("redis-server", f"redis-server, for {why}")
     redis = RedisServer(log_dir)
     redis.start()
     return redis
@@ -179,7 +177,7 @@ class RedisServer:
     """A private redis-server, so a test can take the broker down and bring it back."""
 
     def __init__(self, log_dir: Path) -> None:
-        self.binary = shutil.which("redis-server")
+        self.binary = tools.find("redis-server")
         self.port = free_port()
         self.log_dir = log_dir
         self.process: Process | None = None

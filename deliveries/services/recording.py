@@ -1,0 +1,275 @@
+"""Recording what the sends said: the one recording transaction, and what it writes.
+
+A batch of results is first *decided* (``decide``: pure, no database): each attempt's row, its
+retry decision and its delivery's new state are fixed once. Then ``write`` runs the recording
+transaction: the attempts, the delivery states, the rollups, the totals, the endpoints' health
+(and auto-disable), a 410's disable and the scheduling signals, all or nothing.
+
+Writing the same ``Recorded`` again after a failed transaction (the database went away
+mid-batch, and the recorder keeps the batch until it is back) writes exactly what one
+successful write would have: nothing in memory is changed by a write that did not commit.
+"""
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
+from deliveries.retry_policy import Decision, decide
+from deliveries.scheduling import SignalAt
+from deliveries.services.rollups import record_stats
+from deliveries.services.scheduling import record_signals, signals_of
+from deliveries.services.sending import SendResult, retry_after
+from deliveries.services.totals import count_attempts
+from subscriptions.services import disable_endpoint
+from webhookhub import raw_insert
+
+_ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
+logger = logging.getLogger(__name__)
+attempt_logger = logging.getLogger("webhookhub.attempts")  # one line per recorded attempt, at INFO
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    """The columns of a delivery that recording sets."""
+
+    status: str
+    attempt_count: int
+    next_attempt_at: datetime | None
+    lease_until: datetime | None
+    last_status_code: int | None
+    last_error: str
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One result, decided: the attempt row to insert, what happens next, and the delivery's new state."""
+
+    sent: SendResult
+    attempt: Attempt
+    decision: Decision
+    state: DeliveryState
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A batch of results and cancellations as the recording transaction will write it."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    cancellations: list[tuple[Delivery, DeliveryState]] = field(default_factory=list)
+    decided_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return [outcome.sent.delivery for outcome in self.outcomes] + [d for d, _ in self.cancellations]
+
+    def one_by_one(self) -> Iterator["Recorded"]:
+        """Each result and cancellation on its own (so one bad row does not cost the others their record)."""
+        for outcome in self.outcomes:
+            yield Recorded([outcome], [], self.decided_at)
+        for cancellation in self.cancellations:
+            yield Recorded([], [cancellation], self.decided_at)
+
+
+def decide_results(sent: list[SendResult], cancelled: list[Delivery], config: dict[str, Any]) -> Recorded:
+    """Fix what a batch will write, once: retries of its write must not decide again."""
+    now = timezone.now()
+    return Recorded(
+        outcomes=[_outcome(item, now, config) for item in sent],
+        cancellations=[(delivery, _cancelled(delivery, now)) for delivery in cancelled],
+        decided_at=now,
+    )
+
+
+def write_results(sent: list[SendResult], cancelled: list[Delivery], config: dict[str, Any]) -> list[str]:
+    """Decide and write in one go (a caller that does not retry); returns the outcome of each ``sent``."""
+    recorded = decide_results(sent, cancelled, config)
+    write(recorded)
+    return [outcome.decision.outcome for outcome in recorded.outcomes]
+
+
+def write(recorded: Recorded) -> None:
+    """The recording transaction. Results whose lease another worker took meanwhile are left out."""
+    now = recorded.decided_at
+    with transaction.atomic():
+        owned = _still_owned(recorded.deliveries)
+        kept = [outcome for outcome in recorded.outcomes if outcome.sent.delivery.pk in owned]
+        attempts = [outcome.attempt for outcome in kept]
+        if kept:
+            raw_insert.insert(attempts, _ATTEMPT_COLUMNS)
+            _disable_gone(kept)  # before the health: a 410's reason wins over auto-disable's
+            record_stats(attempts, now=now)
+            count_attempts((outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in kept)
+        _save_states(
+            [(outcome.sent.delivery, outcome.state) for outcome in kept]
+            + [(delivery, state) for delivery, state in recorded.cancellations if delivery.pk in owned]
+        )
+        # With the slots these free: a circuit opens before anyone can claim them for a dead endpoint.
+        record_signals(_signals(kept), now=now)
+    dropped = len(recorded.deliveries) - len(owned)
+    if dropped:
+        logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
+    if attempt_logger.isEnabledFor(logging.WARNING):
+        for outcome in kept:
+            _log_attempt(outcome)
+
+
+def _text(value: str) -> str:
+    """Text a database accepts (PostgreSQL rejects NUL in text and jsonb)."""
+    return value.replace("\x00", "\ufffd")
+
+
+def _outcome(sent: SendResult, now: datetime, config: dict[str, Any]) -> Outcome:
+    """Decide what happens next and build the Attempt row and the delivery's new state (the delivery is untouched)."""
+    delivery, result = sent.delivery, sent.result
+    number = delivery.attempt_count + 1
+    decision = decide(
+        attempt_number=number,
+        status_code=result.status_code,
+        retry_after=retry_after(sent),
+        now=now,
+        schedule=config["RETRY_SCHEDULE"],
+        jitter=config["RETRY_JITTER"],
+        retry_after_cap=config["RETRY_AFTER_MAX_SECONDS"],
+    )
+    error = _text(result.error) or ("" if decision.outcome == AttemptOutcome.SUCCESS else f"HTTP {result.status_code}")
+    retrying = decision.outcome == AttemptOutcome.RETRY
+    state = DeliveryState(
+        status=(
+            DeliveryStatus.PENDING
+            if retrying
+            else DeliveryStatus.SUCCEEDED
+            if decision.outcome == AttemptOutcome.SUCCESS
+            else DeliveryStatus.FAILED
+        ),
+        attempt_count=number,
+        next_attempt_at=decision.next_attempt_at if retrying else None,
+        lease_until=None,
+        last_status_code=result.status_code,
+        last_error=error,
+        completed_at=None if retrying else now,
+    )
+    attempt = Attempt(
+        delivery=delivery,
+        number=number,
+        started_at=sent.started_at,
+        duration_ms=result.duration_ms,
+        request_headers=sent.masked_headers,
+        status_code=result.status_code,
+        response_headers={_text(name): _text(value) for name, value in result.headers.items()},
+        response_body=_text(result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace")),
+        error=error,
+        outcome=decision.outcome,
+        request_made=sent.request_made,
+    )
+    return Outcome(sent, attempt, decision, state)
+
+
+def _cancelled(delivery: Delivery, now: datetime) -> DeliveryState:
+    """A delivery claimed for an endpoint that was disabled meanwhile: it is cancelled, with no attempt."""
+    return DeliveryState(
+        status=DeliveryStatus.CANCELLED,
+        attempt_count=delivery.attempt_count,
+        next_attempt_at=None,
+        lease_until=None,
+        last_status_code=delivery.last_status_code,
+        last_error=f"Endpoint disabled: {delivery.endpoint.disabled_reason or 'by an admin'}",
+        completed_at=now,
+    )
+
+
+def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> None:
+    """One UPDATE per distinct new state (a batch of successes is one statement)."""
+    for state, group in groupby(sorted(states, key=lambda pair: repr(pair[1])), key=lambda pair: pair[1]):
+        Delivery.objects.filter(pk__in=[delivery.pk for delivery, _ in group]).update(**vars(state))
+
+
+def _disable_gone(outcomes: list[Outcome]) -> None:
+    """An endpoint that answered 410 Gone asked to stop receiving: disable it with that reason."""
+    gone = {
+        outcome.sent.delivery.endpoint_id: (outcome.sent.delivery.endpoint, outcome.decision.disable_endpoint_reason)
+        for outcome in outcomes
+        if outcome.sent.request_made and outcome.decision.disable_endpoint_reason
+    }
+    for endpoint, reason in gone.values():
+        disable_endpoint(endpoint=endpoint, reason=reason)
+
+
+def _signals(outcomes: list[Outcome]) -> dict[str, list[SignalAt]]:
+    """What the attempts that made a request say about their endpoints (Retry-After, failure, answer)."""
+    return signals_of(
+        (
+            outcome.sent.delivery.endpoint_id,
+            outcome.sent.result.status_code,
+            retry_after(outcome.sent) is not None,
+            outcome.decision.next_attempt_at,
+        )
+        for outcome in outcomes
+        if outcome.sent.request_made
+    )
+
+
+def _still_owned(deliveries: list[Delivery]) -> set[int]:
+    """The deliveries whose lease is still the one they were claimed with, locked until commit.
+
+    A result that comes back after its lease ran out (and another worker may have
+    taken the delivery) must not overwrite newer state.
+    """
+    by_lease: dict[Any, list[int]] = {}
+    for delivery in deliveries:
+        by_lease.setdefault(getattr(delivery, "claimed_lease", None), []).append(delivery.pk)
+    owned: set[int] = set()
+    for lease, ids in by_lease.items():
+        rows = Delivery.objects.select_for_update().filter(pk__in=ids, lease_until=lease)
+        owned.update(rows.values_list("pk", flat=True))
+    return owned
+
+
+def _log_attempt(outcome: Outcome) -> None:
+    """One line per attempt: INFO when it succeeded, WARNING (with what happens next) when not.
+
+    Ids, the endpoint's name, status or error, duration and outcome; never a URL, header, body or secret.
+    """
+    delivery, attempt, decision = outcome.sent.delivery, outcome.attempt, outcome.decision
+    endpoint = f"{delivery.endpoint_id} ({delivery.endpoint.name})" if delivery.endpoint.name else delivery.endpoint_id
+    answer = attempt.error.rstrip(".")
+    if attempt.status_code:
+        answer = f"HTTP {attempt.status_code}"
+        answer += f" ({attempt.error.rstrip('.')})" if attempt.error and attempt.error != answer else ""
+    if decision.outcome == AttemptOutcome.SUCCESS:
+        level, what = logging.INFO, f"{answer} in {attempt.duration_ms} ms."
+    elif decision.outcome == AttemptOutcome.RETRY and decision.next_attempt_at is not None:
+        wait = max(0, round((decision.next_attempt_at - timezone.now()).total_seconds()))
+        level = logging.WARNING
+        what = (
+            f"failed in {attempt.duration_ms} ms: {answer}; attempt {attempt.number + 1} at "
+            f"{decision.next_attempt_at:%H:%M:%S} UTC (in {wait} s)."
+        )
+    else:
+        level, what = logging.WARNING, f"failed for good in {attempt.duration_ms} ms: {answer}."
+    attempt_logger.log(
+        level,
+        "Delivery %s attempt %d to %s: %s",
+        delivery.pk,
+        attempt.number,
+        endpoint,
+        what,
+        extra={
+            "event_id": delivery.event_id,
+            "delivery_id": delivery.pk,
+            "endpoint_id": delivery.endpoint_id,
+            "tenant_id": delivery.event.tenant_id,
+            "attempt": attempt.number,
+            "status_code": attempt.status_code,
+            "duration_ms": attempt.duration_ms,
+            "outcome": str(decision.outcome),
+            "error": attempt.error,
+        },
+    )
