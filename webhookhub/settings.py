@@ -289,7 +289,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
-        "polling_interval": 0.2,
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # ack_emulation off: a message is the worker's once received (tasks ack early anyway), so an ack

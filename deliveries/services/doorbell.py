@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from kombu.exceptions import OperationalError
+from kombu.exceptions import ChannelError, OperationalError
 
 from webhookhub.celery import DRAIN_TASK, app
 from webhookhub.conf import setting
@@ -27,7 +27,7 @@ def ring_now(count: int = 1) -> int:
     for sent in range(count):
         try:
             app.send_task(DRAIN_TASK)
-        except (OperationalError, OSError) as exc:
+        except (OperationalError, ChannelError, OSError) as exc:  # ChannelError: the embedded broker's folder
             logger.warning("Broker unreachable (%s); the sweeper will ring again.", type(exc).__name__)
             return sent
     return count

@@ -314,6 +314,8 @@ class Pipeline:
         recorded = decide_results(sent, cancelled, self.config)
         tries_while_reachable, wait = 0, 0.1
         while True:
+            if time.monotonic() >= self._renew_at:
+                self._renew_leases()  # first, once the database is back: the leases must not run out meanwhile
             refresh_connections()
             try:
                 write(recorded)

@@ -26,6 +26,7 @@ import pytest
 
 from tests.e2e.conftest import ARTIFACTS
 from tests.support import processes, tools
+from tests.support.bounds import bound
 from tests.support.postgres import PostgresServer, postgres_bin_dir
 from tests.support.processes import ROOT
 from tests.support.receiver import Received, Receiver, Reply
@@ -34,7 +35,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 LOG_DIR = ARTIFACTS / "fault-logs"
 SWEEP_INTERVAL = 2.0  # the production default
-RESUME_BOUND = 5.0  # seconds after the database or broker is reachable again
+SEND_LEASE = 30.0  # the production default
+RECORD_RETRY_MAX = 2.0  # the recorder's longest wait between two tries while the database is down
+# After the database or broker is back: the recorder's next try, then the next sweep at the latest.
+RESUME_BOUND = bound(RECORD_RETRY_MAX, SWEEP_INTERVAL)
 
 
 @pytest.fixture(scope="module")
@@ -299,7 +303,8 @@ def test_worker_sigkilled_mid_send(faults):
     assert all(len(arrived[event.id]) == 2 for event in events), {k: len(v) for k, v in arrived.items()}
     resent_after = max(requests[1].at for requests in arrived.values()) - killed_at
     measured("worker SIGKILLed mid-send", last_resent_after_kill_s=resent_after)
-    assert resent_after <= 45, f"claimed deliveries went out {resent_after:.1f} s after the kill"
+    # Their leases (renewed until the kill) run out, then the next sweep finds them.
+    assert resent_after <= bound(SEND_LEASE, SWEEP_INTERVAL), f"sent again {resent_after:.1f} s after the kill"
     assert_same_bytes_on_every_repeat(arrived)
     assert _wait_until_settled(faults) == Counter({"succeeded": 5})
 
@@ -328,7 +333,7 @@ def test_retries_go_out_while_beat_is_dead(faults):
         first, second, third = arrived[event.id]
         # Due 3 s (+20 % jitter) after each failure; sent within two sweep intervals of that.
         for earlier, later in ((first, second), (second, third)):
-            assert later.at - earlier.at <= 3 * 1.2 + 2 * SWEEP_INTERVAL, later.at - earlier.at
+            assert later.at - earlier.at <= bound(3 * 1.2, SWEEP_INTERVAL), later.at - earlier.at
     assert faults.beat.popen.poll() is not None  # beat stayed dead throughout
     assert _wait_until_settled(faults) == Counter({"succeeded": len(events)})
 
@@ -368,6 +373,7 @@ def test_a_database_outage_while_failing_requests_are_open_costs_no_retry(faults
     assert sorted(faults.arrivals()) == sorted(event.id for event in events)
     assert all(len(requests) == 1 for requests in faults.arrivals().values())
     faults.assert_still_running()
+    measured("database down 15 s while 4 failing requests were open", attempts=sum(row[1] for row in recorded))
 
 
 @pytest.mark.fault_env(WEBHOOKHUB_RETRY_SCHEDULE="1,1,1,1,1,1,1,1")
@@ -408,6 +414,13 @@ def test_postgres_stopped_while_redis_and_beat_die_and_a_fifth_of_requests_fail(
     }
     assert not mismatched, f"(attempt count, attempt numbers, requests) that disagree: {mismatched}"
     faults.assert_still_running()
+    measured(
+        "postgres stopped, redis and beat killed, a fifth failing",
+        events=len(events),
+        requests=len(answers),
+        answered_500=answers.count(500),
+        events_sent_more_than_once=sum(len(requests) > 1 for requests in arrived.values()),
+    )
 
 
 def _recorded(faults: Faults, events: list[Published]) -> list[tuple]:
