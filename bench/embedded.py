@@ -3,7 +3,7 @@ arrival, and what the worker and beat cost while idle, for a choice of broker.
 
     .venv/bin/python -m bench.embedded [--broker filesystem|none] [--events 200] [--idle 60]
 
-``filesystem`` is the default (``webhookhub.embedded_broker``); ``none`` is no broker at all
+``filesystem`` is the default (``ground.embedded_broker``); ``none`` is no broker at all
 (``memory://``: each process its own queue, so only the workers' sweeps start deliveries). Run from
 a checkout of an older commit, ``filesystem`` measures what that commit's embedded default did.
 Everything runs in a temporary folder; prints one JSON line.
@@ -96,7 +96,7 @@ def measure(broker: str, events: int, idle_seconds: float) -> dict[str, object]:
             )
             script = (
                 "import django, json, sys, time; django.setup()\n"
-                "from webhookhub import publish\nfrom webhookhub.accounts.models import Tenant\n"
+                "from webhookhub import publish\nfrom accounts.models import Tenant\n"
                 "from deliveries.services import doorbell\n"
                 "tenant = Tenant.objects.get(slug='demo'); out = {}\n"
                 f"for n in range({events}):\n"

@@ -3,9 +3,9 @@ exactly as application code calls it."""
 
 import uuid
 
+from accounts.models import Tenant
 from bench.common import TENANT_SLUG, message_data
 from webhookhub import publish
-from webhookhub.accounts.models import Tenant
 
 _RUN = uuid.uuid4().hex[:12]
 _tenant: Tenant | None = None

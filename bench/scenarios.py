@@ -136,10 +136,10 @@ def _tenant_with_endpoints(paths: list[str], slug: str = "bench-scenarios", clea
     """A tenant whose endpoints are ``paths`` on the receiver (full URLs are taken as they are)."""
     from django.core.management import call_command
 
+    from accounts.models import Tenant
     from deliveries.models import Delivery
     from events.models import Event
     from subscriptions.services import create_endpoint
-    from webhookhub.accounts.models import Tenant
 
     if clear:
         call_command("migrate", verbosity=0)

@@ -25,10 +25,10 @@ def ensure_database() -> None:
 def setup(url: str, endpoints: int) -> None:
     from django.core.management import call_command
 
+    from accounts.models import Tenant
     from bench.common import TENANT_SLUG
     from subscriptions.models import Endpoint
     from subscriptions.services import create_endpoint
-    from webhookhub.accounts.models import Tenant
 
     call_command("migrate", verbosity=0, interactive=False)
     tenant, _ = Tenant.objects.get_or_create(slug=TENANT_SLUG, defaults={"name": "Benchmark"})

@@ -3,9 +3,9 @@ from datetime import datetime
 from django.db import models
 from django.db.models import Q
 
+from accounts.models import Tenant
 from events.models import Event
 from subscriptions.models import Endpoint
-from webhookhub.accounts.models import Tenant
 
 
 class DeliveryStatus(models.TextChoices):

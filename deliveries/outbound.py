@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from deliveries.signing import signature_header
+from ground.crypto import mask
 from subscriptions.models import AuthType, Endpoint
-from webhookhub.crypto import mask
 
 
 @dataclass(frozen=True)

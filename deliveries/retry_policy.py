@@ -50,7 +50,7 @@ def decide(
     refused address). 2xx succeeds; 410 fails at once and disables the endpoint;
     anything else retries on ``schedule`` (with +-``jitter``), 429/503 after their
     Retry-After (capped at ``retry_after_cap`` seconds), until the schedule is exhausted.
-    The defaults of all three are the WEBHOOKHUB settings' (``webhookhub.conf.DEFAULTS``), the one
+    The defaults of all three are the WEBHOOKHUB settings' (``ground.conf.DEFAULTS``), the one
     place they are written.
     """
     if status_code is not None and 200 <= status_code < 300:

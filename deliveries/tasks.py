@@ -7,9 +7,9 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from deliveries.services import doorbell, pipeline, sweeping
 from deliveries.services.ticker import ticker
-from webhookhub.celery import DRAIN_TASK, SWEEP_TASK
-from webhookhub.conf import setting
-from webhookhub.db import DATABASE_UNAVAILABLE
+from ground.conf import setting
+from ground.db import DATABASE_UNAVAILABLE
+from ground.task_names import DRAIN_TASK, SWEEP_TASK
 
 logger = logging.getLogger(__name__)
 

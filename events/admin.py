@@ -1,8 +1,8 @@
 from django.contrib import admin
 
+from accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 from events import admin_triggers  # noqa: F401  (registers the Trigger admin)
 from events.models import EventType
-from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 
 
 @admin.register(EventType)

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin_scoping import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
 from events.models import EventType, Trigger, TriggerRequest
 from events.triggers import (
     MAX_RATE_LIMIT_PER_MINUTE,
@@ -14,7 +15,6 @@ from events.triggers import (
     update_trigger,
     validate_trigger_mapping,
 )
-from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
 from webhookhub.forms import JSONTextField
 
 RECENT_REQUESTS_SHOWN = 20

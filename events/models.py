@@ -4,8 +4,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-from webhookhub.accounts.models import Tenant
-from webhookhub.ids import new_id
+from accounts.models import Tenant
+from ground.ids import new_id
 
 EVENT_TYPE_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 

@@ -6,13 +6,13 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from accounts.models import Tenant
 from events.catalog import CATALOG
 from events.envelope import render_body
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventSource, EventType
-from webhookhub import raw_insert
-from webhookhub.accounts.models import Tenant
-from webhookhub.conf import setting
+from ground import raw_insert
+from ground.conf import setting
 
 
 def sync_catalog() -> int:

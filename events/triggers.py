@@ -16,12 +16,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import Tenant
+from accounts.services import hash_api_key
 from events import field_mapping
 from events.envelope import unstorable_text
 from events.models import EventType, Trigger, TriggerOutcome, TriggerRateWindow, TriggerRequest
-from webhookhub.accounts.models import Tenant
-from webhookhub.accounts.services import hash_api_key
-from webhookhub.conf import setting
+from ground.conf import setting
 
 TRIGGER_KEY_PREFIX = "whtrg_"
 CAPTURED_MESSAGE = "Request captured successfully"

@@ -60,8 +60,8 @@ import json
 from events.triggers import create_trigger
 from subscriptions.services import create_endpoint
 from webhookhub import publish
-from webhookhub.accounts.models import Tenant
-from webhookhub.accounts.services import create_api_key
+from accounts.models import Tenant
+from accounts.services import create_api_key
 keys, ids = {}, {}
 for slug in ("fuzz-a", "fuzz-b"):
     tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug})

@@ -6,11 +6,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from events.models import EventType
+from ground.crypto import mask
+from ground.model_fields import concrete_field
 from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
-from webhookhub.crypto import mask
 from webhookhub.forms import JSONTextField
-from webhookhub.model_fields import concrete_field
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)

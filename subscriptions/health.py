@@ -15,9 +15,9 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from ground.conf import setting
 from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import disable_endpoint
-from webhookhub.conf import setting
 
 ERROR_KEPT_CHARS = 500
 _COLUMNS = (

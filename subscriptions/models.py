@@ -1,9 +1,9 @@
 from django.conf import settings
 from django.db import models
 
-from webhookhub.accounts.models import Tenant
-from webhookhub.crypto import EncryptedJSONField
-from webhookhub.ids import new_id
+from accounts.models import Tenant
+from ground.crypto import EncryptedJSONField
+from ground.ids import new_id
 
 ALL_EVENT_TYPES = "*"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)

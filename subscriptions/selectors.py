@@ -8,9 +8,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
+from accounts.models import Role, Tenant
+from ground.model_fields import concrete_field
 from subscriptions.models import Endpoint, EndpointSecret
-from webhookhub.accounts.models import Role, Tenant
-from webhookhub.model_fields import concrete_field
 
 _MISSING = object()
 

@@ -7,18 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from accounts.models import Tenant
+from ground.conf import setting
+from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions import validation
 from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret
 from subscriptions.selectors import tenant_admin_emails
-from webhookhub.accounts.models import Tenant
-from webhookhub.celery import NOTIFY_DISABLED_TASK, app
-from webhookhub.conf import setting
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def disable_endpoint(*, endpoint: Endpoint, reason: str, notify: bool = True) ->
 
 def _queue_disabled_notice(endpoint_id: str, reason: str) -> None:
     try:
-        app.send_task(NOTIFY_DISABLED_TASK, args=[endpoint_id, reason])
+        current_app.send_task(NOTIFY_DISABLED_TASK, args=[endpoint_id, reason])
     except (KombuOperationalError, OSError) as exc:
         logger.warning("Broker unreachable (%s): no e-mail about disabling %s.", type(exc).__name__, endpoint_id)
 

@@ -4,9 +4,9 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
+from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions.models import Endpoint
 from subscriptions.services import notify_endpoint_disabled
-from webhookhub.celery import NOTIFY_DISABLED_TASK
 
 
 @shared_task(

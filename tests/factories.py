@@ -4,11 +4,11 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from accounts.models import Membership, Role, Tenant
 from deliveries.models import Delivery, DeliveryStatus
 from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import create_endpoint
 from webhookhub import publish
-from webhookhub.accounts.models import Membership, Role, Tenant
 
 URL = "https://93.184.216.34/hook"
 """A public address literal: it passes the URL policy without DNS; use it where nothing is sent (no worker runs)."""

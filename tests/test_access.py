@@ -1,10 +1,10 @@
-"""webhookhub.accounts.access: the one answer to who may act for which tenant (API, admin, dashboard)."""
+"""accounts.access: the one answer to who may act for which tenant (API, admin, dashboard)."""
 
 import pytest
 
+from accounts.access import administered_tenants, is_tenant_admin, tenant_named
+from accounts.models import Role
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
-from webhookhub.accounts.access import administered_tenants, is_tenant_admin, tenant_named
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

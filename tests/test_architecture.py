@@ -1,4 +1,4 @@
-"""Imports point one way: webhookhub.accounts <- events <- subscriptions <- deliveries <- webhookhub.web
+"""Imports point one way: accounts <- events <- subscriptions <- deliveries <- webhookhub.web
 (the entry points: admin, API, dashboard, trigger view, /metrics)."""
 
 import ast

@@ -10,12 +10,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from accounts.models import ApiKey, Tenant
+from accounts.services import authenticate_api_key
 from events.models import Event
 from subscriptions.models import Endpoint, EndpointSecret
 from tests.factories import URL, TenantFactory, make_endpoint
 from tests.support.processes import database_url
-from webhookhub.accounts.models import ApiKey, Tenant
-from webhookhub.accounts.services import authenticate_api_key
 
 pytestmark = pytest.mark.django_db
 

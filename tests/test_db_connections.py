@@ -4,7 +4,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from webhookhub.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
+from ground.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

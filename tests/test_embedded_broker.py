@@ -1,4 +1,4 @@
-"""The embedded default's broker (``webhookhub.embedded_broker``): messages appear whole, and a file that
+"""The embedded default's broker (``ground.embedded_broker``): messages appear whole, and a file that
 cannot be read never reaches, let alone stops, the consumer."""
 
 import os
@@ -10,8 +10,8 @@ from queue import Empty
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from webhookhub import embedded_broker
-from webhookhub.embedded_broker import UNREADABLE_GRACE_SECONDS
+from ground.embedded_broker import UNREADABLE_GRACE_SECONDS
+from ground import embedded_broker
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def connection(folder: Path):
         "control_folder": str(folder / "control"),
         "store_processed": False,
     }
-    with Connection("filesystem://", transport="webhookhub.embedded_broker:Transport", transport_options=options) as c:
+    with Connection("filesystem://", transport="ground.embedded_broker:Transport", transport_options=options) as c:
         yield c
 
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from deliveries.services.recording import write_results
 from deliveries.services.sending import claim, prepare, renew_leases, send_one
+from ground.conf import webhookhub_settings
 from tests.factories import make_endpoint
 from webhookhub import publish
-from webhookhub.conf import webhookhub_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("loopback_receivers")]
 

@@ -24,12 +24,12 @@ from deliveries.models import (
 )
 from deliveries.services.recording import Recorded, decide_results, write
 from deliveries.services.sending import SendResult, claim
+from ground.conf import setting, webhookhub_settings
+from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions.models import EndpointHealth
 from tests.factories import endpoint_for, failing_for
 from tests.support.broker import captured_queue
 from webhookhub import publish
-from webhookhub.celery import NOTIFY_DISABLED_TASK
-from webhookhub.conf import setting, webhookhub_settings
 
 pytestmark = pytest.mark.django_db
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from deliveries.services.recording import write_results
 from deliveries.services.sending import claim, send_one
+from ground.conf import webhookhub_settings
 from subscriptions.validation import clean_auth
 from tests.factories import make_endpoint
 from webhookhub import publish
-from webhookhub.conf import webhookhub_settings
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ import pytest
 
 from deliveries.models import AttemptOutcome
 from deliveries.retry_policy import decide, parse_retry_after
-from webhookhub.conf import DEFAULTS
+from ground.conf import DEFAULTS
 
 NOW = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)  # a Sunday
 HOUR = 3600
@@ -19,7 +19,7 @@ DEFAULT_POLICY = {
 
 
 def _decide(status_code, attempt_number=1, retry_after=None, **kwargs):
-    """``decide`` with the deployment defaults (``webhookhub.conf.DEFAULTS``) unless a test overrides one."""
+    """``decide`` with the deployment defaults (``ground.conf.DEFAULTS``) unless a test overrides one."""
     policy = {**DEFAULT_POLICY, **kwargs}
     return decide(attempt_number=attempt_number, status_code=status_code, retry_after=retry_after, now=NOW, **policy)
 

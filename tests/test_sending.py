@@ -9,9 +9,12 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from accounts.models import Role
 from deliveries.models import AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.services.sending import claim
 from deliveries.signing import sign
+from ground.conf import setting
+from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import disable_endpoint, rotate_secret
 from subscriptions.tasks import notify_disabled
@@ -20,9 +23,6 @@ from tests.support.broker import captured_queue
 from tests.support.receiver import Reply
 from tests.support.sending import drain_due
 from webhookhub import publish
-from webhookhub.accounts.models import Role
-from webhookhub.celery import NOTIFY_DISABLED_TASK
-from webhookhub.conf import setting
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),  # the pipeline records from its own connection

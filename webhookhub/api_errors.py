@@ -1,6 +1,6 @@
 """Every response under ``/api/v1/`` and ``/triggers/`` is JSON, whatever went wrong.
 
-DRF already answers its own errors in the one error shape (``webhookhub.accounts.api.errors``):
+DRF already answers its own errors in the one error shape (``accounts.api.errors``):
 ``{"detail": "...", "errors": {field: [messages]}}``. What happens outside a DRF view does not
 pass through it: a path no route matches (Django's 404 page), a body over
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's 400 page), an unexpected exception (the 500 page, or

@@ -4,9 +4,9 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
+from accounts.api.views import ApiKeyViewSet
 from events.api.triggers import TriggerViewSet
 from events.api.views import EventTypeViewSet
-from webhookhub.accounts.api.views import ApiKeyViewSet
 from webhookhub.web.api.views import DeliveryViewSet, EndpointViewSet, EventViewSet
 
 router = DefaultRouter()

@@ -11,10 +11,6 @@ app = Celery("webhookhub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-DRAIN_TASK = "deliveries.drain"
-SWEEP_TASK = "deliveries.sweep"
-NOTIFY_DISABLED_TASK = "subscriptions.notify_endpoint_disabled"
-
 
 def _django_logging(**kwargs: object) -> None:
     """With LOG_FORMAT=json, worker and beat log through Django's LOGGING (one JSON object per line)
@@ -32,7 +28,8 @@ if os.environ.get("LOG_FORMAT") == "json":
 
 @app.on_after_configure.connect
 def _schedule_sweeper(sender: Celery, **kwargs: object) -> None:
-    from webhookhub.conf import setting
+    from ground.conf import setting
+    from ground.task_names import SWEEP_TASK
 
     interval = float(setting("SWEEP_INTERVAL_SECONDS"))
     # A sweep that waited longer than one interval is stale: the next one will do.
@@ -47,6 +44,6 @@ def _refresh_database_connections(sender: Task, **kwargs: object) -> None:
     (Celery's own Django fixup closes connections only every ``CELERY_DB_REUSE_MAX`` tasks.)
     """
     if not getattr(sender.request, "is_eager", False):
-        from webhookhub.db import refresh_connections
+        from ground.db import refresh_connections
 
         refresh_connections()

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.checks import Warning, register
 
-from webhookhub.conf import setting
+from ground.conf import setting
 
 
 @register(deploy=True)

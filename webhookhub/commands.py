@@ -25,7 +25,7 @@ class Command(BaseCommand):
         return parser
 
     def tenant(self, slug: str):
-        from webhookhub.accounts.access import tenant_named
+        from accounts.access import tenant_named
 
         tenant = tenant_named(slug)
         if tenant is None:

@@ -16,8 +16,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from ground.db import database_reachable
 from webhookhub.celery import app
-from webhookhub.db import database_reachable
 
 logger = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here, not from a CDN
-    "webhookhub.accounts",
+    "accounts",
     "events",
     "subscriptions",
     "deliveries",
@@ -203,7 +203,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-        "json": {"()": "webhookhub.logs.JsonFormatter"},
+        "json": {"()": "ground.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
@@ -222,21 +222,21 @@ LOGGING = {
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "webhookhub.accounts.api.authentication.ApiKeyAuthentication",
+        "accounts.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["webhookhub.accounts.api.permissions.IsTenantAdmin"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.IsTenantAdmin"],
     "DEFAULT_PARSER_CLASSES": [
-        "webhookhub.accounts.api.parsers.SafeJSONParser",
+        "accounts.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "webhookhub.accounts.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "webhookhub.accounts.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["webhookhub.accounts.api.throttling.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": os.environ.get("WEBHOOKHUB_API_KEY_RATE", "6000/min"),
         "publish": os.environ.get("WEBHOOKHUB_PUBLISH_RATE", "6000/min"),
@@ -255,7 +255,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "webhookhub.accounts.api.schema.add_error_responses",
+        "accounts.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "deliveries.models.DeliveryStatus",
@@ -283,7 +283,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport with messages written whole (its own can kill the consuming worker).
-    CELERY_BROKER_TRANSPORT = "webhookhub.embedded_broker:Transport"
+    CELERY_BROKER_TRANSPORT = "ground.embedded_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
@@ -322,7 +322,7 @@ else:
 CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
 
 # --- webhookhub -------------------------------------------------------------
-# Read through webhookhub.conf.webhookhub_settings(), which fills in defaults.
+# Read through ground.conf.webhookhub_settings(), which fills in defaults.
 WEBHOOKHUB: dict[str, object] = {
     "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
     "ENCRYPTION_KEY_DERIVED": ENCRYPTION_KEY_DERIVED,

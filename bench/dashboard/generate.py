@@ -595,11 +595,11 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
     from django.core.management import call_command
     from django.db import transaction
 
+    from accounts.models import Membership, Role, Tenant
     from deliveries.models import Attempt, AttemptRollup, Delivery
     from events.models import Event
+    from ground.conf import setting
     from subscriptions.models import AuthType, Endpoint, EndpointSecret
-    from webhookhub.accounts.models import Membership, Role, Tenant
-    from webhookhub.conf import setting
 
     global SCHEDULE, JITTER
     SCHEDULE = tuple(setting("RETRY_SCHEDULE"))

@@ -47,10 +47,10 @@ def _minute(moment: datetime) -> str:
 
 def build_pages(client, now: datetime) -> list[dict]:
     """Every page to time: {name, method, url, data?}; finds its examples in the data set."""
+    from accounts.models import Tenant
     from deliveries.models import Delivery
     from events.models import Event
     from subscriptions.models import Endpoint
-    from webhookhub.accounts.models import Tenant
 
     tenant = Tenant.objects.get(slug="bench")
     endpoints = list(Endpoint.objects.filter(tenant=tenant).order_by("name"))

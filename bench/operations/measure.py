@@ -74,7 +74,7 @@ def publisher(rate: float, seconds: float) -> None:
 def time_scrapes(n: int, by_tenant: bool) -> dict:
     from django.test import Client, override_settings
 
-    from webhookhub.conf import webhookhub_settings
+    from ground.conf import webhookhub_settings
 
     client = Client(HTTP_HOST="localhost")
     overrides = {**webhookhub_settings(), "METRICS_TOKEN": TOKEN, "METRICS_TENANT_LABELS": by_tenant}

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from webhookhub.migration_ops import AddIndexConcurrentlyOnPostgres
+from ground.migration_ops import AddIndexConcurrentlyOnPostgres
 
 
 class Migration(migrations.Migration):

@@ -14,10 +14,11 @@ import os
 import threading
 import time
 
+from celery import current_app
 from kombu.exceptions import ChannelError, OperationalError
 
-from webhookhub.celery import DRAIN_TASK, app
-from webhookhub.conf import setting
+from ground.conf import setting
+from ground.task_names import DRAIN_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def ring_now(count: int = 1) -> int:
     """Send ``count`` drain messages now; returns how many the broker took."""
     for sent in range(count):
         try:
-            app.send_task(DRAIN_TASK)
+            current_app.send_task(DRAIN_TASK)
         except (OperationalError, ChannelError, OSError) as exc:  # ChannelError: the embedded broker's folder
             logger.warning("Broker unreachable (%s); the sweeper will ring again.", type(exc).__name__)
             return sent

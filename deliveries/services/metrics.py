@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 
+from accounts.models import Tenant
 from deliveries.models import (
     LATENCY_COLUMNS,
     AttemptTotal,
@@ -22,7 +23,6 @@ from deliveries.models import (
 )
 from deliveries.services.totals import ATTEMPT_COUNTERS
 from subscriptions.models import Endpoint
-from webhookhub.accounts.models import Tenant
 
 ENDPOINT_STATES = ("enabled", "paused", "circuit_open", "disabled")
 PENDING_STATES = ("due", "in_flight", "scheduled")

@@ -59,8 +59,8 @@ from deliveries.services.sending import (
     send_one,
     signal_of_sent,
 )
-from webhookhub.conf import webhookhub_settings
-from webhookhub.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
+from ground.conf import webhookhub_settings
+from ground.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
 
 logger = logging.getLogger(__name__)
 

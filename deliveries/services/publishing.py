@@ -6,6 +6,8 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.access import tenant_named
+from accounts.models import Tenant
 from deliveries.models import Delivery
 from deliveries.services import doorbell
 from deliveries.services.totals import count_published, published_sql
@@ -19,10 +21,8 @@ from events.services import (
     new_event,
     publishable_type_guard,
 )
+from ground import raw_insert
 from subscriptions.selectors import owned_endpoint_ids, routes
-from webhookhub import raw_insert
-from webhookhub.accounts.access import tenant_named
-from webhookhub.accounts.models import Tenant
 
 _DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
 _IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")

@@ -27,8 +27,8 @@ from deliveries.services.rollups import record_stats
 from deliveries.services.scheduling import record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after
 from deliveries.services.totals import count_attempts
+from ground import raw_insert
 from subscriptions.services import disable_endpoint
-from webhookhub import raw_insert
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
+from accounts.models import Tenant
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from events.models import Event, TriggerRequest
-from webhookhub.accounts.models import Tenant
 
 PURGE_BATCH_EVENTS = 200  # events per transaction: short locks, small deletes
 

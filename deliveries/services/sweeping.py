@@ -18,7 +18,7 @@ from deliveries.services.doorbell import ring_now
 from deliveries.services.retention import purge, retention_cutoff
 from deliveries.services.rollups import prune_rollups
 from events.triggers import prune_trigger_requests
-from webhookhub.conf import setting
+from ground.conf import setting
 
 _TURN = "sweep"
 # A turn lasts a little less than an interval, so a sweeper ticking exactly once an interval

@@ -15,8 +15,8 @@ import time
 
 from deliveries.services import pipeline
 from deliveries.services.sweeping import sweep
-from webhookhub.conf import setting
-from webhookhub.db import DATABASE_UNAVAILABLE, refresh_connections
+from ground.conf import setting
+from ground.db import DATABASE_UNAVAILABLE, refresh_connections
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 import django_filters
 
+from accounts.api.filters import UtcDateTimeFilter
 from events.models import Event
-from webhookhub.accounts.api.filters import UtcDateTimeFilter
 
 
 class EventFilter(django_filters.FilterSet):

@@ -8,11 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
+from accounts.api.errors import as_drf
+from accounts.api.scoping import TenantScopedMixin
 from events import field_mapping
 from events.models import Trigger, TriggerRequest
 from events.triggers import MAX_RATE_LIMIT_PER_MINUTE, create_trigger, rotate_trigger_key, update_trigger
-from webhookhub.accounts.api.errors import as_drf
-from webhookhub.accounts.api.scoping import TenantScopedMixin
 
 _MAPPING_HELP = 'Paths in the request body to fields of the event data: {"contact.phone": "phone"}.'
 

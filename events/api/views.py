@@ -1,11 +1,11 @@
 from rest_framework import mixins, viewsets
 from rest_framework.pagination import PageNumberPagination
 
+from accounts.api.permissions import IsPlatformStaff, IsTenantAdmin
+from accounts.api.scoping import TenantScopedMixin
 from events.api.filters import EventFilter
 from events.api.serializers import EventSerializer, EventTypeSerializer
 from events.models import Event, EventType
-from webhookhub.accounts.api.permissions import IsPlatformStaff, IsTenantAdmin
-from webhookhub.accounts.api.scoping import TenantScopedMixin
 
 
 class EventTypePagination(PageNumberPagination):

@@ -3,9 +3,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ground.crypto import mask
 from subscriptions.models import AuthType, Endpoint
 from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S
-from webhookhub.crypto import mask
 
 AUTH_VALUE_KEYS = {
     AuthType.NONE: (),

@@ -3,6 +3,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api.scoping import TenantScopedMixin
 from subscriptions.api.serializers import (
     CreatedEndpointSerializer,
     EndpointSerializer,
@@ -19,7 +20,6 @@ from subscriptions.services import (
     rotate_secret,
     update_endpoint,
 )
-from webhookhub.accounts.api.scoping import TenantScopedMixin
 
 
 class EndpointSettingsViewSet(TenantScopedMixin, viewsets.ModelViewSet):

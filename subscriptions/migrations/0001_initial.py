@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import subscriptions.models
-import webhookhub.crypto
+import ground.crypto
 from django.conf import settings
 from django.db import migrations, models
 
@@ -29,8 +29,8 @@ class Migration(migrations.Migration):
                 ('disabled_reason', models.CharField(blank=True, max_length=500)),
                 ('disabled_at', models.DateTimeField(blank=True, null=True)),
                 ('auth_type', models.CharField(choices=[('none', 'None'), ('api_key', 'API key header'), ('bearer', 'Bearer token'), ('basic', 'Basic (user and password)')], default='none', max_length=16)),
-                ('auth', webhookhub.crypto.EncryptedJSONField(blank=True, null=True)),
-                ('custom_headers', webhookhub.crypto.EncryptedJSONField(blank=True, null=True)),
+                ('auth', ground.crypto.EncryptedJSONField(blank=True, null=True)),
+                ('custom_headers', ground.crypto.EncryptedJSONField(blank=True, null=True)),
                 ('timeout_s', models.FloatField(blank=True, help_text='Total timeout; the deployment default when empty.', null=True)),
                 ('rate_limit_per_s', models.PositiveIntegerField(blank=True, null=True)),
                 ('filter', models.JSONField(blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.', null=True)),
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
             name='EndpointSecret',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('secret', webhookhub.crypto.EncryptedJSONField()),
+                ('secret', ground.crypto.EncryptedJSONField()),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('expires_at', models.DateTimeField(blank=True, null=True)),
                 ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='secrets', to='subscriptions.endpoint')),

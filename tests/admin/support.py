@@ -6,9 +6,9 @@ from django.contrib.admin.utils import quote, unquote
 from django.test import Client
 from django.urls import reverse
 
+from accounts.models import Role
 from tests.factories import URL
 from tests.support.clients import member_client
-from webhookhub.accounts.models import Role
 
 
 def staff_client(tenant=None, role: str = Role.ADMIN, **user_fields) -> Client:

@@ -3,14 +3,14 @@
 import pytest
 from django.test import Client
 
+from accounts.models import Role
+from accounts.services import create_api_key
 from deliveries.models import Delivery
 from subscriptions.models import Endpoint
 from tests.admin.support import admin_url, endpoint_form, form_errors, shown_ids, staff_client, text
 from tests.factories import MembershipFactory, TenantFactory, endpoint_for, make_user
 from tests.support.db import db_state
 from webhookhub import publish
-from webhookhub.accounts.models import Role
-from webhookhub.accounts.services import create_api_key
 
 pytestmark = pytest.mark.django_db
 

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
+from accounts.models import ApiKey, Role
+from accounts.services import authenticate_api_key, create_api_key
 from events.models import EventType
 from tests.admin.support import admin_url, form_errors, messages_shown, staff_client, text
 from tests.support.db import db_state
-from webhookhub.accounts.models import ApiKey, Role
-from webhookhub.accounts.services import authenticate_api_key, create_api_key
 
 pytestmark = pytest.mark.django_db
 

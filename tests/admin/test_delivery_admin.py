@@ -7,13 +7,13 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Role
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from tests.admin.support import admin_url, messages_shown, shown_ids, staff_client, text
 from tests.factories import delivery_to, endpoint_for, failed_delivery, make_endpoint
 from tests.support.db import db_state, delivery_state
 from tests.support.sending import drain_due
 from tests.support.write_only import HEADER_VALUE, TOKEN
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from accounts.models import Role
 from deliveries.models import Attempt, AttemptOutcome, Delivery, EndpointSchedule
 from deliveries.services.rollups import record_stats
 from events.catalog import CATALOG
@@ -26,7 +27,6 @@ from tests.admin.support import (
 from tests.factories import URL, endpoint_for, failing_for, make_endpoint
 from tests.support.db import db_state
 from tests.support.write_only import HEADER_VALUE, KEY_VALUE, PASSWORD, TOKEN, assert_none_shown
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

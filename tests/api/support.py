@@ -2,9 +2,9 @@
 
 from rest_framework.test import APIClient
 
+from accounts.models import Role
+from accounts.services import create_api_key
 from tests.support.clients import member_client
-from webhookhub.accounts.models import Role
-from webhookhub.accounts.services import create_api_key
 
 API = "/api/v1"
 

@@ -10,14 +10,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey, Role
+from accounts.services import create_api_key, revoke_api_key
 from events.models import EventType
 from subscriptions.models import AuthType, Endpoint
 from tests.api.support import API, ids, key_client, session_client, superuser_client
 from tests.factories import URL, MembershipFactory, endpoint_for, failed_delivery, make_user
 from tests.support.clients import logged_in
 from tests.support.db import db_state
-from webhookhub.accounts.models import ApiKey, Role
-from webhookhub.accounts.services import create_api_key, revoke_api_key
 
 pytestmark = pytest.mark.django_db
 

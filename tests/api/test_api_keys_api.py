@@ -5,10 +5,10 @@ import hashlib
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import ApiKey, Role
+from accounts.services import create_api_key
 from tests.api.support import API, key_client, session_client
 from tests.support.db import db_state
-from webhookhub.accounts.models import ApiKey, Role
-from webhookhub.accounts.services import create_api_key
 
 pytestmark = pytest.mark.django_db
 

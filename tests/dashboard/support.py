@@ -15,9 +15,9 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.services.recording import write_results
 from deliveries.services.sending import SendResult
+from ground.conf import webhookhub_settings
 from subscriptions.selectors import signing_secrets
 from tests.factories import delivery_to
-from webhookhub.conf import webhookhub_settings
 
 FORM_TIME = "%Y-%m-%dT%H:%M"  # what a datetime-local input posts
 

@@ -8,12 +8,12 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import Role
 from deliveries.models import DeliveryStatus
 from tests.dashboard.support import FORM_TIME, listed, page, record, section, url
 from tests.factories import MembershipFactory, delivery_to, endpoint_for, make_user
 from tests.support.clients import member_client
 from tests.support.db import db_state
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -16,13 +16,13 @@ from deliveries.models import (
 )
 from deliveries.services.rollups import prune_rollups, rebuild_stats, record_stats
 from deliveries.services.stats import latency_percentile
+from ground.conf import setting
+from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions.models import EndpointHealth
 from subscriptions.services import disable_endpoint, enable_endpoint
 from tests.dashboard.support import record
 from tests.factories import delivery_to, endpoint_for
 from tests.support.broker import captured_queue
-from webhookhub.celery import NOTIFY_DISABLED_TASK
-from webhookhub.conf import setting
 
 pytestmark = pytest.mark.django_db
 

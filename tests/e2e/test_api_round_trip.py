@@ -4,8 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
+from accounts.services import create_api_key
 from tests.support.waiting import wait_until
-from webhookhub.accounts.services import create_api_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -9,13 +9,13 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
+from accounts.models import Role
 from deliveries.models import Attempt, Delivery, DeliveryStatus
 from tests.factories import MembershipFactory, make_endpoint
 from tests.support.processes import E2E_WEBHOOKHUB, ROOT
 from tests.support.receiver import Receiver, Reply
 from tests.support.waiting import delivery_settled, wait_until
 from webhookhub import publish
-from webhookhub.accounts.models import Role
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
+from accounts.services import create_api_key
 from tests.support import processes
-from webhookhub.accounts.services import create_api_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

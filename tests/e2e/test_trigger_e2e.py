@@ -12,11 +12,11 @@ import urllib.request
 import pytest
 from standardwebhooks import Webhook
 
+from accounts.services import create_api_key
 from deliveries.models import Delivery, DeliveryStatus
 from events.models import Event, EventSource
 from tests.factories import make_endpoint
 from tests.support.waiting import delivery_settled, wait_until
-from webhookhub.accounts.services import create_api_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from accounts.models import Role
 from tests.admin.support import staff_client, superuser_client
-from webhookhub.accounts.models import Role
 
 
 @pytest.fixture

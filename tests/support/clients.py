@@ -2,8 +2,8 @@
 
 from django.test import Client
 
+from accounts.models import Role
 from tests.factories import MembershipFactory, make_user
-from webhookhub.accounts.models import Role
 
 
 def logged_in(user, client_class: type[Client] = Client) -> Client:

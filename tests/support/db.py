@@ -3,10 +3,10 @@
 from datetime import datetime
 from typing import NamedTuple
 
+from accounts.models import ApiKey, Membership, Tenant
 from deliveries.models import Attempt, Delivery
 from events.models import Event, EventType
 from subscriptions.models import Endpoint, EndpointHealth, EndpointSecret
-from webhookhub.accounts.models import ApiKey, Membership, Tenant
 
 
 def rows(model, *fields: str) -> dict:

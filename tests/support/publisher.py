@@ -26,9 +26,9 @@ def main() -> None:
     django.setup()
     from django.db import DatabaseError, close_old_connections
 
+    from accounts.models import Tenant
     from deliveries.services import doorbell
     from webhookhub import publish
-    from webhookhub.accounts.models import Tenant
 
     tenant = Tenant.objects.get(slug=args.tenant)
     start = time.monotonic()

@@ -1,7 +1,7 @@
 """Send what is due as a worker does when its doorbell rings: through the real pipeline (claim, send, record)."""
 
 from deliveries.services.pipeline import Pipeline
-from webhookhub.conf import webhookhub_settings
+from ground.conf import webhookhub_settings
 
 
 def drain_due() -> int:

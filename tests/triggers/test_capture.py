@@ -8,9 +8,11 @@ from django.test import Client
 from django.test.client import FakePayload
 from django.utils import timezone
 
+from accounts.services import create_api_key
 from deliveries.models import Delivery
 from events.models import Event, EventSource, EventType, TriggerOutcome, TriggerRequest
 from events.triggers import prune_trigger_requests, rotate_trigger_key
+from ground.conf import setting
 from tests.factories import URL, make_endpoint
 from tests.triggers.support import (
     BODY,
@@ -22,8 +24,6 @@ from tests.triggers.support import (
     nothing_published,
     post_capture,
 )
-from webhookhub.accounts.services import create_api_key
-from webhookhub.conf import setting
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
+from accounts.models import Role
 from events.models import Event, EventType, Trigger, TriggerRequest
 from tests.admin.support import admin_url, form_errors, messages_shown, shown_ids, staff_client, text
 from tests.factories import MembershipFactory
 from tests.triggers.support import EVENT_TYPE, IDENTIFIER, MAPPING, SAMPLE, make_trigger, post_capture, trigger_state
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.models import Role
 from events.models import Event, EventType, Trigger, TriggerRequest
 from events.triggers import log_request
 from tests.api.support import key_client, results, session_client, superuser_client
@@ -21,7 +22,6 @@ from tests.triggers.support import (
     post_capture,
     trigger_state,
 )
-from webhookhub.accounts.models import Role
 
 pytestmark = pytest.mark.django_db
 

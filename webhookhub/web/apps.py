@@ -7,3 +7,6 @@ class WebConfig(AppConfig):
     name = "webhookhub.web"
     label = "web"
     verbose_name = "webhookhub web"
+
+    def ready(self) -> None:
+        from webhookhub import checks  # noqa: F401  (registers the deployment's system checks)

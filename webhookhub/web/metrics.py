@@ -19,7 +19,7 @@ from prometheus_client.utils import floatToGoString
 
 from deliveries.models import LATENCY_BOUNDS_MS
 from deliveries.services.metrics import Snapshot, snapshot
-from webhookhub.conf import setting
+from ground.conf import setting
 
 _OUTCOMES = ("succeeded", "retrying", "failed")
 

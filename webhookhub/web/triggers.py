@@ -18,7 +18,7 @@ from events import field_mapping
 from events.exceptions import PayloadTooLarge, PublishError
 from events.models import EventSource, Trigger
 from events.triggers import CAPTURED_MESSAGE, key_matches, log_request, take_rate_slot
-from webhookhub.conf import setting
+from ground.conf import setting
 
 _MAX_ID_LENGTH = 40
 

@@ -4,11 +4,11 @@ from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 from deliveries.models import Delivery
 from deliveries.services.actions import cancel_pending, resend
 from events.admin import EventAdminBase
 from events.models import Event
-from webhookhub.accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 
 
 @admin.register(Delivery)

@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from accounts.admin_scoping import TenantScopedAdmin
 from deliveries.models import AttemptRollup, Delivery, Granularity
 from deliveries.services.actions import send_test_event
 from deliveries.services.rollups import bucket_start
@@ -32,7 +33,6 @@ from subscriptions.services import (
     rotate_secret,
     update_endpoint,
 )
-from webhookhub.accounts.admin_scoping import TenantScopedAdmin
 
 
 class TestEventForm(forms.Form):

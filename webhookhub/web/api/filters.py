@@ -1,7 +1,7 @@
 import django_filters
 
+from accounts.api.filters import UtcDateTimeFilter
 from deliveries.models import Delivery, DeliveryStatus
-from webhookhub.accounts.api.filters import UtcDateTimeFilter
 
 
 class DeliveryFilter(django_filters.FilterSet):

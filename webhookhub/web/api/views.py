@@ -7,6 +7,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.api.errors import PayloadTooLargeError
+from accounts.api.scoping import TenantScopedMixin
+from accounts.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
 from deliveries.models import Delivery
 from deliveries.services.actions import replay, resend, send_test_event
 from deliveries.services.publishing import publish
@@ -18,9 +21,6 @@ from events.api.views import EventReadViewSet
 from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
 from events.models import EventSource
 from subscriptions.api.views import EndpointSettingsViewSet
-from webhookhub.accounts.api.errors import PayloadTooLargeError
-from webhookhub.accounts.api.scoping import TenantScopedMixin
-from webhookhub.accounts.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
 from webhookhub.web.api.filters import DeliveryFilter
 from webhookhub.web.api.serializers import (
     DeliveryDetailSerializer,

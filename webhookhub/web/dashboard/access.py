@@ -9,8 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 
-from webhookhub.accounts.admin_scoping import administered_tenants, is_tenant_admin
-from webhookhub.accounts.models import Tenant
+from accounts.admin_scoping import administered_tenants, is_tenant_admin
+from accounts.models import Tenant
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from deliveries.services.actions import cancel_pending, replay, resend, send_tes
 from deliveries.services.scheduling import scheduling_state
 from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS, Window
 from events.exceptions import PublishError
+from ground.conf import setting
 from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
-from webhookhub.conf import setting
 from webhookhub.web.dashboard import charts, queries
 from webhookhub.web.dashboard.access import ScopedRequest, tenant_admin_required
 from webhookhub.web.dashboard.forms import LogFilterForm, ReplayForm

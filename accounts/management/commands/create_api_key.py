@@ -1,8 +1,8 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from webhookhub.accounts.models import Role
-from webhookhub.accounts.services import create_api_key
+from accounts.models import Role
+from accounts.services import create_api_key
 from webhookhub.commands import Command as BaseCommand
 from webhookhub.commands import one_line
 

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from webhookhub.accounts.services import create_tenant
+from accounts.services import create_tenant
 from webhookhub.commands import Command as BaseCommand
 from webhookhub.commands import one_line
 

@@ -2,13 +2,13 @@
 
 Webhook settings belong to a tenant's admins (``Membership`` role admin); managers and users have
 no access. Superusers act for every tenant. API keys act for their own tenant with their role
-(``webhookhub.accounts.api.tenancy`` applies that to a request). A tenant is named by its slug or
+(``accounts.api.tenancy`` applies that to a request). A tenant is named by its slug or
 its id, wherever it is named.
 """
 
 from django.db.models import QuerySet
 
-from webhookhub.accounts.models import Membership, Role, Tenant
+from accounts.models import Membership, Role, Tenant
 
 
 def administered_tenants(user) -> QuerySet[Tenant]:

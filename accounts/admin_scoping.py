@@ -9,8 +9,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from webhookhub.accounts import access
-from webhookhub.accounts.models import Tenant
+from accounts import access
+from accounts.models import Tenant
 
 _CACHED = "_administered_tenants"
 

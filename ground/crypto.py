@@ -8,7 +8,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 
-from webhookhub.conf import setting
+from ground.conf import setting
 
 
 @lru_cache(maxsize=4)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from webhookhub.accounts.access import administered_tenants, tenant_named
-from webhookhub.accounts.api.authentication import ApiKeyPrincipal
-from webhookhub.accounts.models import Role, Tenant
+from accounts.access import administered_tenants, tenant_named
+from accounts.api.authentication import ApiKeyPrincipal
+from accounts.models import Role, Tenant
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
-from webhookhub.accounts.admin_scoping import TenantScopedAdmin
-from webhookhub.accounts.models import ApiKey, Membership, Tenant
-from webhookhub.accounts.services import create_api_key, revoke_api_key
+from accounts.admin_scoping import TenantScopedAdmin
+from accounts.models import ApiKey, Membership, Tenant
+from accounts.services import create_api_key, revoke_api_key
 
 
 class SuperuserOnlyAdmin(admin.ModelAdmin):

@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework.exceptions import ValidationError
 
-from webhookhub.accounts.models import Tenant
+from accounts.models import Tenant
 
 
 class TenantScopedMixin:

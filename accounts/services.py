@@ -9,7 +9,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
-from webhookhub.accounts.models import ApiKey, Membership, Role, Tenant
+from accounts.models import ApiKey, Membership, Role, Tenant
 
 API_KEY_PREFIX = "whk_"
 

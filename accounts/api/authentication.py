@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from webhookhub.accounts.models import ApiKey
-from webhookhub.accounts.services import API_KEY_PREFIX, authenticate_api_key
+from accounts.models import ApiKey
+from accounts.services import API_KEY_PREFIX, authenticate_api_key
 
 
 @dataclass(frozen=True)

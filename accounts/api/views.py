@@ -3,10 +3,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from webhookhub.accounts.api.scoping import TenantScopedMixin
-from webhookhub.accounts.api.serializers import ApiKeySerializer, CreatedApiKeySerializer
-from webhookhub.accounts.models import ApiKey
-from webhookhub.accounts.services import create_api_key, revoke_api_key
+from accounts.api.scoping import TenantScopedMixin
+from accounts.api.serializers import ApiKeySerializer, CreatedApiKeySerializer
+from accounts.models import ApiKey
+from accounts.services import create_api_key, revoke_api_key
 
 
 class ApiKeyViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -33,20 +33,20 @@ _PARTIAL_PREFIX = "."  # hidden while being written; kombu's listings skip names
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+    def _put(self, queue: str, message: Any, **kwargs: Any) -> None:  # type: ignore[override]  # kombu passes kwargs (virtual base.py)
         """Write the message under a hidden name, then rename it into place whole."""
         name = f"{time.monotonic_ns():020d}_{uuid.uuid4().hex}.{queue}.msg"  # sorts oldest first
         final = os.path.join(self.data_folder_out, name)
         partial = os.path.join(self.data_folder_out, f"{_PARTIAL_PREFIX}{name}.partial")
         try:
             with open(partial, "wb") as handle:
-                handle.write(str_to_bytes(dumps(payload)))
+                handle.write(str_to_bytes(dumps(message)))
             os.replace(partial, final)
         except OSError as exc:
             _remove_quietly(partial)
             raise filesystem.ChannelError(f"Cannot add file {final!r} to directory") from exc
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: float | None = None) -> Any:
         """The oldest readable message of ``queue``; raises Empty when there is none (never anything else)."""
         wanted = f"{queue}.msg"
         try:

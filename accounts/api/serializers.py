@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from webhookhub.accounts.models import ApiKey, Role
+from accounts.models import ApiKey, Role
 
 
 class ApiKeySerializer(serializers.ModelSerializer):

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from webhookhub.ids import new_id
+from ground.ids import new_id
 
 
 class Role(models.TextChoices):

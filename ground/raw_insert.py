@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from django.db import connection, models
 
-from webhookhub.model_fields import concrete_field as column
+from ground.model_fields import concrete_field as column
 
 
 @lru_cache(maxsize=64)

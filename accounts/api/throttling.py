@@ -1,6 +1,6 @@
 from rest_framework.throttling import SimpleRateThrottle
 
-from webhookhub.accounts.api.authentication import ApiKeyPrincipal
+from accounts.api.authentication import ApiKeyPrincipal
 
 
 class ApiKeyRateThrottle(SimpleRateThrottle):

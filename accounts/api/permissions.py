@@ -1,6 +1,6 @@
 from rest_framework.permissions import BasePermission
 
-from webhookhub.accounts.api.tenancy import resolve_access
+from accounts.api.tenancy import resolve_access
 
 
 class IsTenantAdmin(BasePermission):

@@ -2,10 +2,10 @@ import secrets
 
 from django.contrib.auth import get_user_model
 
-from webhookhub.accounts.models import Role, Tenant
-from webhookhub.accounts.services import add_member
+from accounts.models import Role, Tenant
+from accounts.services import add_member
+from ground.conf import setting
 from webhookhub.commands import Command as BaseCommand
-from webhookhub.conf import setting
 
 
 class Command(BaseCommand):

@@ -1,0 +1,5 @@
+"""The names of the Celery tasks that processes send or schedule by name (the apps define the tasks)."""
+
+DRAIN_TASK = "deliveries.drain"
+SWEEP_TASK = "deliveries.sweep"
+NOTIFY_DISABLED_TASK = "subscriptions.notify_endpoint_disabled"
