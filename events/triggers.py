@@ -1,6 +1,6 @@
 """Inbound triggers: creating and changing them, checking a request's key and rate, logging requests.
 
-Turning a captured request into an event is ``webhookhub.web.triggers`` (it publishes, which
+Turning a captured request into an event is ``webhookhub.web.triggers.view`` (it publishes, which
 lives where the fan-out is).
 """
 

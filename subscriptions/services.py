@@ -16,6 +16,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import Tenant
 from ground.conf import setting
+from ground.model_fields import concrete_field
 from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions import validation
 from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret
@@ -49,12 +50,17 @@ def create_endpoint(
     custom_headers: dict[str, str] | None = None,
     timeout_s: float | None = None,
     rate_limit_per_s: int | None = None,
-    max_in_flight: int = 8,
+    max_in_flight: int | None = None,
     filter: dict[str, Any] | None = None,
     enabled: bool = True,
     created_by: Any = None,
 ) -> CreatedEndpoint:
-    """Validate everything first (ValidationError naming the field), then write endpoint and secret."""
+    """Validate everything first (ValidationError naming the field), then write endpoint and secret.
+
+    ``max_in_flight`` None is the model field's default.
+    """
+    if max_in_flight is None:
+        max_in_flight = concrete_field(Endpoint, "max_in_flight").default
     clean_auth = validation.clean_auth(auth_type, auth)
     clean_headers = validation.clean_custom_headers(custom_headers)
     validation.check_headers_together(clean_headers, auth_type, clean_auth)

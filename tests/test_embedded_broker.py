@@ -10,8 +10,8 @@ from queue import Empty
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from ground.embedded_broker import UNREADABLE_GRACE_SECONDS
 from ground import embedded_broker
+from ground.embedded_broker import UNREADABLE_GRACE_SECONDS
 
 
 @pytest.fixture

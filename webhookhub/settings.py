@@ -104,12 +104,12 @@ INSTALLED_APPS = [
     "events",
     "subscriptions",
     "deliveries",
-    "webhookhub.web",  # the entry points: admin, API views, dashboard, trigger view, /metrics
+    "webhookhub.web",  # the entry points: admin, API, dashboard, trigger view, /metrics, probes, commands
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "webhookhub.api_errors.JsonErrorsMiddleware",
+    "webhookhub.web.json_errors.JsonErrorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -124,7 +124,9 @@ WSGI_APPLICATION = "webhookhub.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "webhookhub" / "templates"],  # the admin's base_site.html (branding, styles)
+        # Searched before the apps' folders, so that the web layer's admin/base_site.html (branding,
+        # styles) wins over django.contrib.admin's; the web layer's other templates are found either way.
+        "DIRS": [BASE_DIR / "webhookhub" / "web" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -222,21 +224,21 @@ LOGGING = {
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.api.authentication.ApiKeyAuthentication",
+        "webhookhub.web.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.IsTenantAdmin"],
+    "DEFAULT_PERMISSION_CLASSES": ["webhookhub.web.api.permissions.IsTenantAdmin"],
     "DEFAULT_PARSER_CLASSES": [
-        "accounts.api.parsers.SafeJSONParser",
+        "webhookhub.web.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "accounts.api.pagination.NewestFirstCursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "webhookhub.web.api.pagination.NewestFirstCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "accounts.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.ApiKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "webhookhub.web.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["webhookhub.web.api.throttling.ApiKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": os.environ.get("WEBHOOKHUB_API_KEY_RATE", "6000/min"),
         "publish": os.environ.get("WEBHOOKHUB_PUBLISH_RATE", "6000/min"),
@@ -255,11 +257,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "accounts.api.schema.add_error_responses",
+        "webhookhub.web.api.schema.add_error_responses",
     ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "deliveries.models.DeliveryStatus",
-        "ReplayStatusEnum": ["failed", "succeeded", "cancelled"],
+        "ReplayStatusEnum": "deliveries.services.actions.REPLAYABLE_STATUSES",
         "AttemptOutcomeEnum": "deliveries.models.AttemptOutcome",
     },
 }

@@ -3,6 +3,7 @@
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -14,6 +15,13 @@ from events.models import EventSource, EventType
 from subscriptions.models import Endpoint
 
 _AGAIN = {"status": DeliveryStatus.PENDING, "lease_until": None, "completed_at": None}
+
+# What a replay may send again: finished deliveries (a pending one is on its way already).
+REPLAYABLE_STATUSES: tuple[DeliveryStatus, ...] = (
+    DeliveryStatus.FAILED,
+    DeliveryStatus.SUCCEEDED,
+    DeliveryStatus.CANCELLED,
+)
 
 
 def resend(delivery: Delivery) -> Delivery:
@@ -41,7 +49,14 @@ def cancel_pending(deliveries: DeliveryQuerySet) -> int:
 
 
 def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: datetime, dry_run: bool = False) -> int:
-    """Send again the endpoint's deliveries with those statuses created in [since, until); returns how many."""
+    """Send again the endpoint's deliveries with those statuses created in [since, until); returns how many.
+
+    ValidationError (on ``status``) if a status is not one of ``REPLAYABLE_STATUSES``.
+    """
+    refused = sorted(set(statuses) - set(REPLAYABLE_STATUSES))
+    if refused:
+        allowed = ", ".join(REPLAYABLE_STATUSES)
+        raise ValidationError({"status": f"Only {allowed} deliveries can be replayed, not {', '.join(refused)}."})
     chosen = Delivery.objects.filter(
         endpoint=endpoint, status__in=statuses, created_at__gte=since, created_at__lt=until
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 
 from deliveries.models import (
     LATENCY_BOUNDS_MS,
@@ -103,6 +103,16 @@ def rollup_rows(
 def counter_sums() -> dict[str, Sum]:
     """``annotate(**counter_sums())``: every rollup counter summed, named as the column."""
     return {column: Sum(column) for column in ROLLUP_COUNTERS}
+
+
+def attempt_subqueries(window: Window, now: datetime) -> dict[str, Subquery]:
+    """``attempts`` and ``successes`` in the window as subqueries on an endpoint's ``pk``, to annotate a
+    list of endpoints in its own query (None where there were none)."""
+    rows = rollup_rows(None, window, now).filter(endpoint=OuterRef("pk")).values("endpoint")
+    return {
+        "attempts": Subquery(rows.annotate(n=Sum(F("successes") + F("retries") + F("failures"))).values("n")),
+        "successes": Subquery(rows.annotate(n=Sum("successes")).values("n")),
+    }
 
 
 def counts_by_endpoint(tenant_ids: list[str] | None, window: Window, now: datetime) -> dict[str, Counts]:

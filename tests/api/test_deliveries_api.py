@@ -3,9 +3,11 @@
 from datetime import datetime, timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EndpointSchedule, Granularity
+from deliveries.services.actions import REPLAYABLE_STATUSES, replay
 from deliveries.services.rollups import bucket_start, record_stats
 from deliveries.services.stats import Counts
 from deliveries.services.windows import WINDOWS
@@ -291,6 +293,19 @@ def test_replay_with_bad_input_is_400(admin, history, body, field):
     assert response.status_code == 400
     assert field in response.json()["errors"]
     assert db_state() == before
+
+
+def test_replay_itself_refuses_a_status_that_is_not_replayable(history):
+    """The rule is the domain's (the API and the dashboard offer only what it allows)."""
+    before = db_state()
+    now = timezone.now()
+
+    with pytest.raises(ValidationError) as refused:
+        replay(endpoint=history["endpoint"], statuses=["failed", "pending"], since=now - timedelta(days=1), until=now)
+
+    assert list(refused.value.message_dict) == ["status"]
+    assert db_state() == before
+    assert set(REPLAYABLE_STATUSES) == {DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED, DeliveryStatus.CANCELLED}
 
 
 # --- stats --------------------------------------------------------------------------------------------

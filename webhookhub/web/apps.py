@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class WebConfig(AppConfig):
-    """Installed so Django finds this layer's admin, templates, template tags and static files."""
+    """Installed so Django finds this layer's admin, management commands, templates, template tags and static files."""
 
     name = "webhookhub.web"
     label = "web"

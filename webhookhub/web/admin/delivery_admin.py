@@ -1,14 +1,16 @@
+"""Deliveries in the admin: read-only, with their attempts, resend and cancel; and the inline that lists an
+event's deliveries on its page."""
+
 import json
 
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin_scoping import ReadOnlyTenantScopedAdmin, is_tenant_admin
 from deliveries.models import Delivery
 from deliveries.services.actions import cancel_pending, resend
-from events.admin import EventAdminBase
-from events.models import Event
+from webhookhub.web.admin.scoping import ReadOnlyTenantScopedAdmin
+from webhookhub.web.request_access import is_tenant_admin
 
 
 @admin.register(Delivery)
@@ -114,8 +116,3 @@ class DeliveryInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return is_tenant_admin(request)
-
-
-@admin.register(Event)
-class EventAdmin(EventAdminBase):
-    inlines = [DeliveryInline]

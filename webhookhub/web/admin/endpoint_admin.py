@@ -3,10 +3,9 @@
 from datetime import timedelta
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models import F, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,15 +13,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.admin_scoping import TenantScopedAdmin
-from deliveries.models import AttemptRollup, Delivery, Granularity
+from deliveries.models import Delivery
 from deliveries.services.actions import send_test_event
-from deliveries.services.rollups import bucket_start
 from deliveries.services.scheduling import scheduling_state
-from events.catalog import TEST_EVENT_TYPE
+from deliveries.services.stats import attempt_subqueries
+from deliveries.services.windows import WINDOWS
 from events.exceptions import PublishError
 from events.models import EventType
-from subscriptions.forms import EndpointForm
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
@@ -33,18 +30,8 @@ from subscriptions.services import (
     rotate_secret,
     update_endpoint,
 )
-
-
-class TestEventForm(forms.Form):
-    example = forms.ChoiceField(
-        label="Payload", help_text="The data of a webhook.test event, or another type's example."
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        names = EventType.objects.filter(archived=False).values_list("name", flat=True)
-        self.fields["example"].choices = [(name, f"example of {name}") for name in names]
-        self.fields["example"].initial = TEST_EVENT_TYPE
+from webhookhub.web.admin.endpoint_forms import EndpointForm, TestEventForm
+from webhookhub.web.admin.scoping import TenantScopedAdmin
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -129,11 +116,9 @@ class EndpointAdmin(TenantScopedAdmin):
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
 
     def get_queryset(self, request):
-        """Health columns from the recorder's rollups and health rows: a few rows per endpoint, never the log."""
-        since = bucket_start(timezone.now() - timedelta(hours=24), Granularity.HOUR)
-        day = AttemptRollup.objects.filter(
-            endpoint=OuterRef("pk"), granularity=Granularity.HOUR, bucket_start__gte=since
-        ).values("endpoint")
+        """Health columns from the recorder's rollups (read by ``stats``) and health rows: a few rows per
+        endpoint, never the log."""
+        day = attempt_subqueries(WINDOWS["24h"], timezone.now())
         return (
             super()
             .get_queryset(request)
@@ -144,8 +129,8 @@ class EndpointAdmin(TenantScopedAdmin):
                 _streak=F("health__consecutive_failures"),
                 _circuit_open_since=F("schedule__circuit_opened_at"),
                 _paused_until=F("schedule__paused_until"),
-                _attempts_24h=Subquery(day.annotate(n=Sum(F("successes") + F("retries") + F("failures"))).values("n")),
-                _successes_24h=Subquery(day.annotate(n=Sum("successes")).values("n")),
+                _attempts_24h=day["attempts"],
+                _successes_24h=day["successes"],
             )
         )
 

@@ -1,17 +1,15 @@
+"""Filters shared by the API's list operations."""
+
+from datetime import UTC
+
 import django_filters
 
-from accounts.api.filters import UtcDateTimeFilter
-from deliveries.models import Delivery, DeliveryStatus
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 time, any UTC offset Python reads (up to +-23:59), compared in UTC.
 
-class DeliveryFilter(django_filters.FilterSet):
-    endpoint = django_filters.CharFilter(field_name="endpoint_id")
-    event = django_filters.CharFilter(field_name="event_id")
-    event_type = django_filters.CharFilter(field_name="event__event_type_id")
-    status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices)
-    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    PostgreSQL refuses offsets beyond +-15:59, so the value is converted before the query.
+    """
 
-    class Meta:
-        model = Delivery
-        fields = ["endpoint", "event", "event_type", "status", "since", "until"]
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(UTC) if value is not None else value)

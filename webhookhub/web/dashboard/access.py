@@ -9,8 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 
-from accounts.admin_scoping import administered_tenants, is_tenant_admin
+from accounts.access import tenant_named
 from accounts.models import Tenant
+from webhookhub.web.request_access import administered_tenants, is_tenant_admin
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,8 @@ def resolve_scope(request: HttpRequest) -> Scope:
     if not wanted:
         ids = None if request.user.is_superuser else [tenant.pk for tenant in tenants]
         return Scope(tenants=tenants, chosen=None, tenant_ids=ids)
-    chosen = next((tenant for tenant in tenants if tenant.pk == wanted), None) or next(
-        (tenant for tenant in tenants if tenant.slug == wanted), None
-    )  # named by id (the picker's links) or slug, as everywhere
+    # Named by slug or id (the picker's links use the id), by the one rule of accounts.access.
+    chosen = tenant_named(wanted, among=administered_tenants(request))
     if chosen is None:
         raise Http404("No such tenant.")
     return Scope(tenants=tenants, chosen=chosen, tenant_ids=[chosen.pk])

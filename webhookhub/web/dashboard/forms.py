@@ -6,6 +6,7 @@ from typing import cast
 from django import forms
 
 from deliveries.models import DeliveryStatus
+from deliveries.services.actions import REPLAYABLE_STATUSES
 from events.models import EventType
 from subscriptions.models import Endpoint
 from webhookhub.web.dashboard.queries import RETRYING
@@ -69,9 +70,10 @@ class ReplayForm(forms.Form):
 
     @property
     def statuses(self) -> list[str]:
+        """Failed ones, or all: every status a replay may send again (``actions.REPLAYABLE_STATUSES``)."""
         if self.cleaned_data["which"] == "failed":
             return [DeliveryStatus.FAILED]
-        return [DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED, DeliveryStatus.CANCELLED]
+        return list(REPLAYABLE_STATUSES)
 
     @staticmethod
     def initial_for(since: datetime, until: datetime) -> dict:

@@ -1,0 +1,161 @@
+"""The endpoint admin's forms: the endpoint itself (catalog multi-select, write-only auth and headers, the
+services' validation) and the choice of a test event's payload."""
+
+from typing import Any, cast
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from events.catalog import TEST_EVENT_TYPE
+from events.models import EventType
+from ground.crypto import mask
+from ground.model_fields import concrete_field
+from subscriptions import validation
+from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
+from webhookhub.web.admin.fields import JSONTextField
+
+_SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+# form field -> (auth type, key in Endpoint.auth)
+AUTH_INPUTS = {
+    "auth_token": (AuthType.BEARER, "token"),
+    "auth_header": (AuthType.API_KEY, "header"),
+    "auth_value": (AuthType.API_KEY, "value"),
+    "auth_username": (AuthType.BASIC, "username"),
+    "auth_password": (AuthType.BASIC, "password"),
+}
+_PLAIN = {"auth_header", "auth_username"}
+# service error key -> form field
+_ERROR_FIELDS = {"auth": "auth_type", "custom_headers": "custom_headers_text"}
+
+
+def _parse_headers(text: str) -> dict[str, str]:
+    headers = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise ValidationError(f"Line {number}: write 'Name: value'.")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+class EndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=2000, assume_scheme="https", widget=forms.URLInput(attrs={"size": 80}))
+    event_types = forms.MultipleChoiceField(
+        widget=forms.SelectMultiple(attrs={"size": 12}), help_text="Hold Ctrl/Cmd to pick several."
+    )
+    auth_type = forms.ChoiceField(choices=AuthType.choices, initial=AuthType.NONE)
+    auth_token = forms.CharField(required=False, widget=_SECRET_INPUT, label="Bearer token")
+    auth_header = forms.CharField(required=False, label="API key header name", help_text="e.g. X-API-Key")
+    auth_value = forms.CharField(required=False, widget=_SECRET_INPUT, label="API key value")
+    auth_username = forms.CharField(required=False, label="Basic auth user")
+    auth_password = forms.CharField(required=False, widget=_SECRET_INPUT, label="Basic auth password")
+    custom_headers_text = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Custom headers",
+        help_text="One 'Name: value' per line. Leave blank to keep the stored headers.",
+    )
+    clear_custom_headers = forms.BooleanField(required=False, label="Remove all custom headers")
+
+    class Meta:
+        model = Endpoint
+        fields = [
+            "tenant",
+            "name",
+            "url",
+            "description",
+            "event_types",
+            "enabled",
+            "timeout_s",
+            "rate_limit_per_s",
+            "max_in_flight",
+            "filter",
+        ]
+        field_classes = {"filter": JSONTextField}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = EventType.objects.filter(archived=False).values_list("name", flat=True)
+        event_types = cast(forms.MultipleChoiceField, self.fields["event_types"])
+        event_types.choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
+        self.fields["max_in_flight"].required = False  # blank keeps the stored (or default) limit
+        endpoint = self.instance
+        if endpoint.pk:
+            self.initial["auth_type"] = endpoint.auth_type
+            stored = endpoint.auth or {}
+            for field, (auth_type, key) in AUTH_INPUTS.items():
+                if endpoint.auth_type == auth_type and key in stored:
+                    if field in _PLAIN:
+                        self.initial[field] = stored[key]
+                    else:
+                        self.fields[field].help_text = f"Stored: {mask(stored[key])}. Leave blank to keep it."
+            if endpoint.custom_headers:
+                shown = ", ".join(f"{name}: {mask(value)}" for name, value in endpoint.custom_headers.items())
+                self.fields["custom_headers_text"].help_text = f"Stored: {shown}. Leave blank to keep them."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = cast(dict[str, Any], super().clean())  # a ModelForm's clean() returns cleaned_data
+        endpoint = self.instance
+        try:
+            if "url" in cleaned:
+                cleaned["url"] = validation.clean_url(cleaned["url"])
+            if "event_types" in cleaned:
+                cleaned["event_types"] = validation.clean_event_types(cleaned["event_types"])
+            auth_type = cleaned.get("auth_type", AuthType.NONE)
+            kept = endpoint.auth if endpoint.pk and endpoint.auth_type == auth_type else {}
+            given = {key: cleaned.get(field) for field, (kind, key) in AUTH_INPUTS.items() if kind == auth_type}
+            merged = {**(kept or {}), **{key: value for key, value in given.items() if value}}
+            cleaned["auth"] = validation.clean_auth(auth_type, merged)
+            if cleaned.get("clear_custom_headers"):
+                cleaned["custom_headers"] = {}
+            elif cleaned.get("custom_headers_text"):
+                try:
+                    headers = _parse_headers(cleaned["custom_headers_text"])
+                except ValidationError as exc:
+                    raise ValidationError({"custom_headers": exc.messages}) from exc
+                cleaned["custom_headers"] = validation.clean_custom_headers(headers)
+            else:
+                cleaned["custom_headers"] = endpoint.custom_headers if endpoint.pk else {}
+            validation.check_headers_together(cleaned["custom_headers"] or {}, auth_type, cleaned["auth"])
+            cleaned["timeout_s"] = validation.clean_timeout(cleaned.get("timeout_s"))
+            cleaned["rate_limit_per_s"] = validation.clean_rate_limit(cleaned.get("rate_limit_per_s"))
+            limit = cleaned.get("max_in_flight")
+            stored = endpoint.max_in_flight if endpoint.pk else concrete_field(Endpoint, "max_in_flight").default
+            cleaned["max_in_flight"] = validation.clean_max_in_flight(stored if limit is None else limit)
+            cleaned["filter"] = validation.clean_filter(cleaned.get("filter"))
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                self.add_error(_ERROR_FIELDS.get(key, key if key in self.fields else None), messages)
+        return cleaned
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """What create_endpoint / update_endpoint take, from the cleaned form."""
+        data = self.cleaned_data
+        return {
+            "url": data["url"],
+            "event_types": data["event_types"],
+            "name": data.get("name", ""),
+            "description": data.get("description", ""),
+            "auth_type": data["auth_type"],
+            "auth": data["auth"],
+            "custom_headers": data["custom_headers"],
+            "timeout_s": data["timeout_s"],
+            "rate_limit_per_s": data["rate_limit_per_s"],
+            "max_in_flight": data["max_in_flight"],
+            "filter": data["filter"],
+            "enabled": data.get("enabled", True),
+        }
+
+
+class TestEventForm(forms.Form):
+    example = forms.ChoiceField(
+        label="Payload", help_text="The data of a webhook.test event, or another type's example."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = EventType.objects.filter(archived=False).values_list("name", flat=True)
+        self.fields["example"].choices = [(name, f"example of {name}") for name in names]
+        self.fields["example"].initial = TEST_EVENT_TYPE

@@ -1,0 +1,138 @@
+"""``/api/v1/endpoints/``: the tenant's webhook endpoints, their settings and secrets, and what touches their
+deliveries (a test event, a replay, stats). Another tenant's endpoints answer 404."""
+
+from dataclasses import asdict
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from deliveries.services.actions import replay, send_test_event
+from deliveries.services.scheduling import scheduling_state
+from deliveries.services.stats import endpoint_stats
+from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS
+from events.exceptions import PublishError
+from subscriptions.models import Endpoint
+from subscriptions.services import (
+    ADMIN_DISABLED_REASON,
+    create_endpoint,
+    disable_endpoint,
+    enable_endpoint,
+    primary_secret,
+    rotate_secret,
+    update_endpoint,
+)
+from webhookhub.web.api.deliveries import DeliverySerializer
+from webhookhub.web.api.endpoint_serializers import (
+    CreatedEndpointSerializer,
+    EndpointDetailSerializer,
+    EndpointSerializer,
+    EndpointWriteSerializer,
+    ReplayResultSerializer,
+    ReplaySerializer,
+    SecretSerializer,
+    StatsSerializer,
+    TestEventSerializer,
+)
+from webhookhub.web.api.scoping import TenantScopedMixin
+
+
+class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
+    """Endpoints, with the actions that touch deliveries: test, replay, stats; reading one shows its scheduling."""
+
+    serializer_class = EndpointSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    filterset_fields = ["enabled"]
+
+    def get_queryset(self):
+        return self.scope(Endpoint.objects.select_related("tenant"))
+
+    # --- settings ------------------------------------------------------------------------------
+    @extend_schema(request=EndpointWriteSerializer, responses={201: CreatedEndpointSerializer})
+    def create(self, request):
+        serializer = EndpointWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = request.user if getattr(request.user, "pk", None) else None
+        created = create_endpoint(tenant=self.tenant_for_write(), created_by=user, **serializer.to_service_kwargs())
+        body = EndpointSerializer(created.endpoint).data | {"secret": created.secret}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: EndpointDetailSerializer})
+    def retrieve(self, request, pk=None):
+        return Response(EndpointDetailSerializer(self.get_object()).data)
+
+    @extend_schema(request=EndpointWriteSerializer, responses={200: EndpointSerializer})
+    def partial_update(self, request, pk=None):
+        serializer = EndpointWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        endpoint = update_endpoint(endpoint=self.get_object(), **serializer.to_service_kwargs())
+        return Response(EndpointSerializer(endpoint).data)
+
+    @extend_schema(responses={200: SecretSerializer})
+    @action(detail=True, methods=["get"])
+    def secret(self, request, pk=None):
+        return Response({"secret": primary_secret(self.get_object())})
+
+    @extend_schema(request=None, responses={200: SecretSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        return Response({"secret": rotate_secret(endpoint=self.get_object())})
+
+    @extend_schema(request=None, responses={200: EndpointSerializer})
+    @action(detail=True, methods=["post"])
+    def enable(self, request, pk=None):
+        endpoint = self.get_object()
+        enable_endpoint(endpoint=endpoint)
+        return Response(EndpointSerializer(endpoint).data)
+
+    @extend_schema(request=None, responses={200: EndpointSerializer})
+    @action(detail=True, methods=["post"])
+    def disable(self, request, pk=None):
+        endpoint = self.get_object()
+        disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
+        return Response(EndpointSerializer(endpoint).data)
+
+    # --- deliveries ----------------------------------------------------------------------------
+    @extend_schema(request=TestEventSerializer, responses={202: DeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request, pk=None):
+        serializer = TestEventSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            delivery = send_test_event(endpoint=self.get_object(), data=serializer.validated_data.get("data"))
+        except PublishError as exc:
+            raise serializers.ValidationError({"data": [str(exc)]}) from exc
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ReplaySerializer, responses={200: ReplayResultSerializer})
+    @action(detail=True, methods=["post"])
+    def replay(self, request, pk=None):
+        serializer = ReplaySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        count = replay(
+            endpoint=self.get_object(),
+            statuses=sorted(data["status"]),
+            since=data["since"],
+            until=data["until"],
+            dry_run=data["dry_run"],
+        )
+        return Response({"count": count, "dry_run": data["dry_run"]})
+
+    @extend_schema(
+        parameters=[OpenApiParameter("window", str, enum=list(WINDOWS), default=DEFAULT_WINDOW)],
+        responses={200: StatsSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        window = request.query_params.get("window", DEFAULT_WINDOW)
+        if window not in WINDOWS:
+            raise DjangoValidationError({"window": f"Choose one of {', '.join(WINDOWS)}."})
+        endpoint = self.get_object()
+        now = timezone.now()
+        stats = endpoint_stats(endpoint=endpoint, window=WINDOWS[window], now=now)
+        scheduling = scheduling_state(endpoint, now=now)
+        return Response(StatsSerializer({**asdict(stats), "scheduling": scheduling}).data)

@@ -1,0 +1,101 @@
+"""``/api/v1/events/``: publish events (the ingestion API) and read them with their deliveries."""
+
+import django_filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
+
+from deliveries.services.publishing import publish
+from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
+from events.models import Event, EventSource
+from webhookhub.web.api.deliveries import DeliverySerializer
+from webhookhub.web.api.errors import PayloadTooLargeError
+from webhookhub.web.api.filters import UtcDateTimeFilter
+from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
+
+
+class EventFilter(django_filters.FilterSet):
+    type = django_filters.CharFilter(field_name="event_type_id")
+    since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["type", "since", "until", "source"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    type = serializers.CharField(source="event_type_id")
+
+    class Meta:
+        model = Event
+        fields = ["id", "type", "data", "occurred_at", "created_at", "idempotency_key", "source"]
+        read_only_fields = fields
+
+
+class DeliveryEventSerializer(EventSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "deliveries"]
+        read_only_fields = fields
+
+
+class PublishSerializer(serializers.Serializer):
+    type = serializers.CharField(max_length=100)
+    data = serializers.DictField(help_text="The event data: a JSON object.")  # type: ignore[assignment]  # a field
+
+
+class PublishedSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The event id (the webhook-id receivers see).")
+    deliveries = serializers.IntegerField(help_text="Deliveries created for it.")
+
+
+class EventViewSet(
+    TenantScopedMixin,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Publish events (the ingestion API) and read them with their deliveries."""
+
+    filterset_class = EventFilter
+
+    def get_queryset(self):
+        return self.scope(Event.objects.all())
+
+    def get_serializer_class(self):
+        return DeliveryEventSerializer if self.action == "retrieve" else EventSerializer
+
+    def get_throttles(self):
+        if self.action == "create":
+            return [ApiKeyRateThrottle(), PublishRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        request=PublishSerializer,
+        responses={202: PublishedSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+    )
+    def create(self, request):
+        serializer = PublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        idempotency_key = request.headers.get("Idempotency-Key") or None
+        if idempotency_key is not None and len(idempotency_key) > 200:
+            raise serializers.ValidationError({"Idempotency-Key": ["At most 200 characters."]})
+        try:
+            event = publish(
+                tenant=self.tenant_for_write(),
+                type=serializer.validated_data["type"],
+                data=serializer.validated_data["data"],
+                idempotency_key=idempotency_key,
+                source=EventSource.API,
+            )
+        except PayloadTooLarge as exc:
+            raise PayloadTooLargeError(str(exc)) from exc
+        except PublishError as exc:
+            field = "type" if isinstance(exc, UnknownEventType) else "data"
+            raise serializers.ValidationError({field: [str(exc)]}) from exc
+        return Response({"id": event.id, "deliveries": event.deliveries.count()}, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,1 @@
+"""The management commands (``commands/``) and the base class they share (``base``)."""
