@@ -5,8 +5,9 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from deliveries.services import doorbell, pipeline, sweeping
-from deliveries.services.ticker import ticker
+from deliveries import worker
+from deliveries.services import doorbell, sweeping
+from deliveries.worker.ticker import ticker
 from ground.conf import setting
 from ground.db import DATABASE_UNAVAILABLE
 from ground.task_names import DRAIN_TASK, SWEEP_TASK
@@ -18,7 +19,7 @@ logger = logging.getLogger(__name__)
 def drain() -> int:
     """Claim and send due deliveries; rings again if time ran out with work left."""
     try:
-        claimed, more = pipeline.process_pipeline().drain(setting("DRAIN_MAX_SECONDS"))
+        claimed, more = worker.process_worker().drain(setting("DRAIN_MAX_SECONDS"))
     except DATABASE_UNAVAILABLE as exc:
         # The next task starts on a fresh connection; the sweeper rings again for what is due.
         logger.warning("Drain stopped, database unavailable (%s).", exc)
@@ -55,4 +56,4 @@ def _start_sweep_ticker_in_thread_pools(sender: object, **kwargs: object) -> Non
 @worker_process_shutdown.connect
 def _finish_sends(**kwargs: object) -> None:
     """On a warm shutdown, finish and record what this process is sending, then let go of the database."""
-    pipeline.close(timeout=10.0)
+    worker.close(timeout=10.0)

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.scheduling import AHEAD_PER_SLOT, CIRCUIT_THRESHOLD, Signal
+from deliveries.pacing import AHEAD_PER_SLOT, CIRCUIT_THRESHOLD, Signal
 from deliveries.services.scheduling import claim_due, give_up_ownership, record_signals, renew_ownership
 from subscriptions.models import Endpoint
 from tests.factories import make_endpoint

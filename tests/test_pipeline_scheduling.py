@@ -8,7 +8,7 @@ records from its own thread); the cluster-wide behaviour with real worker proces
 import pytest
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.scheduling import CIRCUIT_THRESHOLD
+from deliveries.pacing import CIRCUIT_THRESHOLD
 from subscriptions.models import Endpoint
 from tests.factories import make_endpoint
 from tests.support.processes import free_port

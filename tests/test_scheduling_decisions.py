@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from deliveries.scheduling import (
+from deliveries.pacing import (
     AHEAD_PER_SLOT,
     CIRCUIT_THRESHOLD,
     PROBE_BACKOFF_SECONDS,

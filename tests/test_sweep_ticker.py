@@ -1,25 +1,25 @@
-"""The worker's sweep ticker: on its turn it rings and sends what is due itself, through the real pipeline."""
+"""The worker's sweep ticker: on its turn it rings and sends what is due itself, through the real worker."""
 
 import pytest
 
+from deliveries import worker
 from deliveries.models import Attempt, Delivery, DeliveryStatus
-from deliveries.services import pipeline
 from deliveries.services.sweeping import take_sweep_turn
-from deliveries.services.ticker import SweepTicker
+from deliveries.worker.ticker import SweepTicker
 from tests.factories import make_endpoint
 from tests.support.broker import captured_queue
 from tests.support.waiting import wait_for_status
 from webhookhub import publish
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline's recorder thread has its own connection
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker's recorder thread has its own connection
 
 
 @pytest.fixture(autouse=True)
-def fresh_pipeline(loopback_receivers):
-    pipeline.close()  # the next use builds one from this test's settings
+def fresh_worker(loopback_receivers):
+    worker.close()  # the next use builds one from this test's settings
     with captured_queue():
         yield
-    assert pipeline.close(), "the pipeline did not record everything it claimed"
+    assert worker.close(), "the worker did not record everything it claimed"
 
 
 def _pending_delivery(tenant, receiver) -> Delivery:

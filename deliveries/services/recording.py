@@ -21,8 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
+from deliveries.pacing import SignalAt
 from deliveries.retry_policy import Decision, decide
-from deliveries.scheduling import SignalAt
 from deliveries.services.rollups import record_stats
 from deliveries.services.scheduling import record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after
@@ -65,6 +65,9 @@ class Recorded:
     outcomes: list[Outcome] = field(default_factory=list)
     cancellations: list[tuple[Delivery, DeliveryState]] = field(default_factory=list)
     decided_at: datetime = field(default_factory=timezone.now)
+
+    def __len__(self) -> int:
+        return len(self.outcomes) + len(self.cancellations)
 
     @property
     def deliveries(self) -> list[Delivery]:

@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.scheduling import (
+from deliveries.pacing import (
     Budget,
     EndpointState,
     Health,

@@ -1,6 +1,6 @@
 """Sending deliveries, step by step: claim, POST (``deliveries.services.recording`` records the results).
 
-``deliveries.services.pipeline`` runs these steps inside a worker process (the only
+``deliveries.worker`` runs these steps inside a worker process (the only
 caller outside unit tests of a single step).
 """
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from deliveries import http
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
-from deliveries.scheduling import Signal, signal_of
+from deliveries.pacing import Signal, signal_of
 from deliveries.services.scheduling import Claimed, claim_due
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets

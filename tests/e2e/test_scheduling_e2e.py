@@ -5,7 +5,7 @@ import time
 import pytest
 
 from deliveries.models import Attempt, Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.scheduling import PROBE_BACKOFF_SECONDS
+from deliveries.pacing import PROBE_BACKOFF_SECONDS
 from tests.factories import TenantFactory, make_endpoint
 from tests.support.bounds import bound
 from tests.support.processes import E2E_WEBHOOKHUB, free_port

@@ -1,19 +1,19 @@
-"""Send what is due as a worker does when its doorbell rings: through the real pipeline (claim, send, record)."""
+"""Send what is due as a worker does when its doorbell rings: through the real worker (claim, send, record)."""
 
-from deliveries.services.pipeline import Pipeline
+from deliveries.worker import Worker
 from ground.conf import webhookhub_settings
 
 
 def drain_due() -> int:
-    """Drain every due delivery with a fresh worker pipeline and wait until all it claimed is recorded.
+    """Drain every due delivery with a fresh ``Worker`` and wait until all it claimed is recorded.
 
-    Returns how many deliveries were claimed. The pipeline records from its own thread and
-    database connection, so tests that use this need ``django_db(transaction=True)``.
+    Returns how many deliveries were claimed. The worker claims and records from its own threads and
+    database connections, so tests that use this need ``django_db(transaction=True)``.
     """
-    pipeline = Pipeline(webhookhub_settings())
+    worker = Worker(webhookhub_settings())
     try:
-        claimed, _more = pipeline.drain(max_seconds=10)
+        claimed, _more = worker.drain(max_seconds=10)
     finally:
-        recorded = pipeline.close(timeout=30)
-    assert recorded, "the pipeline did not record everything it claimed within 30 s"
+        recorded = worker.close(timeout=30)
+    assert recorded, "the worker did not record everything it claimed within 30 s"
     return claimed

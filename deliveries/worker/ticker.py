@@ -13,7 +13,7 @@ import random
 import threading
 import time
 
-from deliveries.services import pipeline
+from deliveries import worker
 from deliveries.services.sweeping import sweep
 from ground.conf import setting
 from ground.db import DATABASE_UNAVAILABLE, refresh_connections
@@ -47,7 +47,7 @@ class SweepTicker:
         try:
             swept = sweep()
             if swept and swept.due:
-                pipeline.process_pipeline().drain(float(setting("DRAIN_MAX_SECONDS")))
+                worker.process_worker().drain(float(setting("DRAIN_MAX_SECONDS")))
         except DATABASE_UNAVAILABLE as exc:
             if not self._failing:
                 logger.warning("Sweep failed, database unavailable (%s); retrying every interval.", exc)

@@ -1,0 +1,243 @@
+"""A worker process's sending machinery: the loop thread, the lanes, the sender threads and the recorder.
+
+- **The loop** (this module) is the one place a claim starts. It claims when asked (a drain
+  task or the sweep ticker calls ``drain``), when a request finished (its lane may take
+  more), when a limit of time runs out (a ``Retry-After`` pause, the next probe), and, while
+  an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers leave an owned
+  endpoint's new work to its owner). It also starts rate-limited sends when their time comes,
+  gives back the leases of deliveries a stopped lane will not send, and hands idle endpoints back.
+- **The lanes** (``lanes.py``) hold the leased deliveries per endpoint and pace them.
+- **The sender threads** (``SEND_CONCURRENCY``) make the requests over pooled connections;
+  as each finishes, the next that may go starts at once, from that thread.
+- **The recorder** (``recorder.py``) writes the results in batches and renews the leases.
+
+If the process dies, what it had claimed but not recorded is re-sent when the send lease runs
+out, within ``SEND_LEASE_SECONDS`` (at least once; receivers dedupe on ``webhook-id``); its
+endpoints' ownership lapses at the same time.
+"""
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from deliveries.models import Delivery
+from deliveries.services.scheduling import Claimed, give_up_ownership
+from deliveries.services.sending import SendResult, claim, not_sent, prepare, release_leases, send_one, signal_of_sent
+from deliveries.worker.lanes import Lanes, Start
+from deliveries.worker.recorder import Recorder
+from ground.db import DATABASE_UNAVAILABLE, refresh_connections
+
+logger = logging.getLogger(__name__)
+
+HELD_PER_THREAD = 4  # a process leases at most this many deliveries per sender thread
+IDLE_POLL_SECONDS = 0.005  # while an owned endpoint is idle, its owner looks this often for what was published for it
+CLAIM_RETRY_SECONDS = 1.0  # after a claim failed
+LOOP_TICK_SECONDS = 0.5  # the longest the loop sleeps (to notice it is closing)
+
+ClaimRound = Future[tuple[int, int]]  # a drain asks for one claim round: (claimed, room asked for)
+
+
+class Worker:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
+        self._senders = ThreadPoolExecutor(max_workers=config["SEND_CONCURRENCY"], thread_name_prefix="webhookhub-send")
+        self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat, recorded=self._recorded)
+        self._wake = threading.Condition()
+        self._rounds: list[ClaimRound] = []  # drains waiting for a claim round
+        self._claim_wanted = False  # a request finished: its lane may take more
+        self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="webhookhub-loop", daemon=True)
+        self._thread.start()
+
+    # --- called from other threads -------------------------------------------------------------------
+    def drain(self, max_seconds: float) -> tuple[int, bool]:
+        """Claim round after round until nothing more can go now or time is up; (claimed, more left)."""
+        deadline = time.monotonic() + max_seconds
+        total = 0
+        while True:
+            round_: ClaimRound = ClaimRound()
+            with self._wake:
+                self._rounds.append(round_)
+                self._wake.notify()
+            claimed, asked = round_.result()
+            total += claimed
+            if claimed < asked or not asked:
+                return total, False
+            if time.monotonic() > deadline:
+                return total, True
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until everything claimed has been sent and recorded."""
+        return self._lanes.wait_recorded(timeout)
+
+    def close(self, timeout: float) -> bool:
+        """Finish and record what was claimed (up to ``timeout``), then stop the threads and hand the
+        endpoints back. Returns whether everything was recorded."""
+        idle = self.wait_idle(timeout)
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join(timeout=LOOP_TICK_SECONDS * 4)
+        self._recorder.close()
+        self._senders.shutdown(wait=False)
+        self._give_up_idle(closing=True)  # what is still leased is re-sent when its lease runs out
+        return idle
+
+    def _recorded(self, deliveries: list[Delivery]) -> None:
+        """The recorder wrote these: their lanes may become idle."""
+        self._lanes.recorded(deliveries)
+        self._notify()
+
+    def _notify(self, *, claim: bool = False) -> None:
+        with self._wake:
+            self._claim_wanted |= claim
+            self._wake.notify()
+
+    # --- the loop thread ---------------------------------------------------------------------------------
+    def _run(self) -> None:
+        poll_at = 0.0
+        while True:
+            rounds, wanted = self._wait_for_duty(poll_at)
+            if rounds is None:
+                break
+            now = time.monotonic()
+            self._give_back_unsent()
+            idle_lanes = self._lanes.give_up_at is not None
+            timed_out = self._claim_again_at is not None and now >= self._claim_again_at
+            if rounds or wanted or timed_out or (idle_lanes and now >= poll_at):
+                poll_at = now + IDLE_POLL_SECONDS
+                self._claim(rounds)
+            if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
+                self._give_up_idle()
+            if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
+                self._start(self._lanes.starts_due())
+        connections.close_all()  # this thread's connections
+
+    def _wait_for_duty(self, poll_at: float) -> tuple[list[ClaimRound] | None, bool]:
+        """Sleep until asked to claim or the next timer is due; (drain rounds waiting, claim wanted), or
+        (None, False) when closing."""
+        idle_poll = poll_at if self._lanes.give_up_at is not None else None
+        timers = [self._claim_again_at, self._lanes.next_start_at, self._lanes.give_up_at, idle_poll]
+        wake_at = min((at for at in timers if at is not None), default=time.monotonic() + LOOP_TICK_SECONDS)
+        with self._wake:
+            if not (self._rounds or self._claim_wanted or self._closing):
+                self._wake.wait(timeout=min(LOOP_TICK_SECONDS, max(0.0, wake_at - time.monotonic())))
+            if self._closing:
+                for round_ in self._rounds:
+                    round_.set_result((0, 0))
+                return None, False
+            rounds, self._rounds = self._rounds, []
+            wanted, self._claim_wanted = self._claim_wanted, False
+        return rounds, wanted
+
+    def _claim(self, rounds: Iterable[ClaimRound]) -> None:
+        """One claim round for this process's free room, started at once; answers the drains waiting for it."""
+        refresh_connections()
+        try:
+            result = self._claim_once()
+        except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure; the drain hears of it
+            if isinstance(exc, DATABASE_UNAVAILABLE):
+                logger.warning("Claiming failed, database unavailable (%s).", exc)
+            else:
+                logger.exception("Claiming failed.")
+            self._claim_again_at = time.monotonic() + CLAIM_RETRY_SECONDS
+            for round_ in rounds:
+                round_.set_exception(exc)
+            return
+        for round_ in rounds:
+            round_.set_result(result)
+
+    def _claim_once(self) -> tuple[int, int]:
+        room = min(self._lanes.senders * HELD_PER_THREAD - self._lanes.unrecorded(), self.config["DRAIN_BATCH_SIZE"])
+        if room <= 0:
+            return 0, 0  # room frees up as results are recorded, and answers ask for another claim
+        held, stopped = self._lanes.held_by_endpoint()
+        now = timezone.now()
+        lease = self.config["SEND_LEASE_SECONDS"]
+        deliveries, claimed = claim(
+            owner=self.owner, now=now, lease_seconds=lease, capacity=room, held=held, skip=stopped
+        )
+        self._remember_limits(claimed)
+        if not deliveries:
+            return 0, room
+        batch = prepare(deliveries, now)
+        starts = self._lanes.add(claimed.endpoints, batch, wall_now=now)
+        if batch.cancelled:
+            self._recorder.put([], batch.cancelled)
+        self._start(starts)
+        return len(deliveries), room
+
+    def _remember_limits(self, claimed: Claimed) -> None:
+        """When to claim again besides as requests finish: when the earliest limit of time (pause, probe) runs out."""
+        if claimed.wake_at is None:
+            self._claim_again_at = None
+        else:
+            self._claim_again_at = time.monotonic() + max(0.0, (claimed.wake_at - timezone.now()).total_seconds())
+
+    def _give_back_unsent(self) -> None:
+        """Leases of deliveries a stopped lane will not send go back: they wait in the database."""
+        unsent = self._lanes.take_unsent()
+        if not unsent:
+            return
+        refresh_connections()
+        try:
+            release_leases(unsent)
+        except DATABASE_UNAVAILABLE as exc:  # their leases run out by themselves
+            logger.warning("Giving back %d unsent deliveries failed (%s); their leases will run out.", len(unsent), exc)
+        self._lanes.recorded(unsent)
+
+    def _give_up_idle(self, *, closing: bool = False) -> None:
+        """Endpoints that had nothing leased for a while (or, closing, every endpoint) are handed back,
+        so any worker can take their next work."""
+        idle = self._lanes.give_up_idle(closing=closing)
+        if not idle:
+            return
+        wall, clock = timezone.now(), time.monotonic()
+        next_starts = {endpoint_id: lane.next_free_start(clock) for endpoint_id, lane in idle.items()}
+        refresh_connections()
+        try:
+            give_up_ownership(
+                owner=self.owner,
+                next_starts={
+                    endpoint_id: None if seconds is None else wall + timedelta(seconds=seconds)
+                    for endpoint_id, seconds in next_starts.items()
+                },
+            )
+        except DATABASE_UNAVAILABLE as exc:  # ownership lapses by itself with the leases
+            logger.warning("Handing back %d endpoints failed (%s); their ownership will lapse.", len(idle), exc)
+
+    # --- the sender threads ----------------------------------------------------------------------------
+    def _start(self, starts: list[Start]) -> None:
+        for delivery, batch in starts:
+            self._senders.submit(self._send, delivery, batch.secrets[delivery.endpoint_id]).add_done_callback(
+                self._sent
+            )
+
+    def _send(self, delivery: Delivery, secrets: list[str]) -> SendResult:
+        try:
+            return send_one(delivery, secrets, self.config)
+        except Exception:  # noqa: BLE001 - a bug in one send must not stop the others
+            logger.exception("Sending delivery %s failed unexpectedly.", delivery.pk)
+            return not_sent(delivery, "internal error in the sender (see the worker log).")
+
+    def _sent(self, future: "Future[SendResult]") -> None:
+        """A request is over: the next that may go starts now, the result goes to the recorder, and the
+        loop claims again (the lane may take more)."""
+        sent = future.result()
+        starts = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
+        self._recorder.put([sent], [])
+        self._start(starts)
+        self._notify(claim=True)
