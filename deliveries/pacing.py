@@ -1,7 +1,7 @@
 """Per-endpoint scheduling decisions: pure functions over one endpoint's state, table-tested.
 
 The unit of scheduling is the endpoint. One worker process at a time owns an endpoint
-(``deliveries.services.scheduling`` keeps who, in the database). The owner leases a
+(``deliveries.services.claims`` keeps who, in the database). The owner leases a
 bounded number of the endpoint's due deliveries ahead (``budget``) and starts them at the
 endpoint's pace (``Pacer``): below ``max_in_flight`` requests open, within
 ``rate_limit_per_s``, not while a ``Retry-After`` pause runs, and only one probe at a time

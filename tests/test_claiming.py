@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.pacing import AHEAD_PER_SLOT, CIRCUIT_THRESHOLD, Signal
-from deliveries.services.scheduling import claim_due, give_up_ownership, record_signals, renew_ownership
+from deliveries.services.circuits import record_signals
+from deliveries.services.claims import claim_due, give_up_ownership, renew_ownership
 from subscriptions.models import Endpoint
 from tests.factories import make_endpoint
 from webhookhub import publish

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from deliveries.models import Delivery
 from deliveries.pacing import CIRCUIT_THRESHOLD, Signal
-from deliveries.services.scheduling import EndpointClaim
+from deliveries.services.claims import EndpointClaim
 from deliveries.services.sending import Batch
 from deliveries.worker.lanes import IDLE_LANE_SECONDS, Lanes
 from subscriptions.models import Endpoint

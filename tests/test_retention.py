@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, AttemptRollup, Delivery, DeliveryStatus, SweepTurn
 from deliveries.services.retention import PURGE_BATCH_EVENTS, count_purgeable, purge
-from deliveries.services.rollups import record_stats
 from deliveries.services.sweeping import sweep
 from events.models import Event
 from tests.factories import TenantFactory, endpoint_for
+from tests.support.numbers import record_stats
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ about three endpoints each. Every delivery is simulated against its endpoint's p
 states, rollups and endpoint health agree with each other.
 
 Rows go in with COPY; the rollups and health rows are computed with one SQL statement per
-granularity (what ``deliveries.services.rollups.tally`` would produce), checked against a
+granularity (what ``deliveries.numbers.tallying.tally`` would produce), checked against a
 Python ``tally()`` over a sample endpoint and day.
 
     .venv/bin/python bench/dashboard/generate.py [--database-url URL] [--seed N]
@@ -857,10 +857,10 @@ def main() -> None:  # noqa: C901 (a script, read top to bottom)
 
     # -- rollups and health --
     if args.rebuild_stats:
-        from deliveries.services.rollups import prune_fine_rollups, rebuild_stats
+        from deliveries.numbers.maintenance import prune_rollups, rebuild_stats
 
         rebuild_stats()
-        prune_fine_rollups(now=now_dt, force=True)
+        prune_rollups(now=now_dt, force=True)
         mark = phase("rollups and health (rebuild_stats)", mark)
     else:
         fill_stats(args.database_url, tables, now_dt)
@@ -916,7 +916,7 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
     import psycopg
 
     from deliveries.models import LATENCY_BOUNDS_MS, LATENCY_COLUMNS, Attempt, AttemptRollup, Delivery, Granularity
-    from deliveries.services.rollups import FINE_ROLLUPS_KEPT
+    from deliveries.numbers.maintenance import FINE_ROLLUPS_KEPT
     from subscriptions.models import Endpoint
 
     Health = health_model()  # noqa: N806
@@ -1039,7 +1039,8 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
     """A Python ``tally()`` over one endpoint's attempts of one day must match the SQL rollups, and
     the app's streak logic over all its attempts must match its health row."""
     from deliveries.models import Attempt, AttemptOutcome, AttemptRollup, Granularity
-    from deliveries.services.rollups import FINE_ROLLUPS_KEPT, tally
+    from deliveries.numbers.maintenance import FINE_ROLLUPS_KEPT
+    from deliveries.numbers.tallying import tally
 
     EndpointHealth = health_model()  # noqa: N806
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 from accounts.access import tenant_named
 from accounts.models import Tenant
 from deliveries.models import Delivery
+from deliveries.numbers.tallying import count_published, published_sql
 from deliveries.services import doorbell
-from deliveries.services.totals import count_published, published_sql
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import (

@@ -1,9 +1,11 @@
 """Recording what the sends said: the one recording transaction, and what it writes.
 
-A batch of results is first *decided* (``decide``: pure, no database): each attempt's row, its
-retry decision and its delivery's new state are fixed once. Then ``write`` runs the recording
-transaction: the attempts, the delivery states, the rollups, the totals, the endpoints' health
-(and auto-disable), a 410's disable and the scheduling signals, all or nothing.
+A batch of results is first *decided* (``decide_results``: pure, no database): each attempt's row,
+its retry decision and its delivery's new state are fixed once. Then ``write`` runs the recording
+transaction, each of its writes named where it is made: the attempts, a 410's disable, the
+dashboard's rollups and /metrics' totals (``deliveries.numbers.tallying``), each endpoint's
+health and auto-disable (``subscriptions.health``), the delivery states, and the pauses and
+circuits the answers call for (``deliveries.services.circuits``), all or nothing.
 
 Writing the same ``Recorded`` again after a failed transaction (the database went away
 mid-batch, and the recorder keeps the batch until it is back) writes exactly what one
@@ -21,13 +23,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
+from deliveries.numbers.tallying import add_to_rollups, count_attempts, tally
 from deliveries.pacing import SignalAt
 from deliveries.retry_policy import Decision, decide
-from deliveries.services.rollups import record_stats
-from deliveries.services.scheduling import record_signals, signals_of
+from deliveries.services.circuits import record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after
-from deliveries.services.totals import count_attempts
 from ground import raw_insert
+from subscriptions.health import RequestsSeen, record_requests
 from subscriptions.services import disable_endpoint
 
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
@@ -108,13 +110,17 @@ def write(recorded: Recorded) -> None:
         if kept:
             raw_insert.insert(attempts, _ATTEMPT_COLUMNS)
             _disable_gone(kept)  # before the health: a 410's reason wins over auto-disable's
-            record_stats(attempts, now=now)
-            count_attempts((outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in kept)
+            with_tenants = [(outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in kept]
+            add_to_rollups(tally(with_tenants))  # the dashboard's numbers
+            count_attempts(with_tenants)  # /metrics' numbers
+            # Each endpoint's health: the failing streak and clock, and auto-disable past the period.
+            record_requests(requests_seen([attempt for attempt in attempts if attempt.request_made]), now=now)
         _save_states(
             [(outcome.sent.delivery, outcome.state) for outcome in kept]
             + [(delivery, state) for delivery, state in recorded.cancellations if delivery.pk in owned]
         )
-        # With the slots these free: a circuit opens before anyone can claim them for a dead endpoint.
+        # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
+        # dead endpoint.
         record_signals(_signals(kept), now=now)
     dropped = len(recorded.deliveries) - len(owned)
     if dropped:
@@ -217,6 +223,29 @@ def _signals(outcomes: list[Outcome]) -> dict[str, list[SignalAt]]:
         for outcome in outcomes
         if outcome.sent.request_made
     )
+
+
+def requests_seen(attempts: list[Attempt]) -> list[RequestsSeen]:
+    """What attempts that made a request tell each endpoint's health: per endpoint, the latest attempt, the last
+    success and the failures after it."""
+    by_endpoint: dict[str, list[Attempt]] = {}
+    for attempt in sorted(attempts, key=lambda a: (a.started_at, a.number)):
+        by_endpoint.setdefault(attempt.delivery.endpoint_id, []).append(attempt)
+    seen = []
+    for ordered in by_endpoint.values():
+        last = ordered[-1]
+        successes = [i for i, attempt in enumerate(ordered) if attempt.outcome == AttemptOutcome.SUCCESS]
+        seen.append(
+            RequestsSeen(
+                endpoint=last.delivery.endpoint,
+                last_attempt_at=last.started_at,
+                last_status_code=last.status_code,
+                last_error=last.error,
+                failures_after_last_success=len(ordered) - successes[-1] - 1 if successes else len(ordered),
+                last_success_at=ordered[successes[-1]].started_at if successes else None,
+            )
+        )
+    return seen
 
 
 def _still_owned(deliveries: list[Delivery]) -> set[int]:

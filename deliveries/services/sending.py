@@ -16,7 +16,7 @@ from deliveries import http
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.pacing import Signal, signal_of
-from deliveries.services.scheduling import Claimed, claim_due
+from deliveries.services.claims import Claimed, claim_due
 from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 

@@ -14,9 +14,9 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from deliveries.models import Delivery, SweepTurn
+from deliveries.numbers.maintenance import prune_rollups
 from deliveries.services.doorbell import ring_now
 from deliveries.services.retention import purge, retention_cutoff
-from deliveries.services.rollups import prune_rollups
 from events.triggers import prune_trigger_requests
 from ground.conf import setting
 

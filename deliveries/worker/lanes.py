@@ -16,7 +16,7 @@ from datetime import datetime
 
 from deliveries.models import Delivery
 from deliveries.pacing import Health, Pacer, Signal, stops_sending
-from deliveries.services.scheduling import EndpointClaim
+from deliveries.services.claims import EndpointClaim
 from deliveries.services.sending import Batch
 
 IDLE_LANE_SECONDS = 0.1  # an endpoint with nothing leased is kept this long for its next delivery, then handed back

@@ -23,18 +23,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from concurrent.futures import Future
 from typing import Any
 
 from django.db import connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
-from deliveries.services.scheduling import Claimed, give_up_ownership
-from deliveries.services.sending import SendResult, claim, not_sent, prepare, release_leases, send_one, signal_of_sent
-from deliveries.worker.lanes import Lanes, Start
+from deliveries.services.claims import Claimed
+from deliveries.services.sending import SendResult, claim, prepare, signal_of_sent
+from deliveries.worker.handing_back import give_back_unsent, hand_back_idle
+from deliveries.worker.lanes import Lanes
 from deliveries.worker.recorder import Recorder
+from deliveries.worker.senders import Senders
 from ground.db import DATABASE_UNAVAILABLE, refresh_connections
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Worker:
         self.config = config
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
-        self._senders = ThreadPoolExecutor(max_workers=config["SEND_CONCURRENCY"], thread_name_prefix="webhookhub-send")
+        self._senders = Senders(config, answered=self._answered)
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat, recorded=self._recorded)
         self._wake = threading.Condition()
         self._rounds: list[ClaimRound] = []  # drains waiting for a claim round
@@ -92,8 +93,8 @@ class Worker:
             self._wake.notify()
         self._thread.join(timeout=LOOP_TICK_SECONDS * 4)
         self._recorder.close()
-        self._senders.shutdown(wait=False)
-        self._give_up_idle(closing=True)  # what is still leased is re-sent when its lease runs out
+        self._senders.shutdown()
+        hand_back_idle(self._lanes, owner=self.owner, closing=True)  # what is still leased is re-sent later
         return idle
 
     def _recorded(self, deliveries: list[Delivery]) -> None:
@@ -114,16 +115,16 @@ class Worker:
             if rounds is None:
                 break
             now = time.monotonic()
-            self._give_back_unsent()
+            give_back_unsent(self._lanes)
             idle_lanes = self._lanes.give_up_at is not None
             timed_out = self._claim_again_at is not None and now >= self._claim_again_at
             if rounds or wanted or timed_out or (idle_lanes and now >= poll_at):
                 poll_at = now + IDLE_POLL_SECONDS
                 self._claim(rounds)
             if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
-                self._give_up_idle()
+                hand_back_idle(self._lanes, owner=self.owner)
             if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
-                self._start(self._lanes.starts_due())
+                self._senders.start(self._lanes.starts_due())
         connections.close_all()  # this thread's connections
 
     def _wait_for_duty(self, poll_at: float) -> tuple[list[ClaimRound] | None, bool]:
@@ -177,7 +178,7 @@ class Worker:
         starts = self._lanes.add(claimed.endpoints, batch, wall_now=now)
         if batch.cancelled:
             self._recorder.put([], batch.cancelled)
-        self._start(starts)
+        self._senders.start(starts)
         return len(deliveries), room
 
     def _remember_limits(self, claimed: Claimed) -> None:
@@ -187,57 +188,10 @@ class Worker:
         else:
             self._claim_again_at = time.monotonic() + max(0.0, (claimed.wake_at - timezone.now()).total_seconds())
 
-    def _give_back_unsent(self) -> None:
-        """Leases of deliveries a stopped lane will not send go back: they wait in the database."""
-        unsent = self._lanes.take_unsent()
-        if not unsent:
-            return
-        refresh_connections()
-        try:
-            release_leases(unsent)
-        except DATABASE_UNAVAILABLE as exc:  # their leases run out by themselves
-            logger.warning("Giving back %d unsent deliveries failed (%s); their leases will run out.", len(unsent), exc)
-        self._lanes.recorded(unsent)
-
-    def _give_up_idle(self, *, closing: bool = False) -> None:
-        """Endpoints that had nothing leased for a while (or, closing, every endpoint) are handed back,
-        so any worker can take their next work."""
-        idle = self._lanes.give_up_idle(closing=closing)
-        if not idle:
-            return
-        wall, clock = timezone.now(), time.monotonic()
-        next_starts = {endpoint_id: lane.next_free_start(clock) for endpoint_id, lane in idle.items()}
-        refresh_connections()
-        try:
-            give_up_ownership(
-                owner=self.owner,
-                next_starts={
-                    endpoint_id: None if seconds is None else wall + timedelta(seconds=seconds)
-                    for endpoint_id, seconds in next_starts.items()
-                },
-            )
-        except DATABASE_UNAVAILABLE as exc:  # ownership lapses by itself with the leases
-            logger.warning("Handing back %d endpoints failed (%s); their ownership will lapse.", len(idle), exc)
-
-    # --- the sender threads ----------------------------------------------------------------------------
-    def _start(self, starts: list[Start]) -> None:
-        for delivery, batch in starts:
-            self._senders.submit(self._send, delivery, batch.secrets[delivery.endpoint_id]).add_done_callback(
-                self._sent
-            )
-
-    def _send(self, delivery: Delivery, secrets: list[str]) -> SendResult:
-        try:
-            return send_one(delivery, secrets, self.config)
-        except Exception:  # noqa: BLE001 - a bug in one send must not stop the others
-            logger.exception("Sending delivery %s failed unexpectedly.", delivery.pk)
-            return not_sent(delivery, "internal error in the sender (see the worker log).")
-
-    def _sent(self, future: "Future[SendResult]") -> None:
-        """A request is over: the next that may go starts now, the result goes to the recorder, and the
-        loop claims again (the lane may take more)."""
-        sent = future.result()
+    def _answered(self, sent: SendResult) -> None:
+        """On a sender thread, as a request finishes: the next that may go starts now, the result goes to
+        the recorder, and the loop claims again (the lane may take more)."""
         starts = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
         self._recorder.put([sent], [])
-        self._start(starts)
+        self._senders.start(starts)
         self._notify(claim=True)

@@ -23,8 +23,8 @@ from django.db import connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
+from deliveries.services.claims import renew_ownership
 from deliveries.services.recording import Recorded, decide_results, write
-from deliveries.services.scheduling import renew_ownership
 from deliveries.services.sending import SendResult, renew_leases
 from ground.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
 

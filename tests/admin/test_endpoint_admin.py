@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from accounts.models import Role
 from deliveries.models import Attempt, AttemptOutcome, Delivery, EndpointSchedule
-from deliveries.services.rollups import record_stats
 from events.catalog import CATALOG
 from events.models import Event, EventType
 from subscriptions.models import AuthType, Endpoint, EndpointSecret
@@ -26,6 +25,7 @@ from tests.admin.support import (
 )
 from tests.factories import URL, endpoint_for, failing_for, make_endpoint
 from tests.support.db import db_state
+from tests.support.numbers import record_stats
 from tests.support.write_only import HEADER_VALUE, KEY_VALUE, PASSWORD, TOKEN, assert_none_shown
 
 pytestmark = pytest.mark.django_db

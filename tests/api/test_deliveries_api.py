@@ -7,15 +7,16 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus, EndpointSchedule, Granularity
+from deliveries.numbers.stats import Counts
+from deliveries.numbers.tallying import bucket_start
+from deliveries.numbers.windows import WINDOWS
 from deliveries.services.actions import REPLAYABLE_STATUSES, replay
-from deliveries.services.rollups import bucket_start, record_stats
-from deliveries.services.stats import Counts
-from deliveries.services.windows import WINDOWS
 from events.models import Event, EventSource
 from subscriptions.models import Endpoint
 from tests.api.support import API, ids
 from tests.factories import endpoint_for, failed_delivery
 from tests.support.db import db_state
+from tests.support.numbers import record_stats
 from webhookhub import publish
 from webhookhub.web.dashboard.queries import series
 

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
-from deliveries.services.rollups import bucket_start
+from deliveries.numbers.tallying import bucket_start
 from events.models import Event, EventSource, EventType
 from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint

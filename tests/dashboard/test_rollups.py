@@ -14,8 +14,8 @@ from deliveries.models import (
     Delivery,
     Granularity,
 )
-from deliveries.services.rollups import prune_rollups, rebuild_stats, record_stats
-from deliveries.services.stats import latency_percentile
+from deliveries.numbers.maintenance import prune_rollups, rebuild_stats
+from deliveries.numbers.stats import latency_percentile
 from ground.conf import setting
 from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions.models import EndpointHealth
@@ -23,6 +23,7 @@ from subscriptions.services import disable_endpoint, enable_endpoint
 from tests.dashboard.support import record
 from tests.factories import delivery_to, endpoint_for
 from tests.support.broker import captured_queue
+from tests.support.numbers import record_stats
 
 pytestmark = pytest.mark.django_db
 

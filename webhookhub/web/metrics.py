@@ -2,7 +2,7 @@
 
 Off (404) while the token is unset; with it, a request without ``Authorization: Bearer <token>``
 gets 401 and nothing is read. The numbers are the cluster's, read from the database
-(``deliveries.services.metrics``), so any web process answers the same: scrape one target.
+(``deliveries.numbers.metrics``), so any web process answers the same: scrape one target.
 Labels are outcomes and states, and the tenant's slug only with
 ``WEBHOOKHUB_METRICS_TENANT_LABELS`` on; never a URL, header or secret.
 """
@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.utils import floatToGoString
 
 from deliveries.models import LATENCY_BOUNDS_MS
-from deliveries.services.metrics import Snapshot, snapshot
+from deliveries.numbers.metrics import Snapshot, snapshot
 from ground.conf import setting
 
 _OUTCOMES = ("succeeded", "retrying", "failed")

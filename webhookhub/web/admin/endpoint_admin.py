@@ -14,10 +14,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from deliveries.models import Delivery
+from deliveries.numbers.stats import attempt_subqueries
+from deliveries.numbers.windows import WINDOWS
+from deliveries.selectors import scheduling_state
 from deliveries.services.actions import send_test_event
-from deliveries.services.scheduling import scheduling_state
-from deliveries.services.stats import attempt_subqueries
-from deliveries.services.windows import WINDOWS
 from events.exceptions import PublishError
 from events.models import EventType
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth

@@ -6,8 +6,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deliveries.models import DeliveryStatus
+from deliveries.selectors import scheduling_state
 from deliveries.services.actions import REPLAYABLE_STATUSES
-from deliveries.services.scheduling import scheduling_state
 from ground.crypto import mask
 from subscriptions.models import AuthType, Endpoint
 from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S

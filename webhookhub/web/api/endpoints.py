@@ -10,10 +10,10 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deliveries.numbers.stats import endpoint_stats
+from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS
+from deliveries.selectors import scheduling_state
 from deliveries.services.actions import replay, send_test_event
-from deliveries.services.scheduling import scheduling_state
-from deliveries.services.stats import endpoint_stats
-from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import (

@@ -1,4 +1,4 @@
-"""What the dashboard shows, read from the rollups (through ``deliveries.services.stats``, as the
+"""What the dashboard shows, read from the rollups (through ``deliveries.numbers.stats``, as the
 API's stats are) and indexes: never a scan of the attempt log.
 
 Every function takes the tenants in view (``None`` for all of them, a superuser's view)
@@ -15,9 +15,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
-from deliveries.services.rollups import bucket_start
-from deliveries.services.stats import Counts, counter_sums, counts_by_endpoint, rollup_rows, window_start
-from deliveries.services.windows import Window
+from deliveries.numbers.stats import Counts, counter_sums, counts_by_endpoint, rollup_rows, window_start
+from deliveries.numbers.tallying import bucket_start
+from deliveries.numbers.windows import Window
 from subscriptions.models import Endpoint
 
 

@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from deliveries.models import Delivery, DeliveryStatus
+from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS, Window
+from deliveries.selectors import scheduling_state
 from deliveries.services.actions import cancel_pending, replay, resend, send_test_event
-from deliveries.services.scheduling import scheduling_state
-from deliveries.services.windows import DEFAULT_WINDOW, WINDOWS, Window
 from events.exceptions import PublishError
 from ground.conf import setting
 from subscriptions.models import Endpoint, EndpointHealth

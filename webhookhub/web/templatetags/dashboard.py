@@ -9,7 +9,7 @@ register = template.Library()
 
 @register.filter
 def percentile(counts, fraction) -> int | None:
-    """``{{ counts|percentile:0.95 }}``: the latency percentile of a ``deliveries.services.stats.Counts``, in ms."""
+    """``{{ counts|percentile:0.95 }}``: the latency percentile of a ``deliveries.numbers.stats.Counts``, in ms."""
     return counts.percentile(float(fraction))
 
 

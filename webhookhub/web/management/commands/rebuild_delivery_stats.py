@@ -1,4 +1,4 @@
-from deliveries.services.rollups import rebuild_stats
+from deliveries.numbers.maintenance import rebuild_stats
 from webhookhub.web.management.base import Command as BaseCommand
 
 

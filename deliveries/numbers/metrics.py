@@ -1,7 +1,7 @@
 """What ``GET /metrics`` reports, read from the database: the same numbers from any web process.
 
 Counters come from the totals the publishing statement and the recorder keep
-(``deliveries.services.totals``); gauges are counted from the deliveries and endpoints when
+(``deliveries.numbers.tallying``); gauges are counted from the deliveries and endpoints when
 scraped. Every read is an aggregate over an index or a handful of rows per tenant, so a scrape
 stays cheap however long the delivery log is. With ``by_tenant`` each number is split by tenant
 (its slug); otherwise everything is summed under the key ``""``.
@@ -21,7 +21,7 @@ from deliveries.models import (
     PublishTotal,
     lease_held,
 )
-from deliveries.services.totals import ATTEMPT_COUNTERS
+from deliveries.numbers.tallying import ATTEMPT_COUNTERS
 from subscriptions.models import Endpoint
 
 ENDPOINT_STATES = ("enabled", "paused", "circuit_open", "disabled")

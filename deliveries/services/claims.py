@@ -14,13 +14,13 @@ One claim is one read and, when it finds work, one short transaction:
    that no other live owner schedules;
 2. lock the schedule rows of those that are free or already this worker's, ``FOR UPDATE
    SKIP LOCKED``, least recently served first (round robin over endpoints, so over tenants);
-3. ask ``deliveries.scheduling.budget`` how many more each may lease (a few per slot of
+3. ask ``deliveries.pacing.budget`` how many more each may lease (a few per slot of
    ``max_in_flight``, or about a second of its rate; none while paused; one probe while its
    circuit is open) and lease that many of its most overdue deliveries;
 4. mark the endpoints served, and this worker their owner.
 
-The recorder feeds each batch's outcomes back (``record_signals``): ``Retry-After`` pauses the
-endpoint, consecutive failures open its circuit, the first answer closes it.
+What the answers say of an endpoint (a pause, its circuit) is written by the recording
+transaction (``deliveries.services.circuits``); claims read it.
 """
 
 import logging
@@ -35,12 +35,7 @@ from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.pacing import (
     Budget,
     EndpointState,
-    Health,
-    Signal,
-    SignalAt,
-    after_attempts,
     budget,
-    signal_of,
 )
 from subscriptions.models import Endpoint
 
@@ -253,105 +248,3 @@ def give_up_ownership(*, owner: str, next_starts: dict[str, datetime | None]) ->
     for endpoint_id, start in next_starts.items():
         if start is not None:
             mine.filter(endpoint_id=endpoint_id).update(owner="", owned_until=None, next_start_at=start)
-
-
-_HEALTH_FIELDS = ["consecutive_failures", "circuit_opened_at", "next_probe_at", "paused_until", "pause_reason"]
-
-
-def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, now: datetime) -> None:
-    """Move each endpoint's scheduling health by what its attempts said (in order).
-
-    A batch that changes nothing (the usual: healthy endpoints answering) costs one read.
-    """
-    if not signals:
-        return
-    if not _health_changes(EndpointSchedule.objects.filter(endpoint_id__in=list(signals)), signals, now=now):
-        return
-    EndpointSchedule.objects.bulk_create(
-        [EndpointSchedule(endpoint_id=endpoint_id) for endpoint_id in signals], ignore_conflicts=True
-    )
-    with transaction.atomic():
-        rows = EndpointSchedule.objects.select_for_update().filter(endpoint_id__in=list(signals))
-        changed = _health_changes(rows, signals, now=now)
-        for row, before, after in changed:
-            for name in _HEALTH_FIELDS:
-                setattr(row, name, getattr(after, name))
-            if before.circuit_opened_at is None and after.circuit_opened_at is not None:
-                failures = after.consecutive_failures
-                logger.warning("Endpoint %s: circuit opened after %d failures in a row.", row.endpoint_id, failures)
-        EndpointSchedule.objects.bulk_update([row for row, _, _ in changed], _HEALTH_FIELDS)
-        closed = [
-            row.endpoint_id
-            for row, before, after in changed
-            if before.circuit_opened_at and not after.circuit_opened_at
-        ]
-        if closed:
-            # Back up: what waited for a retry during the outage goes now, at the endpoint's limits.
-            Delivery.objects.filter(
-                endpoint_id__in=closed, status=DeliveryStatus.PENDING, next_attempt_at__gt=now, lease_until__isnull=True
-            ).update(next_attempt_at=now)
-            logger.info("Circuit closed for %s; their waiting deliveries go now.", ", ".join(closed))
-
-
-def _health_changes(
-    rows: Iterable[EndpointSchedule], signals: dict[str, list[SignalAt]], *, now: datetime
-) -> list[tuple[EndpointSchedule, Health, Health]]:
-    """(row, health before, health after) of each endpoint whose health the signals move; endpoints with no
-    row yet count as fresh."""
-    found = {row.endpoint_id: row for row in rows}
-    changes = []
-    for endpoint_id, endpoint_signals in signals.items():
-        row = found.get(endpoint_id) or EndpointSchedule(endpoint_id=endpoint_id)
-        before = Health(**{name: getattr(row, name) for name in _HEALTH_FIELDS})
-        after = after_attempts(before, endpoint_signals, now=now)
-        if after != before:
-            changes.append((row, before, after))
-    return changes
-
-
-def signals_of(outcomes: Iterable[tuple[str, int | None, bool, datetime | None]]) -> dict[str, list[SignalAt]]:
-    """(endpoint id, status code, has Retry-After, retry at) per attempt, grouped by endpoint."""
-    grouped: dict[str, list[tuple[Signal, datetime | None]]] = {}
-    for endpoint_id, status_code, has_retry_after, retry_at in outcomes:
-        grouped.setdefault(endpoint_id, []).append((signal_of(status_code, has_retry_after=has_retry_after), retry_at))
-    return grouped
-
-
-@dataclass(frozen=True)
-class SchedulingState:
-    """What an endpoint's scheduling looks like now (API, admin and dashboard show it)."""
-
-    leased: int  # leased by the worker that owns it now: being sent, or next in line
-    pending: int  # its deliveries waiting to be sent: due now or retrying later
-    max_in_flight: int
-    rate_limit_per_s: int | None
-    paused_until: datetime | None
-    pause_reason: str
-    circuit_open_since: datetime | None
-    next_probe_at: datetime | None
-    consecutive_failures: int
-
-    @property
-    def summary(self) -> str:
-        if self.circuit_open_since is not None:
-            return f"circuit open since {self.circuit_open_since:%Y-%m-%d %H:%M:%S} UTC"
-        if self.paused_until is not None:
-            return f"paused until {self.paused_until:%Y-%m-%d %H:%M:%S} UTC ({self.pause_reason})"
-        return f"{self.leased} being sent (up to {self.max_in_flight} at once), {self.pending} pending"
-
-
-def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
-    schedule = EndpointSchedule.objects.filter(endpoint=endpoint).first() or EndpointSchedule(endpoint=endpoint)
-    pending = Delivery.objects.filter(endpoint=endpoint).pending()
-    paused = schedule.paused_until if schedule.paused_until and schedule.paused_until > now else None
-    return SchedulingState(
-        leased=pending.in_flight(now).count(),
-        pending=pending.count(),
-        max_in_flight=endpoint.max_in_flight,
-        rate_limit_per_s=endpoint.rate_limit_per_s,
-        paused_until=paused,
-        pause_reason=schedule.pause_reason if paused else "",
-        circuit_open_since=schedule.circuit_opened_at,
-        next_probe_at=schedule.next_probe_at if schedule.circuit_opened_at else None,
-        consecutive_failures=schedule.consecutive_failures,
-    )

@@ -10,37 +10,23 @@ histogram, linearly within a bucket.
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 
 from deliveries.models import (
     LATENCY_BOUNDS_MS,
-    LATENCY_COLUMNS,
     AttemptOutcome,
     AttemptRollup,
     Delivery,
     DeliveryStatus,
 )
-from deliveries.services.rollups import ROLLUP_COUNTERS, Tally, bucket_start
-from deliveries.services.windows import Window
+from deliveries.numbers.tallying import ROLLUP_COUNTERS, Tally, bucket_start
+from deliveries.numbers.windows import Window
 from subscriptions.models import Endpoint
 
 
 class Counts(Tally):
-    """Attempt counts and a latency histogram, summed over some rollup rows."""
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Counts":
-        return cls(
-            successes=row["successes"] or 0,
-            retries=row["retries"] or 0,
-            failures=row["failures"] or 0,
-            responses=row["responses"] or 0,
-            first_attempts=row["first_attempts"] or 0,
-            first_successes=row["first_successes"] or 0,
-            latency=[row[column] or 0 for column in LATENCY_COLUMNS],
-        )
+    """Attempt counts and a latency histogram, summed over some rollup rows (``Counts.from_row``)."""
 
     @property
     def attempts(self) -> int:
