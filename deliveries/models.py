@@ -189,7 +189,9 @@ class EndpointSchedule(models.Model):
     next_start_at = models.DateTimeField(null=True, blank=True)  # rate limit: where the last owner left it
     paused_until = models.DateTimeField(null=True, blank=True)
     pause_reason = models.CharField(max_length=200, blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)  # refused, timed out or 5xx, in a row
+    # Requests in a row that found the endpoint down (refused, timed out, 5xx): the circuit opens at
+    # CIRCUIT_THRESHOLD. Not EndpointHealth.failed_in_a_row, which counts every attempt that did not succeed.
+    down_in_a_row = models.PositiveIntegerField(default=0)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
     next_probe_at = models.DateTimeField(null=True, blank=True)
 

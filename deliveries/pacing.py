@@ -105,7 +105,7 @@ def signal_of(status_code: int | None, *, has_retry_after: bool) -> Signal:
 
 @dataclass(frozen=True)
 class Health:
-    consecutive_failures: int = 0
+    down_in_a_row: int = 0
     circuit_opened_at: datetime | None = None
     next_probe_at: datetime | None = None
     paused_until: datetime | None = None
@@ -120,14 +120,14 @@ def after_attempts(health: Health, signals: Iterable[SignalAt], *, now: datetime
     """The endpoint's health after a batch of attempts, in order. A PAUSE carries when it ends."""
     for signal, until in signals:
         if signal is Signal.UP:
-            health = replace(health, consecutive_failures=0, circuit_opened_at=None, next_probe_at=None)
+            health = replace(health, down_in_a_row=0, circuit_opened_at=None, next_probe_at=None)
         elif signal is Signal.PAUSE:
             if until is not None:  # a pause always says when it ends
                 later = until if health.paused_until is None or until > health.paused_until else health.paused_until
                 health = replace(health, paused_until=later, pause_reason="Retry-After from the endpoint")
         else:
-            failures = health.consecutive_failures + 1
-            health = replace(health, consecutive_failures=failures)
+            failures = health.down_in_a_row + 1
+            health = replace(health, down_in_a_row=failures)
             if failures >= CIRCUIT_THRESHOLD:
                 step = min(failures - CIRCUIT_THRESHOLD, len(PROBE_BACKOFF_SECONDS) - 1)
                 health = replace(
@@ -143,4 +143,4 @@ def stops_sending(health: Health, signal: Signal) -> bool:
     until the new health is recorded (a pause began, or the circuit opened)."""
     if signal is Signal.PAUSE:
         return True
-    return signal is Signal.DOWN and health.consecutive_failures + 1 >= CIRCUIT_THRESHOLD
+    return signal is Signal.DOWN and health.down_in_a_row + 1 >= CIRCUIT_THRESHOLD

@@ -22,7 +22,7 @@ class SchedulingState:
     pause_reason: str
     circuit_open_since: datetime | None
     next_probe_at: datetime | None
-    consecutive_failures: int
+    down_in_a_row: int
 
     @property
     def summary(self) -> str:
@@ -46,5 +46,5 @@ def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
         pause_reason=schedule.pause_reason if paused else "",
         circuit_open_since=schedule.circuit_opened_at,
         next_probe_at=schedule.next_probe_at if schedule.circuit_opened_at else None,
-        consecutive_failures=schedule.consecutive_failures,
+        down_in_a_row=schedule.down_in_a_row,
     )

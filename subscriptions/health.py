@@ -25,7 +25,7 @@ _COLUMNS = (
     "last_attempt_at",
     "last_status_code",
     "last_error",
-    "consecutive_failures",
+    "failed_in_a_row",
     "last_success_at",
     "failing_since",
 )
@@ -103,7 +103,7 @@ def _upsert_sql(rows: int) -> str:
     quote = connection.ops.quote_name
     t = quote(EndpointHealth._meta.db_table)
     streak, success, last, since = (
-        quote(c) for c in ("consecutive_failures", "last_success_at", "last_attempt_at", "failing_since")
+        quote(c) for c in ("failed_in_a_row", "last_success_at", "last_attempt_at", "failing_since")
     )
     row = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
     newer = f"excluded.{last} >= {t}.{last}"

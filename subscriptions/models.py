@@ -90,7 +90,9 @@ class EndpointHealth(models.Model):
     last_attempt_at = models.DateTimeField()
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
-    consecutive_failures = models.PositiveIntegerField(default=0)
+    # Attempts in a row that did not succeed (any answer but 2xx, or none); the auto-disable clock
+    # (failing_since) runs while it is above 0. Not EndpointSchedule.down_in_a_row (the circuit's streak).
+    failed_in_a_row = models.PositiveIntegerField(default=0)
     last_success_at = models.DateTimeField(null=True, blank=True)
     failing_since = models.DateTimeField(
         null=True,

@@ -90,6 +90,6 @@ def failing_for(endpoint, duration) -> EndpointHealth:
     since = timezone.now() - duration
     health, _ = EndpointHealth.objects.update_or_create(
         endpoint=endpoint,
-        defaults={"last_attempt_at": since, "last_status_code": 500, "consecutive_failures": 1, "failing_since": since},
+        defaults={"last_attempt_at": since, "last_status_code": 500, "failed_in_a_row": 1, "failing_since": since},
     )
     return health

@@ -27,9 +27,9 @@ def _endpoint(pk: str, *, max_in_flight: int = 8, rate_limit_per_s: int | None =
 _next_id = iter(range(1, 10_000))
 
 
-def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, failures: int = 0, next_start_at=None):
+def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None):
     deliveries = [Delivery(id=next(_next_id), endpoint_id=endpoint.pk) for _ in range(count)]
-    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, failures)
+    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row)
     starts = lanes.add([claim], Batch(to_send=deliveries, cancelled=[], secrets={endpoint.pk: []}), wall_now=WALL)
     return deliveries, [delivery.pk for delivery, _batch in starts]
 
@@ -80,7 +80,7 @@ def test_lanes_take_turns_for_the_sender_threads():
 def test_the_answer_that_opens_the_circuit_stops_the_lane_and_hands_its_waiting_deliveries_back():
     lanes = Lanes(senders=64, clock=Clock())
     endpoint = _endpoint("ep_a", max_in_flight=1)
-    deliveries, _ = _claim(lanes, endpoint, 4, failures=CIRCUIT_THRESHOLD - 1)
+    deliveries, _ = _claim(lanes, endpoint, 4, down_in_a_row=CIRCUIT_THRESHOLD - 1)
 
     assert lanes.answered(deliveries[0], Signal.DOWN) == []
 
@@ -103,7 +103,7 @@ def test_a_pause_stops_the_lane_at_once():
 
 def test_failures_short_of_the_threshold_and_answers_without_a_request_keep_the_lane_going():
     lanes = Lanes(senders=64, clock=Clock())
-    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=1), 3, failures=CIRCUIT_THRESHOLD - 2)
+    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=1), 3, down_in_a_row=CIRCUIT_THRESHOLD - 2)
 
     assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.DOWN)] == [deliveries[1].pk]
     assert [d.pk for d, _ in lanes.answered(deliveries[1], None)] == [deliveries[2].pk]  # no request: no signal

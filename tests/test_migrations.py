@@ -41,7 +41,7 @@ def test_the_health_rows_and_the_failing_clock_become_one_record_and_back(at_the
     apps = _migrate(latest)
 
     rows = apps.get_model("subscriptions", "EndpointHealth").objects.order_by("pk")
-    assert list(rows.values_list("endpoint_id", "last_status_code", "consecutive_failures", "failing_since")) == [
+    assert list(rows.values_list("endpoint_id", "last_status_code", "failed_in_a_row", "failing_since")) == [
         ("ep_1", 500, 4, T0),
         ("ep_2", 200, 0, None),
         ("ep_3", None, 0, T0),  # a running clock without a health row keeps running

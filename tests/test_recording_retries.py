@@ -85,8 +85,8 @@ def test_a_failed_answer_recorded_after_failed_tries_is_one_attempt_waiting_for_
     assert [(r.retries, r.responses) for r in AttemptRollup.objects.filter(endpoint=endpoint)] == [(1, 1), (1, 1)]
     assert [(t.retrying, t.requests) for t in AttemptTotal.objects.filter(tenant_id=tenant.pk)] == [(1, 1)]
     health = EndpointHealth.objects.get(endpoint=endpoint)
-    assert (health.consecutive_failures, health.failing_since) == (1, recorded.decided_at)
-    assert EndpointSchedule.objects.get(endpoint=endpoint).consecutive_failures == 1
+    assert (health.failed_in_a_row, health.failing_since) == (1, recorded.decided_at)
+    assert EndpointSchedule.objects.get(endpoint=endpoint).down_in_a_row == 1
     # Deciding and writing changed nothing in memory: the claimed delivery is as it was claimed.
     assert (delivery.attempt_count, delivery.status, delivery.lease_until) == (0, DeliveryStatus.PENDING, lease)
 

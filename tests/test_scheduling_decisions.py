@@ -112,7 +112,7 @@ def test_no_one_second_window_holds_more_than_rate_plus_one_starts():
     ],
 )
 def test_which_answers_stop_an_endpoints_lane_at_once(failures, signal, stops):
-    assert stops_sending(Health(consecutive_failures=failures), signal) is stops
+    assert stops_sending(Health(down_in_a_row=failures), signal) is stops
 
 
 @pytest.mark.parametrize(
@@ -143,11 +143,11 @@ def test_consecutive_failures_open_the_circuit_with_a_first_probe_soon():
 def test_fewer_failures_keep_it_closed():
     health = after_attempts(Health(), [(Signal.DOWN, None)] * (CIRCUIT_THRESHOLD - 1), now=NOW)
 
-    assert health.circuit_opened_at is None and health.consecutive_failures == CIRCUIT_THRESHOLD - 1
+    assert health.circuit_opened_at is None and health.down_in_a_row == CIRCUIT_THRESHOLD - 1
 
 
 def test_failed_probes_back_off_up_to_the_cap():
-    health = Health(consecutive_failures=CIRCUIT_THRESHOLD, circuit_opened_at=NOW - 60 * S)
+    health = Health(down_in_a_row=CIRCUIT_THRESHOLD, circuit_opened_at=NOW - 60 * S)
     waits = []
     for _ in range(8):
         health = after_attempts(health, [(Signal.DOWN, None)], now=NOW)
@@ -158,7 +158,7 @@ def test_failed_probes_back_off_up_to_the_cap():
 
 
 def test_the_first_answer_closes_the_circuit():
-    health = Health(consecutive_failures=9, circuit_opened_at=NOW - 60 * S, next_probe_at=NOW)
+    health = Health(down_in_a_row=9, circuit_opened_at=NOW - 60 * S, next_probe_at=NOW)
 
     assert after_attempts(health, [(Signal.UP, None)], now=NOW) == Health()
 
@@ -167,4 +167,4 @@ def test_retry_after_pauses_the_endpoint_until_the_latest_asked():
     health = after_attempts(Health(), [(Signal.PAUSE, NOW + 30 * S), (Signal.PAUSE, NOW + 10 * S)], now=NOW)
 
     assert health.paused_until == NOW + 30 * S
-    assert health.consecutive_failures == 0  # asking to wait is not failing
+    assert health.down_in_a_row == 0  # asking to wait is not failing

@@ -400,7 +400,7 @@ def test_first_failure_starts_the_failing_streak(tenant, receiver):
 
     health = EndpointHealth.objects.get(endpoint=endpoint)
     assert before <= health.failing_since <= timezone.now()
-    assert (health.consecutive_failures, health.last_status_code) == (1, 503)
+    assert (health.failed_in_a_row, health.last_status_code) == (1, 503)
 
 
 def test_success_clears_the_failing_streak(tenant, receiver):
@@ -413,5 +413,5 @@ def test_success_clears_the_failing_streak(tenant, receiver):
 
     endpoint.refresh_from_db()
     health = EndpointHealth.objects.get(endpoint=endpoint)
-    assert (health.failing_since, health.consecutive_failures, health.last_status_code) == (None, 0, 200)
+    assert (health.failing_since, health.failed_in_a_row, health.last_status_code) == (None, 0, 200)
     assert endpoint.enabled is True

@@ -989,7 +989,7 @@ def fill_stats(url: str, tables: dict, now: datetime) -> None:
                     FROM a LEFT JOIN last_success ls USING (endpoint_id) GROUP BY a.endpoint_id),
                 health AS (
                     INSERT INTO {tables[Health]} (endpoint_id, last_attempt_at, last_status_code, last_error,
-                                                  consecutive_failures, last_success_at{clock_column})
+                                                  failed_in_a_row, last_success_at{clock_column})
                     SELECT la.endpoint_id, la.started_at, la.status_code, left(la.error, 500), s.n, ls.started_at
                            {clock_value}
                     FROM last_attempt la JOIN streak s USING (endpoint_id) LEFT JOIN last_success ls USING (endpoint_id)
@@ -1105,7 +1105,7 @@ def check_stats(plans: list[EndpointPlan], now: datetime) -> None:
             health.last_attempt_at,
             health.last_status_code,
             health.last_error,
-            health.consecutive_failures,
+            health.failed_in_a_row,
             health.last_success_at,
         )
         want = (last.started_at, last.status_code, last.error[:500], streak, last_success)

@@ -68,7 +68,7 @@ def rebuild_stats(*, chunk: int = 20_000) -> int:
     for start in range(0, len(keys), 500):
         add_to_rollups({key: tallies[key] for key in keys[start : start + 500]})
     for endpoint_id, failing_since in clocks:
-        EndpointHealth.objects.filter(pk=endpoint_id, consecutive_failures__gt=0).update(failing_since=failing_since)
+        EndpointHealth.objects.filter(pk=endpoint_id, failed_in_a_row__gt=0).update(failing_since=failing_since)
     return count
 
 

@@ -22,7 +22,7 @@ from deliveries.pacing import (
 logger = logging.getLogger(__name__)
 
 
-_HEALTH_FIELDS = ["consecutive_failures", "circuit_opened_at", "next_probe_at", "paused_until", "pause_reason"]
+_HEALTH_FIELDS = ["down_in_a_row", "circuit_opened_at", "next_probe_at", "paused_until", "pause_reason"]
 
 
 def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, now: datetime) -> None:
@@ -44,7 +44,7 @@ def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, 
             for name in _HEALTH_FIELDS:
                 setattr(row, name, getattr(after, name))
             if before.circuit_opened_at is None and after.circuit_opened_at is not None:
-                failures = after.consecutive_failures
+                failures = after.down_in_a_row
                 logger.warning("Endpoint %s: circuit opened after %d failures in a row.", row.endpoint_id, failures)
         EndpointSchedule.objects.bulk_update([row for row, _, _ in changed], _HEALTH_FIELDS)
         closed = [

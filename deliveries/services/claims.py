@@ -51,7 +51,7 @@ class EndpointClaim:
     endpoint: Endpoint
     delivery_ids: list[int]
     next_start_at: datetime | None  # the rate limit's next free start, as the last owner left it
-    consecutive_failures: int
+    down_in_a_row: int  # requests in a row that found it down (the circuit's streak)
 
 
 @dataclass
@@ -208,7 +208,7 @@ def claim_due(
         for endpoint_id, ids in leased.items():
             schedule = schedules[endpoint_id]
             claimed.endpoints.append(
-                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.consecutive_failures)
+                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row)
             )
             newly_owned = schedule.owner != owner or schedule.owned_until is None or schedule.owned_until < now
             if newly_owned or capacity_ran_short:  # the heartbeat renews what it already owns

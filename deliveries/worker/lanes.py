@@ -30,7 +30,7 @@ class Lane:
     """An endpoint this process owns: its leased deliveries waiting to start, and its pace."""
 
     pacer: Pacer
-    failures: int  # consecutive failures, as far as this process knows
+    down_in_a_row: int  # requests in a row that found the endpoint down, as far as this process knows
     waiting: deque[Start] = field(default_factory=deque)
     unrecorded: int = 0  # leased and not yet recorded: waiting, in flight or answered
     blocking: set[int] = field(default_factory=set)  # deliveries whose answer stopped the lane, until recorded
@@ -108,11 +108,11 @@ class Lanes:
             if lane is not None:
                 lane.pacer.finish()
                 if signal is not None:
-                    if stops_sending(Health(consecutive_failures=lane.failures), signal):
+                    if stops_sending(Health(down_in_a_row=lane.down_in_a_row), signal):
                         lane.blocking.add(delivery.pk)
                         self._unsent += [waiting for waiting, _batch in lane.waiting]
                         lane.waiting.clear()
-                    lane.failures = 0 if signal is Signal.UP else lane.failures + (signal is Signal.DOWN)
+                    lane.down_in_a_row = 0 if signal is Signal.UP else lane.down_in_a_row + (signal is Signal.DOWN)
             return self._next_starts()
 
     def starts_due(self) -> list[Start]:
@@ -176,7 +176,7 @@ class Lanes:
             if claim.next_start_at is not None:  # where the last owner left the rate limit
                 next_start += max(0.0, (claim.next_start_at - wall_now).total_seconds())
             pacer = Pacer(max_in_flight=endpoint.max_in_flight, rate_limit_per_s=None, next_start=next_start)
-            lane = self._lanes[endpoint.pk] = Lane(pacer=pacer, failures=claim.consecutive_failures)
+            lane = self._lanes[endpoint.pk] = Lane(pacer=pacer, down_in_a_row=claim.down_in_a_row)
         lane.pacer.max_in_flight, lane.pacer.rate_limit_per_s = endpoint.max_in_flight, endpoint.rate_limit_per_s
         return lane
 

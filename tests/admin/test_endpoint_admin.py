@@ -297,7 +297,7 @@ def test_max_in_flight_out_of_range_is_a_form_error_and_changes_nothing(tenant_a
 
 def test_the_endpoint_page_shows_an_open_circuit(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
-    EndpointSchedule.objects.create(endpoint=endpoint, consecutive_failures=6, circuit_opened_at=timezone.now())
+    EndpointSchedule.objects.create(endpoint=endpoint, down_in_a_row=6, circuit_opened_at=timezone.now())
 
     page = tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint.pk)).content.decode()
     listing = tenant_admin.get(admin_url("subscriptions_endpoint_changelist")).content.decode()
@@ -533,7 +533,7 @@ def test_changelist_shows_health_columns(tenant_admin, tenant):
     html = text(response)
     assert '<td class="field-last_status">502</td>' in html
     assert '<td class="field-success_rate_24h">33% of 3</td>' in html
-    assert '<td class="field-consecutive_failures">2</td>' in html
+    assert '<td class="field-failed_in_a_row">2</td>' in html
 
 
 # --- actions -----------------------------------------------------------------------------------------

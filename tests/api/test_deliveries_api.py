@@ -445,7 +445,7 @@ def test_an_endpoint_shows_its_scheduling_state(admin, tenant):
     _delivery(tenant, endpoint)
     opened = timezone.now() - timedelta(minutes=2)
     EndpointSchedule.objects.create(
-        endpoint=endpoint, consecutive_failures=7, circuit_opened_at=opened, next_probe_at=opened + timedelta(minutes=3)
+        endpoint=endpoint, down_in_a_row=7, circuit_opened_at=opened, next_probe_at=opened + timedelta(minutes=3)
     )
 
     body = admin.get(f"/api/v1/endpoints/{endpoint.pk}/").json()

@@ -412,7 +412,7 @@ def test_the_endpoint_page_counts_its_own_attempts_and_shows_its_streak(tenant, 
     assert labelled_kpi(response, "attempts") == "4"
     assert labelled_kpi(response, "deliveries succeeded") == "100%"  # the one that finished succeeded
     assert labelled_kpi(response, "succeeded on the first try") == "25.0%"  # 3 of 4 first attempts failed
-    assert labelled_kpi(response, "failures in a row") == "3"
+    assert labelled_kpi(response, "failed in a row") == "3"
     assert "Last error:</strong> HTTP 500" in page(response)
     failures = section(response, "recent-failures")
     assert len(re.findall(r'href="/dashboard/deliveries/\d+/"', failures)) == 3

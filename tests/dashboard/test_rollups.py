@@ -167,7 +167,7 @@ def test_attempts_without_a_status_code_count_in_outcomes_but_not_in_responses_o
 
 def _health(endpoint) -> tuple:
     health = EndpointHealth.objects.get(endpoint=endpoint)
-    return health.last_status_code, health.last_error, health.consecutive_failures
+    return health.last_status_code, health.last_error, health.failed_in_a_row
 
 
 def test_health_keeps_the_latest_attempts_time_status_and_error(endpoint, delivery):
@@ -345,7 +345,7 @@ def _healths() -> set:
             "last_attempt_at",
             "last_status_code",
             "last_error",
-            "consecutive_failures",
+            "failed_in_a_row",
             "last_success_at",
             "failing_since",
         )
@@ -395,7 +395,7 @@ def test_rebuild_keeps_attempts_that_made_no_request_out_of_the_failing_streak(e
 
 def test_rebuild_replaces_rollups_that_drifted(recorded, endpoint):
     AttemptRollup.objects.update(successes=999)
-    EndpointHealth.objects.update(consecutive_failures=999)
+    EndpointHealth.objects.update(failed_in_a_row=999)
 
     rebuild_stats()
 

@@ -18,7 +18,7 @@ HEALTH_COLUMNS = [
     "enabled",
     "last_status",
     "success_rate_24h",
-    "consecutive_failures",
+    "failed_in_a_row",
     "scheduling_now",
     "why_disabled",
 ]

@@ -41,7 +41,7 @@ def db_state() -> dict:
             "filter",
             "updated_at",
         ),
-        "health": rows(EndpointHealth, "consecutive_failures", "failing_since"),
+        "health": rows(EndpointHealth, "failed_in_a_row", "failing_since"),
         "secrets": rows(EndpointSecret, "endpoint_id", "secret", "expires_at"),
         "events": rows(Event, "tenant_id", "event_type_id", "source", "body", "idempotency_key"),
         "deliveries": rows(

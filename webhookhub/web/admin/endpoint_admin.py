@@ -70,7 +70,7 @@ class EndpointAdmin(TenantScopedAdmin):
         "enabled",
         "last_status",
         "success_rate_24h",
-        "consecutive_failures",
+        "failed_in_a_row",
         "scheduling_now",
         "why_disabled",
     ]
@@ -126,7 +126,7 @@ class EndpointAdmin(TenantScopedAdmin):
             .annotate(
                 _last_status=F("health__last_status_code"),
                 _last_error=F("health__last_error"),
-                _streak=F("health__consecutive_failures"),
+                _streak=F("health__failed_in_a_row"),
                 _circuit_open_since=F("schedule__circuit_opened_at"),
                 _paused_until=F("schedule__paused_until"),
                 _attempts_24h=day["attempts"],
@@ -194,8 +194,8 @@ class EndpointAdmin(TenantScopedAdmin):
             return "-"
         return f"{100 * endpoint._successes_24h / endpoint._attempts_24h:.0f}% of {endpoint._attempts_24h}"
 
-    @admin.display(description="failures in a row")
-    def consecutive_failures(self, endpoint: "ListedEndpoint") -> int:
+    @admin.display(description="failed in a row")
+    def failed_in_a_row(self, endpoint: "ListedEndpoint") -> int:
         return endpoint._streak or 0
 
     def save_model(self, request, obj, form, change):

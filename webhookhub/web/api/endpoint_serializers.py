@@ -163,7 +163,7 @@ class SchedulingSerializer(serializers.Serializer):
     pause_reason = serializers.CharField()
     circuit_open_since = serializers.DateTimeField(allow_null=True, help_text="Set while the circuit is open.")
     next_probe_at = serializers.DateTimeField(allow_null=True)
-    consecutive_failures = serializers.IntegerField()
+    consecutive_failures = serializers.IntegerField(source="down_in_a_row")  # the API's name, kept
 
 
 class StatsSerializer(serializers.Serializer):

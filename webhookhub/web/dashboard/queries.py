@@ -56,7 +56,7 @@ class EndpointRow:
     def sort_key(self) -> tuple:
         """Worst first: disabled, then the lowest success rate, then the longest failing streak."""
         rate = self.counts.success_rate
-        streak = self.health.consecutive_failures if self.health else 0
+        streak = self.health.failed_in_a_row if self.health else 0
         return (self.endpoint.enabled, 2.0 if rate is None else rate, -streak, str(self.endpoint))
 
 
