@@ -93,30 +93,28 @@ def post(
 ) -> HttpResult:
     """POST ``body`` to ``url``; never raises for network trouble, it is reported in ``error``."""
     started = time.monotonic()
-    deadline = started + total_timeout
 
-    def elapsed_ms() -> int:
-        return int((time.monotonic() - started) * 1000)
+    def failed(error: str) -> HttpResult:
+        return HttpResult(None, error=error, duration_ms=int((time.monotonic() - started) * 1000))
 
     try:
         target = parse_target(url)
         address = resolve_allowed_addresses(target.host, target.port)[0]
     except UnresolvableHost as exc:
-        return HttpResult(None, error=f"DNS lookup failed: {exc}", duration_ms=elapsed_ms())
+        return failed(f"DNS lookup failed: {exc}")
     except UnsafeUrl as exc:
-        return HttpResult(None, error=f"Refused by the address policy: {exc}", duration_ms=elapsed_ms())
+        return failed(f"Refused by the address policy: {exc}")
 
     pool = _pools.get(target, str(address))
-    request_headers = {**headers, "Host": _host_header(target)}
     # total: the wait for the response headers gets what the connect left of it; the body
-    # is read below in whatever pieces arrive, checking the same deadline after each.
+    # is read in whatever pieces arrive, checking the same deadline after each.
     timeout = urllib3.Timeout(total=total_timeout, connect=min(connect_timeout, total_timeout))
     try:
         response = pool.urlopen(
             "POST",
             target.path,
             body=body,
-            headers=request_headers,
+            headers={**headers, "Host": _host_header(target)},
             redirect=False,
             retries=False,
             timeout=timeout,
@@ -125,21 +123,31 @@ def post(
             assert_same_host=False,
         )
     except (Urllib3Error, OSError) as exc:
-        return HttpResult(
-            None, error=_describe(exc, target, ipaddress.ip_address(address), timeout), duration_ms=elapsed_ms()
-        )
+        return failed(_describe(exc, target, ipaddress.ip_address(address), timeout))
     except UnicodeEncodeError:
-        return HttpResult(None, error="Not sent: a header value is not ISO-8859-1 text.", duration_ms=elapsed_ms())
+        return failed("Not sent: a header value is not ISO-8859-1 text.")
+    received, error = _read_body(response, started=started, within=total_timeout, limit=max_response_bytes)
+    return HttpResult(
+        status_code=response.status,
+        headers=dict(response.headers.items()),
+        body=received,
+        error=error,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
 
+
+def _read_body(response: urllib3.BaseHTTPResponse, *, started: float, within: float, limit: int) -> tuple[bytes, str]:
+    """Up to ``limit`` bytes of the body, read in whatever pieces arrive until ``within`` seconds after
+    ``started``; and what went wrong, if anything (the status is kept whatever happens to the body)."""
     chunks: list[bytes] = []
     received = 0
     error = ""
     try:
-        while received < max_response_bytes:
-            if time.monotonic() > deadline:
-                error = f"Response body not received within {total_timeout:g} s (status {response.status} kept)."
+        while received < limit:
+            if time.monotonic() > started + within:
+                error = f"Response body not received within {within:g} s (status {response.status} kept)."
                 break
-            chunk = response.read1(min(_CHUNK, max_response_bytes - received))
+            chunk = response.read1(min(_CHUNK, limit - received))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -147,19 +155,13 @@ def post(
     except (Urllib3Error, OSError) as exc:
         error = f"Reading the response body failed: {_cause(exc)} (status {response.status} kept)."
     else:
-        if received >= max_response_bytes and response.length_remaining != 0:  # None: no Content-Length
-            error = f"Response body too large: the first {max_response_bytes:,} bytes kept, the rest not read."
+        if received >= limit and response.length_remaining != 0:  # None: no Content-Length
+            error = f"Response body too large: the first {limit:,} bytes kept, the rest not read."
     finally:
-        if error or received >= max_response_bytes:
+        if error or received >= limit:
             response.close()  # unread or broken: do not reuse this connection
         response.release_conn()
-    return HttpResult(
-        status_code=response.status,
-        headers=dict(response.headers.items()),
-        body=b"".join(chunks),
-        error=error,
-        duration_ms=elapsed_ms(),
-    )
+    return b"".join(chunks), error
 
 
 def _cause(exc: BaseException) -> BaseException:
