@@ -6,10 +6,10 @@ import pytest
 
 from deliveries.models import Delivery
 from subscriptions.services import disable_endpoint
-from tests.dashboard.support import deliveries_to, record
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MembershipFactory, UserFactory, make_endpoint
 from tests.support.browser import chromium_page, log_in
+from tests.web.dashboard.support import deliveries_to, record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.models import Role
-from tests.admin.support import staff_client, superuser_client
+from tests.web.admin.support import staff_client, superuser_client
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from tests.api.support import key_client
+from tests.web.api.support import key_client
 
 
 @pytest.fixture
