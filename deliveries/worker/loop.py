@@ -114,18 +114,30 @@ class Worker:
             rounds, wanted = self._wait_for_duty(poll_at)
             if rounds is None:
                 break
-            now = time.monotonic()
-            give_back_unsent(self._lanes)
-            idle_lanes = self._lanes.give_up_at is not None
-            timed_out = self._claim_again_at is not None and now >= self._claim_again_at
-            if rounds or wanted or timed_out or (idle_lanes and now >= poll_at):
-                poll_at = now + IDLE_POLL_SECONDS
-                self._claim(rounds)
-            if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
-                hand_back_idle(self._lanes, owner=self.owner)
-            if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
-                self._senders.start(self._lanes.starts_due())
+            try:
+                poll_at = self._duties(rounds, wanted, poll_at)
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+                logger.exception("The worker's loop failed; going on.")
+                for round_ in rounds:
+                    if not round_.done():  # the drain waiting for it hears of the failure
+                        round_.set_exception(exc)
+                time.sleep(CLAIM_RETRY_SECONDS)
         connections.close_all()  # this thread's connections
+
+    def _duties(self, rounds: list[ClaimRound], wanted: bool, poll_at: float) -> float:
+        """One turn of the loop; returns when to poll an idle endpoint next."""
+        now = time.monotonic()
+        give_back_unsent(self._lanes)
+        idle_lanes = self._lanes.give_up_at is not None
+        timed_out = self._claim_again_at is not None and now >= self._claim_again_at
+        if rounds or wanted or timed_out or (idle_lanes and now >= poll_at):
+            poll_at = now + IDLE_POLL_SECONDS
+            self._claim(rounds)
+        if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
+            hand_back_idle(self._lanes, owner=self.owner)
+        if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
+            self._senders.start(self._lanes.starts_due())
+        return poll_at
 
     def _wait_for_duty(self, poll_at: float) -> tuple[list[ClaimRound] | None, bool]:
         """Sleep until asked to claim or the next timer is due; (drain rounds waiting, claim wanted), or

@@ -12,7 +12,7 @@ from tests.support.receiver import Reply
 from tests.support.sending import drain_due
 from webhookhub import publish
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the pipeline records from its own thread
+pytestmark = pytest.mark.django_db(transaction=True)  # the worker records from its own thread
 
 
 def _lines(caplog) -> list[tuple[str, str]]:

@@ -25,7 +25,7 @@ from tests.support.sending import drain_due
 from webhookhub import publish
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),  # the pipeline records from its own connection
+    pytest.mark.django_db(transaction=True),  # the worker records from its own connection
     pytest.mark.usefixtures("loopback_receivers"),
 ]
 

@@ -9,7 +9,8 @@ from subscriptions.services import disable_endpoint
 from tests.e2e.conftest import ARTIFACTS
 from tests.factories import MembershipFactory, UserFactory, make_endpoint
 from tests.support.browser import chromium_page, log_in
-from tests.web.dashboard.support import deliveries_to, record
+from tests.support.recording import record
+from tests.web.dashboard.support import deliveries_to
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

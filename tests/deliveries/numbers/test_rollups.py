@@ -23,7 +23,7 @@ from subscriptions.services import disable_endpoint, enable_endpoint
 from tests.factories import delivery_to, endpoint_for
 from tests.support.broker import captured_queue
 from tests.support.numbers import record_stats
-from tests.web.dashboard.support import record
+from tests.support.recording import record
 
 pytestmark = pytest.mark.django_db
 

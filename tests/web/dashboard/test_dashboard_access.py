@@ -13,7 +13,8 @@ from deliveries.models import DeliveryStatus
 from tests.factories import MembershipFactory, delivery_to, endpoint_for, make_user
 from tests.support.clients import member_client
 from tests.support.db import db_state
-from tests.web.dashboard.support import FORM_TIME, listed, page, record, section, url
+from tests.support.recording import record
+from tests.web.dashboard.support import FORM_TIME, listed, page, section, url
 
 pytestmark = pytest.mark.django_db
 

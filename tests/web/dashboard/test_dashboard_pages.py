@@ -14,6 +14,7 @@ from subscriptions.models import Endpoint
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint
 from tests.factories import delivery_to, endpoint_for
 from tests.support.db import delivery_state
+from tests.support.recording import record
 from tests.support.write_only import HEADER_VALUE, TOKEN
 from tests.web.dashboard.support import (
     FORM_TIME,
@@ -24,7 +25,6 @@ from tests.web.dashboard.support import (
     listed,
     messages_shown,
     page,
-    record,
     section,
     url,
 )

@@ -1,6 +1,6 @@
-"""The worker's pipeline paces each endpoint it owns: limits, a stopped lane, ownership handed back.
+"""The worker paces each endpoint it owns: limits, a stopped lane, ownership handed back.
 
-Driven through the production path (``Pipeline`` claims, sends to a real receiver on 127.0.0.1,
+Driven through the production path (a ``Worker`` claims, sends to a real receiver on 127.0.0.1,
 records from its own thread); the cluster-wide behaviour with real worker processes is in
 ``tests/e2e/test_scheduling_e2e.py``.
 """
@@ -17,7 +17,7 @@ from tests.support.sending import drain_due
 from webhookhub import publish
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),  # the pipeline records from its own connection
+    pytest.mark.django_db(transaction=True),  # the worker records from its own connection
     pytest.mark.usefixtures("loopback_receivers"),
 ]
 
@@ -83,7 +83,7 @@ def test_retry_after_pauses_the_whole_endpoint_at_once(tenant, receiver):
     assert schedule.paused_until is not None and schedule.pause_reason == "Retry-After from the endpoint"
 
 
-def test_a_closed_pipeline_hands_its_endpoints_back(tenant, receiver):
+def test_a_closed_worker_hands_its_endpoints_back(tenant, receiver):
     endpoint = _endpoint_with_backlog(tenant, receiver.url(), 3)
 
     drain_due()
