@@ -146,7 +146,7 @@ def test_tenant_labels_are_off_by_default_and_split_every_metric_when_on(metrics
     assert labelled and all("tenant" in labels for labels in labelled)
 
 
-@pytest.mark.django_db(transaction=True)  # the pipeline records from its own thread
+@pytest.mark.django_db(transaction=True)  # the worker records from its own thread
 def test_attempt_counters_and_histogram_match_the_attempts_recorded(metrics_on, tenant, receiver):
     make_endpoint(tenant, receiver.url())
     receiver.replies = [Reply(status=500), Reply(status=200), Reply(status=200), Reply(status=410)]

@@ -95,7 +95,7 @@ def test_tenant_admin_sees_the_attempts_with_masked_headers(tenant_admin, tenant
     _assert_attempt_shown(text(response))
 
 
-@pytest.mark.django_db(transaction=True)  # the pipeline records from its own connection
+@pytest.mark.django_db(transaction=True)  # the worker records from its own connection
 def test_a_real_attempt_is_shown_without_the_endpoints_secrets(tenant_admin, superuser, tenant, receiver):
     endpoint = make_endpoint(
         tenant, receiver.url(), auth_type="bearer", auth={"token": TOKEN}, custom_headers={"X-Env": HEADER_VALUE}
