@@ -99,9 +99,10 @@ class Lanes:
                     lane.waiting.append((delivery, batch))
             return self._next_starts()
 
-    def answered(self, delivery: Delivery, signal: Signal | None) -> list[Start]:
+    def answered(self, delivery: Delivery, signal: Signal | None) -> tuple[list[Start], bool]:
         """A request is over (``signal``: what it said of its endpoint, None if none was made): free its slot,
-        stop its lane if the answer says so; returns what may start now."""
+        stop its lane if the answer says so. Returns what may start now, and whether its lane runs low
+        (less than a round of ``max_in_flight`` waiting: time to claim more)."""
         with self.lock:
             self._sending -= 1
             lane = self._lanes.get(delivery.endpoint_id)  # gone only if the worker closed without it
@@ -113,7 +114,9 @@ class Lanes:
                         self._unsent += [waiting for waiting, _batch in lane.waiting]
                         lane.waiting.clear()
                     lane.down_in_a_row = 0 if signal is Signal.UP else lane.down_in_a_row + (signal is Signal.DOWN)
-            return self._next_starts()
+            starts = self._next_starts()
+            runs_low = lane is not None and not lane.blocking and len(lane.waiting) < lane.pacer.max_in_flight
+            return starts, runs_low
 
     def starts_due(self) -> list[Start]:
         """What the pace lets start now (a rate-limited lane's time came)."""

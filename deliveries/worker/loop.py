@@ -57,7 +57,7 @@ class Worker:
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat, recorded=self._recorded)
         self._wake = threading.Condition()
         self._rounds: list[ClaimRound] = []  # drains waiting for a claim round
-        self._claim_wanted = False  # a request finished: its lane may take more
+        self._claim_wanted = False  # a lane runs low: it may take more
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="webhookhub-loop", daemon=True)
@@ -202,8 +202,10 @@ class Worker:
 
     def _answered(self, sent: SendResult) -> None:
         """On a sender thread, as a request finishes: the next that may go starts now, the result goes to
-        the recorder, and the loop claims again (the lane may take more)."""
-        starts = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
+        the recorder, and the loop claims again if the lane runs low (a round of claims per refill, not
+        per answer)."""
+        starts, runs_low = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
         self._recorder.put([sent], [])
         self._senders.start(starts)
-        self._notify(claim=True)
+        if runs_low:
+            self._notify(claim=True)

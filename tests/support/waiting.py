@@ -1,4 +1,4 @@
-"""Waiting for what other processes and threads do (a worker process, the worker's threads): poll for a positive signal."""
+"""Waiting for what other processes and threads do (worker processes, a worker's threads): poll for a signal."""
 
 import time
 

@@ -40,8 +40,17 @@ def test_an_endpoint_starts_at_most_its_max_in_flight_and_the_next_when_one_is_a
 
     assert started == [deliveries[0].pk, deliveries[1].pk]
     assert lanes.held_by_endpoint() == ({"ep_a": 5}, set())
-    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.UP)] == [deliveries[2].pk]
+    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.UP)[0]] == [deliveries[2].pk]
     assert lanes.held_by_endpoint() == ({"ep_a": 4}, set())
+
+
+def test_a_lane_asks_for_more_once_less_than_a_round_of_max_in_flight_waits():
+    lanes = Lanes(senders=64, clock=Clock())
+    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=2), 6)  # 2 sending, 4 waiting
+
+    assert lanes.answered(deliveries[0], Signal.UP)[1] is False  # 3 waiting
+    assert lanes.answered(deliveries[1], Signal.UP)[1] is False  # 2 waiting: a round
+    assert lanes.answered(deliveries[2], Signal.UP)[1] is True  # 1 waiting: claim more
 
 
 def test_the_rate_limit_spaces_the_starts_on_the_clock():
@@ -74,7 +83,7 @@ def test_lanes_take_turns_for_the_sender_threads():
     assert started_first == [d.pk for d in first]  # every thread was free
     assert started_second == []
     # Each answer frees a thread; the waiting lane gets it.
-    assert [d.pk for d, _ in lanes.answered(first[0], Signal.UP)] == [second[0].pk]
+    assert [d.pk for d, _ in lanes.answered(first[0], Signal.UP)[0]] == [second[0].pk]
 
 
 def test_the_answer_that_opens_the_circuit_stops_the_lane_and_hands_its_waiting_deliveries_back():
@@ -82,7 +91,7 @@ def test_the_answer_that_opens_the_circuit_stops_the_lane_and_hands_its_waiting_
     endpoint = _endpoint("ep_a", max_in_flight=1)
     deliveries, _ = _claim(lanes, endpoint, 4, down_in_a_row=CIRCUIT_THRESHOLD - 1)
 
-    assert lanes.answered(deliveries[0], Signal.DOWN) == []
+    assert lanes.answered(deliveries[0], Signal.DOWN) == ([], False)  # stopped: it asks for nothing
 
     assert [d.pk for d in lanes.take_unsent()] == [d.pk for d in deliveries[1:]]
     assert lanes.held_by_endpoint() == ({"ep_a": 0}, {"ep_a"})  # stopped until that answer is recorded
@@ -105,8 +114,8 @@ def test_failures_short_of_the_threshold_and_answers_without_a_request_keep_the_
     lanes = Lanes(senders=64, clock=Clock())
     deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=1), 3, down_in_a_row=CIRCUIT_THRESHOLD - 2)
 
-    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.DOWN)] == [deliveries[1].pk]
-    assert [d.pk for d, _ in lanes.answered(deliveries[1], None)] == [deliveries[2].pk]  # no request: no signal
+    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.DOWN)[0]] == [deliveries[1].pk]
+    assert [d.pk for d, _ in lanes.answered(deliveries[1], None)[0]] == [deliveries[2].pk]  # no request: no signal
     assert lanes.take_unsent() == []
 
 
