@@ -1,13 +1,15 @@
 """A worker process's sending machinery: the loop thread, the lanes, the sender threads and the recorder.
 
-- **The loop** (this module) is the one place a claim starts. It claims when asked (a drain
-  task or the sweep ticker calls ``drain``), when a request finished (its lane may take
-  more), when a limit of time runs out (a ``Retry-After`` pause, the next probe), and, while
-  an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers leave an owned
-  endpoint's new work to its owner). It also starts rate-limited sends when their time comes,
-  gives back the leases of deliveries a stopped lane will not send, and hands idle endpoints back.
+- **Claims**: every claim is ``claim_once``, one at a time. A drain task or the sweep ticker
+  claims on its own thread (``drain``, so a doorbell's claim waits for no hand-off); the loop
+  thread claims when a lane runs low, when a limit of time runs out (a ``Retry-After`` pause,
+  the next probe), and, while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other
+  workers leave an owned endpoint's new work to its owner).
+- **The loop** (this module) keeps those timers, starts rate-limited sends when their time
+  comes, gives back the leases of deliveries a stopped lane will not send, and hands idle
+  endpoints back.
 - **The lanes** (``lanes.py``) hold the leased deliveries per endpoint and pace them.
-- **The sender threads** (``SEND_CONCURRENCY``) make the requests over pooled connections;
+- **The sender threads** (``senders.py``, ``SEND_CONCURRENCY``) make the requests over pooled connections;
   as each finishes, the next that may go starts at once, from that thread.
 - **The recorder** (``recorder.py``) writes the results in batches and renews the leases.
 
@@ -22,8 +24,6 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable
-from concurrent.futures import Future
 from typing import Any
 
 from django.db import connections
@@ -45,8 +45,6 @@ IDLE_POLL_SECONDS = 0.005  # while an owned endpoint is idle, its owner looks th
 CLAIM_RETRY_SECONDS = 1.0  # after a claim failed
 LOOP_TICK_SECONDS = 0.5  # the longest the loop sleeps (to notice it is closing)
 
-ClaimRound = Future[tuple[int, int]]  # a drain asks for one claim round: (claimed, room asked for)
-
 
 class Worker:
     def __init__(self, config: dict[str, Any]) -> None:
@@ -56,7 +54,7 @@ class Worker:
         self._senders = Senders(config, answered=self._answered)
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat, recorded=self._recorded)
         self._wake = threading.Condition()
-        self._rounds: list[ClaimRound] = []  # drains waiting for a claim round
+        self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_wanted = False  # a lane runs low: it may take more
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
         self._closing = False
@@ -65,15 +63,12 @@ class Worker:
 
     # --- called from other threads -------------------------------------------------------------------
     def drain(self, max_seconds: float) -> tuple[int, bool]:
-        """Claim round after round until nothing more can go now or time is up; (claimed, more left)."""
+        """Claim round after round, on the caller's thread (a drain task, the sweep ticker), until nothing
+        more can go now or time is up; (claimed, more left)."""
         deadline = time.monotonic() + max_seconds
         total = 0
         while True:
-            round_: ClaimRound = ClaimRound()
-            with self._wake:
-                self._rounds.append(round_)
-                self._wake.notify()
-            claimed, asked = round_.result()
+            claimed, asked = self.claim_once()
             total += claimed
             if claimed < asked or not asked:
                 return total, False
@@ -111,72 +106,63 @@ class Worker:
     def _run(self) -> None:
         poll_at = 0.0
         while True:
-            rounds, wanted = self._wait_for_duty(poll_at)
-            if rounds is None:
+            wanted = self._wait_for_duty(poll_at)
+            if wanted is None:
                 break
             try:
-                poll_at = self._duties(rounds, wanted, poll_at)
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
+                poll_at = self._duties(wanted, poll_at)
+            except Exception:  # noqa: BLE001 - the loop must outlive any one failure
                 logger.exception("The worker's loop failed; going on.")
-                for round_ in rounds:
-                    if not round_.done():  # the drain waiting for it hears of the failure
-                        round_.set_exception(exc)
                 time.sleep(CLAIM_RETRY_SECONDS)
         connections.close_all()  # this thread's connections
 
-    def _duties(self, rounds: list[ClaimRound], wanted: bool, poll_at: float) -> float:
+    def _duties(self, wanted: bool, poll_at: float) -> float:
         """One turn of the loop; returns when to poll an idle endpoint next."""
         now = time.monotonic()
         give_back_unsent(self._lanes)
         idle_lanes = self._lanes.give_up_at is not None
         timed_out = self._claim_again_at is not None and now >= self._claim_again_at
-        if rounds or wanted or timed_out or (idle_lanes and now >= poll_at):
+        if wanted or timed_out or (idle_lanes and now >= poll_at):
             poll_at = now + IDLE_POLL_SECONDS
-            self._claim(rounds)
+            self._claim()
         if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
             hand_back_idle(self._lanes, owner=self.owner)
         if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
             self._senders.start(self._lanes.starts_due())
         return poll_at
 
-    def _wait_for_duty(self, poll_at: float) -> tuple[list[ClaimRound] | None, bool]:
-        """Sleep until asked to claim or the next timer is due; (drain rounds waiting, claim wanted), or
-        (None, False) when closing."""
+    def _wait_for_duty(self, poll_at: float) -> bool | None:
+        """Sleep until a claim is wanted or the next timer is due; whether a claim is wanted (None: closing)."""
         idle_poll = poll_at if self._lanes.give_up_at is not None else None
         timers = [self._claim_again_at, self._lanes.next_start_at, self._lanes.give_up_at, idle_poll]
         wake_at = min((at for at in timers if at is not None), default=time.monotonic() + LOOP_TICK_SECONDS)
         with self._wake:
-            if not (self._rounds or self._claim_wanted or self._closing):
+            if not (self._claim_wanted or self._closing):
                 self._wake.wait(timeout=min(LOOP_TICK_SECONDS, max(0.0, wake_at - time.monotonic())))
             if self._closing:
-                for round_ in self._rounds:
-                    round_.set_result((0, 0))
-                return None, False
-            rounds, self._rounds = self._rounds, []
+                return None
             wanted, self._claim_wanted = self._claim_wanted, False
-        return rounds, wanted
+        return wanted
 
-    def _claim(self, rounds: Iterable[ClaimRound]) -> None:
-        """One claim round for this process's free room, started at once; answers the drains waiting for it."""
+    def _claim(self) -> None:
+        """A claim of the loop's own; a failure is logged and the loop tries again a second later."""
         refresh_connections()
         try:
-            result = self._claim_once()
-        except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure; the drain hears of it
-            if isinstance(exc, DATABASE_UNAVAILABLE):
-                logger.warning("Claiming failed, database unavailable (%s).", exc)
-            else:
-                logger.exception("Claiming failed.")
+            self.claim_once()
+        except DATABASE_UNAVAILABLE as exc:
+            logger.warning("Claiming failed, database unavailable (%s).", exc)
             self._claim_again_at = time.monotonic() + CLAIM_RETRY_SECONDS
-            for round_ in rounds:
-                round_.set_exception(exc)
-            return
-        for round_ in rounds:
-            round_.set_result(result)
 
-    def _claim_once(self) -> tuple[int, int]:
+    def claim_once(self) -> tuple[int, int]:
+        """Every claim: one round for this process's free room, its deliveries started at once; (claimed,
+        room asked for). One at a time, whoever asks (the loop, a drain)."""
+        with self._claim_lock:
+            return self._claim_round()
+
+    def _claim_round(self) -> tuple[int, int]:
         room = min(self._lanes.senders * HELD_PER_THREAD - self._lanes.unrecorded(), self.config["DRAIN_BATCH_SIZE"])
         if room <= 0:
-            return 0, 0  # room frees up as results are recorded, and answers ask for another claim
+            return 0, 0  # room frees up as results are recorded, and lanes running low ask for a claim
         held, stopped = self._lanes.held_by_endpoint()
         now = timezone.now()
         lease = self.config["SEND_LEASE_SECONDS"]
