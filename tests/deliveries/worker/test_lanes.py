@@ -27,9 +27,9 @@ def _endpoint(pk: str, *, max_in_flight: int = 8, rate_limit_per_s: int | None =
 _next_id = iter(range(1, 10_000))
 
 
-def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None):
+def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None, more_due=True):
     deliveries = [Delivery(id=next(_next_id), endpoint_id=endpoint.pk) for _ in range(count)]
-    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row)
+    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row, more_due)
     starts = lanes.add([claim], Batch(to_send=deliveries, cancelled=[], secrets={endpoint.pk: []}), wall_now=WALL)
     return deliveries, [delivery.pk for delivery, _batch in starts]
 
@@ -51,6 +51,13 @@ def test_a_lane_asks_for_more_once_less_than_a_round_of_max_in_flight_waits():
     assert lanes.answered(deliveries[0], Signal.UP)[1] is False  # 3 waiting
     assert lanes.answered(deliveries[1], Signal.UP)[1] is False  # 2 waiting: a round
     assert lanes.answered(deliveries[2], Signal.UP)[1] is True  # 1 waiting: claim more
+
+
+def test_a_lane_whose_last_claim_took_all_the_due_work_asks_for_none():
+    lanes = Lanes(senders=64, clock=Clock())
+    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=2), 3, more_due=False)
+
+    assert lanes.answered(deliveries[0], Signal.UP)[1] is False  # new work comes with a drain or an idle poll
 
 
 def test_the_rate_limit_spaces_the_starts_on_the_clock():
