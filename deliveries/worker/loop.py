@@ -11,7 +11,9 @@
 - **The lanes** (``lanes.py``) hold the leased deliveries per endpoint and pace them.
 - **The sender threads** (``senders.py``, ``SEND_CONCURRENCY``) make the requests over pooled connections;
   as each finishes, the next that may go starts at once, from that thread.
-- **The recorder** (``recorder.py``) writes the results in batches and renews the leases.
+- **The recorder** (``recorder.py``) writes the results in batches and renews the leases, on the
+  loop thread: one thread does the database work of claiming and recording (fewer hand-offs
+  between threads).
 
 If the process dies, what it had claimed but not recorded is re-sent when the send lease runs
 out, within ``SEND_LEASE_SECONDS`` (at least once; receivers dedupe on ``webhook-id``); its
@@ -29,7 +31,6 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
-from deliveries.models import Delivery
 from deliveries.services.claims import Claimed
 from deliveries.services.sending import SendResult, claim, prepare, signal_of_sent
 from deliveries.worker.handing_back import give_back_unsent, hand_back_idle
@@ -52,7 +53,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
         self._senders = Senders(config, answered=self._answered)
-        self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat, recorded=self._recorded)
+        self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_wanted = False  # a lane runs low: it may take more
@@ -87,15 +88,9 @@ class Worker:
             self._closing = True
             self._wake.notify()
         self._thread.join(timeout=LOOP_TICK_SECONDS * 4)
-        self._recorder.close()
         self._senders.shutdown()
         hand_back_idle(self._lanes, owner=self.owner, closing=True)  # what is still leased is re-sent later
         return idle
-
-    def _recorded(self, deliveries: list[Delivery]) -> None:
-        """The recorder wrote these: their lanes may become idle."""
-        self._lanes.recorded(deliveries)
-        self._notify()
 
     def _notify(self, *, claim: bool = False) -> None:
         with self._wake:
@@ -119,12 +114,15 @@ class Worker:
     def _duties(self, wanted: bool, poll_at: float) -> float:
         """One turn of the loop; returns when to poll an idle endpoint next."""
         now = time.monotonic()
+        self._recorder.renew_if_due()
         give_back_unsent(self._lanes)
         idle_lanes = self._lanes.give_up_at is not None
         timed_out = self._claim_again_at is not None and now >= self._claim_again_at
         if wanted or timed_out or (idle_lanes and now >= poll_at):
             poll_at = now + IDLE_POLL_SECONDS
             self._claim()
+        if self._recorder.has_results():
+            self._lanes.recorded(self._recorder.record_batch())
         if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
             hand_back_idle(self._lanes, owner=self.owner)
         if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
@@ -132,12 +130,19 @@ class Worker:
         return poll_at
 
     def _wait_for_duty(self, poll_at: float) -> bool | None:
-        """Sleep until a claim is wanted or the next timer is due; whether a claim is wanted (None: closing)."""
+        """Sleep until there are results to record, a claim is wanted or the next timer is due; whether a claim
+        is wanted (None: closing)."""
         idle_poll = poll_at if self._lanes.give_up_at is not None else None
-        timers = [self._claim_again_at, self._lanes.next_start_at, self._lanes.give_up_at, idle_poll]
+        timers = [
+            self._recorder.renew_at,
+            self._claim_again_at,
+            self._lanes.next_start_at,
+            self._lanes.give_up_at,
+            idle_poll,
+        ]
         wake_at = min((at for at in timers if at is not None), default=time.monotonic() + LOOP_TICK_SECONDS)
         with self._wake:
-            if not (self._claim_wanted or self._closing):
+            if not (self._claim_wanted or self._closing or self._recorder.has_results()):
                 self._wake.wait(timeout=min(LOOP_TICK_SECONDS, max(0.0, wake_at - time.monotonic())))
             if self._closing:
                 return None
@@ -176,6 +181,7 @@ class Worker:
         starts = self._lanes.add(claimed.endpoints, batch, wall_now=now)
         if batch.cancelled:
             self._recorder.put([], batch.cancelled)
+            self._notify()
         self._senders.start(starts)
         return len(deliveries), room
 
@@ -193,5 +199,4 @@ class Worker:
         starts, runs_low = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
         self._recorder.put([sent], [])
         self._senders.start(starts)
-        if runs_low:
-            self._notify(claim=True)
+        self._notify(claim=runs_low)

@@ -1,25 +1,25 @@
-"""The recorder thread: writes what the sends said, in batches, and keeps this process's leases alive.
+"""The recorder: writes what the sends said, in batches, and keeps this process's leases alive.
 
-Results queue up as requests finish; the recorder takes up to ``RECORD_BATCH`` at a time, has
+It runs on the worker's loop thread (one thread for the database work of claiming and recording,
+as few hand-offs between threads as possible). Results queue up as requests finish; the
+recorder takes up to ``RECORD_BATCH`` at a time, has
 ``deliveries.services.recording`` decide what they write (once) and writes it in one
 transaction. While the database is unreachable it keeps the batch and tries again, so a
 PostgreSQL restart costs no result and no duplicate send; a batch that keeps failing with the
 database up is written one result at a time, so one bad row does not cost the others.
 
-The same thread is the heartbeat: every third of a lease it renews the leases of everything
-the process holds and the ownership of its endpoints (a result is written only while its
-lease is still the one it was claimed with, so renewals and writes share the thread).
+It is the heartbeat too: every third of a lease it renews the leases of everything the process
+holds and the ownership of its endpoints (a result is written only while its lease is still
+the one it was claimed with, so renewals and writes share the thread).
 """
 
 import logging
 import queue
-import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections
 from django.utils import timezone
 
 from deliveries.models import Delivery
@@ -33,58 +33,36 @@ logger = logging.getLogger(__name__)
 RECORD_BATCH = 500
 RETRY_MAX_SECONDS = 2.0  # longest wait between two tries of a batch while the database is down
 TRIES_WHILE_REACHABLE = 3  # a batch that fails this often with the database up is written row by row
-IDLE_POLL_SECONDS = 0.5  # how soon an idle recorder notices it should stop
 
 Results = tuple[list[SendResult], list[Delivery]]  # answered, and cancelled (their endpoint was disabled)
 
 
 class Recorder:
     def __init__(
-        self,
-        config: dict[str, Any],
-        *,
-        owner: str,
-        heartbeat: Callable[[], tuple[list[Delivery], list[str]]],
-        recorded: Callable[[list[Delivery]], None],
+        self, config: dict[str, Any], *, owner: str, heartbeat: Callable[[], tuple[list[Delivery], list[str]]]
     ) -> None:
-        """``heartbeat`` says what to renew (deliveries held, endpoints owned); ``recorded`` hears what was written."""
+        """``heartbeat`` says what to renew: the deliveries held, the endpoints owned."""
         self.config = config
         self.owner = owner
         self._heartbeat = heartbeat
-        self._recorded = recorded
         self._lease = config["SEND_LEASE_SECONDS"]
         self._renew_every = self._lease / 3
-        self._renew_at = time.monotonic() + self._renew_every
+        self.renew_at = time.monotonic() + self._renew_every
         self._database_down = False
-        self._results: queue.Queue[Results] = queue.Queue()
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="webhookhub-recorder", daemon=True)
-        self._thread.start()
+        self._results: queue.SimpleQueue[Results] = queue.SimpleQueue()
 
     def put(self, sent: list[SendResult], cancelled: list[Delivery]) -> None:
+        """Queue results (any thread)."""
         self._results.put((sent, cancelled))
 
-    def close(self) -> None:
-        self._closing.set()
-        self._thread.join(timeout=IDLE_POLL_SECONDS * 4)
+    def has_results(self) -> bool:
+        return not self._results.empty()
 
-    def _run(self) -> None:
-        while not self._closing.is_set():
-            sent, cancelled = self._next_batch()
-            if time.monotonic() >= self._renew_at:
-                self._renew()
-            if sent or cancelled:
-                self._record(decide_results(sent, cancelled, self.config))
-        connections.close_all()  # this thread's connections
-
-    def _next_batch(self) -> Results:
-        """Up to a batch of results; none if nothing came before the heartbeat is due."""
-        wait = min(IDLE_POLL_SECONDS, max(0.001, self._renew_at - time.monotonic()))
-        try:
-            sent, cancelled = self._results.get(timeout=wait)
-        except queue.Empty:
-            return [], []
-        sent, cancelled = list(sent), list(cancelled)
+    def record_batch(self) -> list[Delivery]:
+        """Write up to a batch of the queued results (keeping them while the database is down); returns the
+        deliveries written (or, where their lease was lost, left to whoever holds it now)."""
+        sent: list[SendResult] = []
+        cancelled: list[Delivery] = []
         while len(sent) + len(cancelled) < RECORD_BATCH:
             try:
                 more_sent, more_cancelled = self._results.get_nowait()
@@ -92,7 +70,15 @@ class Recorder:
                 break
             sent += more_sent
             cancelled += more_cancelled
-        return sent, cancelled
+        if not sent and not cancelled:
+            return []
+        recorded = decide_results(sent, cancelled, self.config)
+        self._record(recorded)
+        return recorded.deliveries
+
+    def renew_if_due(self) -> None:
+        if time.monotonic() >= self.renew_at:
+            self._renew()
 
     def _record(self, recorded: Recorded) -> None:
         """Write a decided batch; while the database is unreachable, keep it and try again.
@@ -101,8 +87,7 @@ class Recorder:
         """
         tries_while_reachable, wait = 0, 0.1
         while True:
-            if time.monotonic() >= self._renew_at:
-                self._renew()  # first, once the database is back: the leases must not run out meanwhile
+            self.renew_if_due()  # first, once the database is back: the leases must not run out meanwhile
             refresh_connections()
             try:
                 write(recorded)
@@ -128,7 +113,6 @@ class Recorder:
         if self._database_down:
             logger.info("Database reachable again; results recorded.")
             self._database_down = False
-        self._recorded(recorded.deliveries)
 
     def _record_one_by_one(self, recorded: Recorded) -> None:
         for single in recorded.one_by_one():
@@ -141,7 +125,7 @@ class Recorder:
     def _renew(self) -> None:
         """The heartbeat: extend the leases of everything this process holds, and its endpoints' ownership."""
         held, owned = self._heartbeat()
-        self._renew_at = time.monotonic() + self._renew_every
+        self.renew_at = time.monotonic() + self._renew_every
         if not held and not owned:
             return
         refresh_connections()
@@ -151,4 +135,4 @@ class Recorder:
             renew_ownership(owner=self.owner, endpoint_ids=owned, until=now + timedelta(seconds=self._lease))
         except DATABASE_UNAVAILABLE as exc:
             logger.warning("Renewing %d send leases failed (%s); trying again in 1 s.", len(held), exc)
-            self._renew_at = time.monotonic() + 1.0
+            self.renew_at = time.monotonic() + 1.0
