@@ -52,7 +52,6 @@ class EndpointClaim:
     delivery_ids: list[int]
     next_start_at: datetime | None  # the rate limit's next free start, as the last owner left it
     down_in_a_row: int  # requests in a row that found it down (the circuit's streak)
-    more_due: bool = True  # it may have more due work than this claim leased (False: it got all there was)
 
 
 @dataclass
@@ -208,9 +207,8 @@ def claim_due(
         touched: list[str] = []  # rows to write: newly owned, or moved to the back of the round
         for endpoint_id, ids in leased.items():
             schedule = schedules[endpoint_id]
-            more_due = capacity_ran_short or len(ids) >= allowed[endpoint_id]
             claimed.endpoints.append(
-                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row, more_due)
+                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row)
             )
             newly_owned = schedule.owner != owner or schedule.owned_until is None or schedule.owned_until < now
             if newly_owned or capacity_ran_short:  # the heartbeat renews what it already owns

@@ -35,7 +35,6 @@ class Lane:
     unrecorded: int = 0  # leased and not yet recorded: waiting, in flight or answered
     blocking: set[int] = field(default_factory=set)  # deliveries whose answer stopped the lane, until recorded
     idle_since: float | None = None  # when its last leased delivery was recorded
-    more_due: bool = True  # its last claim left due work in the database: refill it as it runs low
 
     @property
     def held(self) -> int:
@@ -83,14 +82,13 @@ class Lanes:
 
         ``wall_now``: the wall-clock time of the claim, against which the last owner's next free start is read.
         """
+        by_endpoint = {claim.endpoint.pk: claim for claim in claims}
         deliveries = batch.to_send + batch.cancelled
         with self.lock:
             self._unrecorded += len(deliveries)
             self._held.update((delivery.pk, delivery) for delivery in deliveries)
-            for claim in claims:
-                self._lane(claim, wall_now).more_due = claim.more_due
             for delivery in deliveries:
-                lane = self._lanes[delivery.endpoint_id]
+                lane = self._lane(by_endpoint[delivery.endpoint_id], wall_now)
                 lane.unrecorded += 1
                 lane.idle_since = None
             for delivery in batch.to_send:
@@ -101,11 +99,9 @@ class Lanes:
                     lane.waiting.append((delivery, batch))
             return self._next_starts()
 
-    def answered(self, delivery: Delivery, signal: Signal | None) -> tuple[list[Start], bool]:
+    def answered(self, delivery: Delivery, signal: Signal | None) -> list[Start]:
         """A request is over (``signal``: what it said of its endpoint, None if none was made): free its slot,
-        stop its lane if the answer says so. Returns what may start now, and whether its lane runs low
-        (less than a round of ``max_in_flight`` waiting while its last claim left due work: time to claim
-        more; new work for it is found by the drains its doorbells start, and by the idle polls)."""
+        stop its lane if the answer says so; returns what may start now."""
         with self.lock:
             self._sending -= 1
             lane = self._lanes.get(delivery.endpoint_id)  # gone only if the worker closed without it
@@ -117,14 +113,7 @@ class Lanes:
                         self._unsent += [waiting for waiting, _batch in lane.waiting]
                         lane.waiting.clear()
                     lane.down_in_a_row = 0 if signal is Signal.UP else lane.down_in_a_row + (signal is Signal.DOWN)
-            starts = self._next_starts()
-            runs_low = (
-                lane is not None
-                and lane.more_due
-                and not lane.blocking
-                and len(lane.waiting) < lane.pacer.max_in_flight
-            )
-            return starts, runs_low
+            return self._next_starts()
 
     def starts_due(self) -> list[Start]:
         """What the pace lets start now (a rate-limited lane's time came)."""

@@ -2,9 +2,11 @@
 
 - **Claims**: every claim is ``claim_once``, one at a time. A drain task or the sweep ticker
   claims on its own thread (``drain``, so a doorbell's claim waits for no hand-off); the loop
-  thread claims when a lane runs low, when a limit of time runs out (a ``Retry-After`` pause,
-  the next probe), and, while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other
-  workers leave an owned endpoint's new work to its owner).
+  thread claims before it records each batch of answers (so lanes are refilled before they run
+  dry, and work published for an endpoint this process owns is found whichever process took
+  its doorbell), when a limit of time runs out (a ``Retry-After`` pause, the next probe), and,
+  while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers leave an owned
+  endpoint's new work to its owner).
 - **The loop** (this module) keeps those timers, starts rate-limited sends when their time
   comes, gives back the leases of deliveries a stopped lane will not send, and hands idle
   endpoints back.
@@ -56,7 +58,6 @@ class Worker:
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
-        self._claim_wanted = False  # a lane runs low: it may take more
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="webhookhub-loop", daemon=True)
@@ -92,36 +93,38 @@ class Worker:
         hand_back_idle(self._lanes, owner=self.owner, closing=True)  # what is still leased is re-sent later
         return idle
 
-    def _notify(self, *, claim: bool = False) -> None:
+    def _notify(self) -> None:
+        """Wake the loop: there are results to record."""
         with self._wake:
-            self._claim_wanted |= claim
             self._wake.notify()
 
     # --- the loop thread ---------------------------------------------------------------------------------
     def _run(self) -> None:
         poll_at = 0.0
         while True:
-            wanted = self._wait_for_duty(poll_at)
-            if wanted is None:
+            if not self._wait_for_duty(poll_at):
                 break
             try:
-                poll_at = self._duties(wanted, poll_at)
+                poll_at = self._duties(poll_at)
             except Exception:  # noqa: BLE001 - the loop must outlive any one failure
                 logger.exception("The worker's loop failed; going on.")
                 time.sleep(CLAIM_RETRY_SECONDS)
         connections.close_all()  # this thread's connections
 
-    def _duties(self, wanted: bool, poll_at: float) -> float:
+    def _duties(self, poll_at: float) -> float:
         """One turn of the loop; returns when to poll an idle endpoint next."""
         now = time.monotonic()
         self._recorder.renew_if_due()
         give_back_unsent(self._lanes)
         idle_lanes = self._lanes.give_up_at is not None
         timed_out = self._claim_again_at is not None and now >= self._claim_again_at
-        if wanted or timed_out or (idle_lanes and now >= poll_at):
+        results = self._recorder.has_results()
+        # Answers came: claim before recording them, so a lane is refilled before it runs dry (and work
+        # published for an endpoint this process owns, whose doorbell another process took, is found).
+        if results or timed_out or (idle_lanes and now >= poll_at):
             poll_at = now + IDLE_POLL_SECONDS
             self._claim()
-        if self._recorder.has_results():
+        if results:
             self._lanes.recorded(self._recorder.record_batch())
         if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
             hand_back_idle(self._lanes, owner=self.owner)
@@ -129,25 +132,16 @@ class Worker:
             self._senders.start(self._lanes.starts_due())
         return poll_at
 
-    def _wait_for_duty(self, poll_at: float) -> bool | None:
-        """Sleep until there are results to record, a claim is wanted or the next timer is due; whether a claim
-        is wanted (None: closing)."""
+    def _wait_for_duty(self, poll_at: float) -> bool:
+        """Sleep until there are results to record or the next timer is due; False when closing."""
         idle_poll = poll_at if self._lanes.give_up_at is not None else None
-        timers = [
-            self._recorder.renew_at,
-            self._claim_again_at,
-            self._lanes.next_start_at,
-            self._lanes.give_up_at,
-            idle_poll,
-        ]
+        lanes = self._lanes
+        timers = [self._recorder.renew_at, self._claim_again_at, lanes.next_start_at, lanes.give_up_at, idle_poll]
         wake_at = min((at for at in timers if at is not None), default=time.monotonic() + LOOP_TICK_SECONDS)
         with self._wake:
-            if not (self._claim_wanted or self._closing or self._recorder.has_results()):
+            if not (self._closing or self._recorder.has_results()):
                 self._wake.wait(timeout=min(LOOP_TICK_SECONDS, max(0.0, wake_at - time.monotonic())))
-            if self._closing:
-                return None
-            wanted, self._claim_wanted = self._claim_wanted, False
-        return wanted
+            return not self._closing
 
     def _claim(self) -> None:
         """A claim of the loop's own; a failure is logged and the loop tries again a second later."""
@@ -196,7 +190,7 @@ class Worker:
         """On a sender thread, as a request finishes: the next that may go starts now, the result goes to
         the recorder, and the loop claims again if the lane runs low (a round of claims per refill, not
         per answer)."""
-        starts, runs_low = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
+        starts = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
         self._recorder.put([sent], [])
         self._senders.start(starts)
-        self._notify(claim=runs_low)
+        self._notify()

@@ -54,16 +54,6 @@ def test_a_backlog_on_one_endpoint_does_not_hold_up_another(backlog):
     assert _by_endpoint(claimed.delivery_ids) == {noisy.pk: 8 * AHEAD_PER_SLOT, quiet.pk: 2}  # noisy: a bounded share
 
 
-def test_a_claim_says_which_endpoints_may_have_more_due_work(backlog):
-    noisy = backlog(50)
-    quiet = backlog(2)
-
-    more_due = {claim.endpoint.pk: claim.more_due for claim in _claim().endpoints}
-
-    assert more_due == {noisy.pk: True, quiet.pk: False}  # quiet's owner need not claim again as it runs low
-    assert {claim.endpoint.pk: claim.more_due for claim in _claim(capacity=1).endpoints} == {noisy.pk: True}
-
-
 def test_claims_share_capacity_and_go_round_robin_when_it_is_short(backlog):
     endpoints = {backlog(10).pk for _ in range(4)}
 

@@ -27,9 +27,9 @@ def _endpoint(pk: str, *, max_in_flight: int = 8, rate_limit_per_s: int | None =
 _next_id = iter(range(1, 10_000))
 
 
-def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None, more_due=True):
+def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None):
     deliveries = [Delivery(id=next(_next_id), endpoint_id=endpoint.pk) for _ in range(count)]
-    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row, more_due)
+    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row)
     starts = lanes.add([claim], Batch(to_send=deliveries, cancelled=[], secrets={endpoint.pk: []}), wall_now=WALL)
     return deliveries, [delivery.pk for delivery, _batch in starts]
 
@@ -40,24 +40,8 @@ def test_an_endpoint_starts_at_most_its_max_in_flight_and_the_next_when_one_is_a
 
     assert started == [deliveries[0].pk, deliveries[1].pk]
     assert lanes.held_by_endpoint() == ({"ep_a": 5}, set())
-    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.UP)[0]] == [deliveries[2].pk]
+    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.UP)] == [deliveries[2].pk]
     assert lanes.held_by_endpoint() == ({"ep_a": 4}, set())
-
-
-def test_a_lane_asks_for_more_once_less_than_a_round_of_max_in_flight_waits():
-    lanes = Lanes(senders=64, clock=Clock())
-    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=2), 6)  # 2 sending, 4 waiting
-
-    assert lanes.answered(deliveries[0], Signal.UP)[1] is False  # 3 waiting
-    assert lanes.answered(deliveries[1], Signal.UP)[1] is False  # 2 waiting: a round
-    assert lanes.answered(deliveries[2], Signal.UP)[1] is True  # 1 waiting: claim more
-
-
-def test_a_lane_whose_last_claim_took_all_the_due_work_asks_for_none():
-    lanes = Lanes(senders=64, clock=Clock())
-    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=2), 3, more_due=False)
-
-    assert lanes.answered(deliveries[0], Signal.UP)[1] is False  # new work comes with a drain or an idle poll
 
 
 def test_the_rate_limit_spaces_the_starts_on_the_clock():
@@ -90,7 +74,7 @@ def test_lanes_take_turns_for_the_sender_threads():
     assert started_first == [d.pk for d in first]  # every thread was free
     assert started_second == []
     # Each answer frees a thread; the waiting lane gets it.
-    assert [d.pk for d, _ in lanes.answered(first[0], Signal.UP)[0]] == [second[0].pk]
+    assert [d.pk for d, _ in lanes.answered(first[0], Signal.UP)] == [second[0].pk]
 
 
 def test_the_answer_that_opens_the_circuit_stops_the_lane_and_hands_its_waiting_deliveries_back():
@@ -98,7 +82,7 @@ def test_the_answer_that_opens_the_circuit_stops_the_lane_and_hands_its_waiting_
     endpoint = _endpoint("ep_a", max_in_flight=1)
     deliveries, _ = _claim(lanes, endpoint, 4, down_in_a_row=CIRCUIT_THRESHOLD - 1)
 
-    assert lanes.answered(deliveries[0], Signal.DOWN) == ([], False)  # stopped: it asks for nothing
+    assert lanes.answered(deliveries[0], Signal.DOWN) == []
 
     assert [d.pk for d in lanes.take_unsent()] == [d.pk for d in deliveries[1:]]
     assert lanes.held_by_endpoint() == ({"ep_a": 0}, {"ep_a"})  # stopped until that answer is recorded
@@ -121,8 +105,8 @@ def test_failures_short_of_the_threshold_and_answers_without_a_request_keep_the_
     lanes = Lanes(senders=64, clock=Clock())
     deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=1), 3, down_in_a_row=CIRCUIT_THRESHOLD - 2)
 
-    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.DOWN)[0]] == [deliveries[1].pk]
-    assert [d.pk for d, _ in lanes.answered(deliveries[1], None)[0]] == [deliveries[2].pk]  # no request: no signal
+    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.DOWN)] == [deliveries[1].pk]
+    assert [d.pk for d, _ in lanes.answered(deliveries[1], None)] == [deliveries[2].pk]  # no request: no signal
     assert lanes.take_unsent() == []
 
 
