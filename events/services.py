@@ -1,5 +1,6 @@
 """Writes for events: the catalog sync and recording one event (idempotently)."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,12 @@ def publishable_type_guard(name: str) -> tuple[str, list]:
     quote = connection.ops.quote_name
     sql = _PUBLISHABLE_SQL.format(table=quote(EventType._meta.db_table), name=quote("name"), archived=quote("archived"))
     return f"EXISTS ({sql})", [name, False]
+
+
+def publishable_types(names: Iterable[object]) -> set[str]:
+    """Which of ``names`` are known, unarchived types (one query for a batch)."""
+    wanted = [name for name in names if isinstance(name, str)]
+    return set(EventType.objects.filter(name__in=wanted, archived=False).values_list("name", flat=True))
 
 
 def is_publishable_type(name: str) -> bool:

@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": "",
     # Split every metric by tenant (slug). Off by default: one series per tenant adds up.
     "METRICS_TENANT_LABELS": False,
+    # How workers learn of new work: "notify" (PostgreSQL LISTEN/NOTIFY, raised by the publishing
+    # statement itself), "broker" (a doorbell message through Celery's broker), or "auto": notify
+    # on PostgreSQL, broker otherwise.
+    "WAKE_UP": "auto",
 }
 
 

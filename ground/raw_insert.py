@@ -16,24 +16,41 @@ from ground.model_fields import concrete_field as column
 
 
 @lru_cache(maxsize=64)
-def _insert_sql(model: type[models.Model], attnames: tuple[str, ...], rows: int, returning: str | None) -> str:
+def _insert_sql(
+    model: type[models.Model],
+    attnames: tuple[str, ...],
+    rows: int,
+    returning: str | None,
+    conflict: tuple[tuple[str, ...], str] | None = None,
+) -> str:
     quote = connection.ops.quote_name
     meta = model._meta
     columns = ", ".join(quote(column(model, name).column) for name in attnames)
     row = "(" + ", ".join(["%s"] * len(attnames)) + ")"
     # Only quoted identifiers from the model and placeholders go into the text; values are parameters.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+    if conflict:
+        conflict_columns, predicate = conflict
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) WHERE {predicate} DO NOTHING"
     if returning:
         sql += f" RETURNING {quote(column(model, returning).column)}"
     return sql
 
 
-def insert(objs: Sequence[models.Model], fields: Sequence[str], returning: str | None = None) -> list:
-    """Insert ``objs`` (all of one model) in one statement; returns the ``returning`` column per row."""
+def insert(
+    objs: Sequence[models.Model],
+    fields: Sequence[str],
+    returning: str | None = None,
+    conflict: tuple[Sequence[str], str] | None = None,
+) -> list:
+    """Insert ``objs`` (all of one model) in one statement; returns the ``returning`` column per row
+    inserted. ``conflict`` = (columns, predicate): rows colliding with that partial unique index are
+    skipped (``ON CONFLICT ... DO NOTHING``)."""
     model = type(objs[0])
     concrete = [column(model, name) for name in fields]
     params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
-    sql = _insert_sql(model, tuple(fields), len(objs), returning)
+    conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
+    sql = _insert_sql(model, tuple(fields), len(objs), returning, conflict_key)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning else []
@@ -49,6 +66,7 @@ def _insert_with_children_sql(
     conflict: tuple[tuple[str, ...], str] | None,
     guards: tuple[str, ...],
     also: tuple[str, ...],
+    notify: bool,
 ) -> str:
     quote = connection.ops.quote_name
     parent_meta = parent_model._meta
@@ -76,6 +94,9 @@ def _insert_with_children_sql(
         )
     for i, also_sql in enumerate(also):
         sql += f", also{i} AS ({also_sql})"
+    if notify:  # once per inserted parent: a target list is evaluated per row
+        sql += ", notified AS (SELECT pg_notify(%s, %s) FROM parent)"
+        return sql + " SELECT (SELECT count(*) FROM parent), guard.*, (SELECT count(*) FROM notified) FROM guard"  # noqa: S608
     return sql + " SELECT (SELECT count(*) FROM parent), guard.* FROM guard"  # noqa: S608
 
 
@@ -88,6 +109,7 @@ def insert_with_children(
     conflict: tuple[Sequence[str], str] | None = None,
     guards: Sequence[tuple[str, Sequence]] = (),
     also: Sequence[tuple[str, Sequence]] = (),
+    notify: tuple[str, str] | None = None,
 ) -> tuple[bool, list[bool]]:
     """PostgreSQL only: insert ``parent`` and ``children`` in one statement, atomic on its own.
 
@@ -95,8 +117,9 @@ def insert_with_children(
     parameters) holds, or when ``conflict`` = (columns, predicate) names a partial
     unique index the parent collides with. Returns (parent inserted, each guard's
     value). ``also``: more statements (SQL and parameters) run as part of it; they may select
-    from ``parent``, which has a row only if the parent was inserted. One round trip instead of
-    several reads, BEGIN, two INSERTs and COMMIT.
+    from ``parent``, which has a row only if the parent was inserted. ``notify`` = (channel,
+    payload): a ``pg_notify`` raised only if the parent was inserted (sent when it commits). One
+    round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
     """
     child_model = type(children[0]) if children else None
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
@@ -109,6 +132,7 @@ def insert_with_children(
         conflict_key,
         tuple(guard_sql for guard_sql, _ in guards),
         tuple(also_sql for also_sql, _ in also),
+        notify is not None,
     )
     params = [value for _, guard_params in guards for value in guard_params]
     parent_columns = [column(type(parent), name) for name in parent_fields]
@@ -121,7 +145,9 @@ def insert_with_children(
             for field in child_columns
         ]
     params += [value for _, also_params in also for value in also_params]
+    params += list(notify or ())
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted, *guard_values = cursor.fetchone()
+    guard_values = guard_values[: len(guards)]
     return inserted == 1, [bool(value) for value in guard_values] if guards else []

@@ -3,7 +3,9 @@ import socket
 from urllib.parse import urlsplit
 
 import pytest
+from django.db import connection
 
+from deliveries.services.wakeups import listening_connection
 from tests.factories import TenantFactory
 from tests.support.broker import captured_queue
 from tests.support.receiver import Receiver
@@ -54,10 +56,27 @@ def other_tenant(db):
 
 
 @pytest.fixture
-def broker():
-    """The real broker's default queue, emptied before and after the test (``broker.messages()`` reads it)."""
+def broker(settings):
+    """The real broker's default queue, emptied before and after the test (``broker.messages()`` reads it);
+    workers are woken through it (``WAKE_UP`` broker), whatever the database."""
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "WAKE_UP": "broker"}
     with captured_queue() as queue:
         yield queue
+
+
+@pytest.fixture
+def wake_ups(transactional_db):
+    """What the workers hear with NOTIFY wake-ups (PostgreSQL only): ``wake_ups.heard()`` are the payloads
+    notified since the test started (a notification is sent when its transaction commits)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY wake-ups need PostgreSQL")
+    with listening_connection() as listening:
+
+        class Heard:
+            def heard(self, wait: float = 0.5) -> list[str]:
+                return [notify.payload for notify in listening.notifies(timeout=wait)]
+
+        yield Heard()
 
 
 @pytest.fixture

@@ -36,6 +36,13 @@ def _metrics_token(name: str) -> str:
     return value
 
 
+def _wake_up(name: str) -> str:
+    value = os.environ[name].strip().lower()
+    if value not in ("auto", "notify", "broker"):
+        raise ImproperlyConfigured(f"{name} must be auto, notify or broker, not {value!r}.")
+    return value
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -341,10 +348,13 @@ _optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "RETENTION_DAYS": ("WEBHOOKHUB_RETENTION_DAYS", lambda name: _positive_int(name)),
     "METRICS_TOKEN": ("WEBHOOKHUB_METRICS_TOKEN", lambda name: _metrics_token(name)),
     "METRICS_TENANT_LABELS": ("WEBHOOKHUB_METRICS_TENANT_LABELS", lambda name: _env_bool(name, False)),
+    "WAKE_UP": ("WEBHOOKHUB_WAKE_UP", lambda name: _wake_up(name)),
 }
 for _key, (_name, _parse) in _optional_env.items():
     if _name in os.environ:
         WEBHOOKHUB[_key] = _parse(_name)
+if WEBHOOKHUB.get("WAKE_UP") == "notify" and "postgresql" not in DATABASES["default"]["ENGINE"]:
+    raise ImproperlyConfigured("WEBHOOKHUB_WAKE_UP=notify needs PostgreSQL (LISTEN/NOTIFY); use auto or broker.")
 if not PRODUCTION and "ALLOW_PRIVATE_NETWORKS" not in WEBHOOKHUB:
     # The local demo delivers to a receiver on this machine.
     WEBHOOKHUB["ALLOW_PRIVATE_NETWORKS"] = ["127.0.0.0/8", "::1/128"]

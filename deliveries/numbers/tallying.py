@@ -163,21 +163,22 @@ def _upsert(table: str, counters: tuple[str, ...], rows_sql: str) -> str:
 
 @lru_cache(maxsize=2)
 def published_sql(*, in_publish_statement: bool) -> str:
-    """Adds one event and ``%s`` deliveries to tenant ``%s``'s publish totals.
+    """Adds to a tenant's publish totals: parameters (tenant, events, deliveries).
 
     ``in_publish_statement``: a data-modifying CTE of the PostgreSQL publish statement, which
-    adds only when that statement inserted the event (a repeated idempotency key adds nothing).
+    adds one event, only when that statement inserted it (a repeated idempotency key adds
+    nothing); parameters (tenant, deliveries).
     """
     table = connection.ops.quote_name(PublishTotal._meta.db_table)
     shard = _shard()
-    rows = f"SELECT %s, {shard}, 1, %s FROM parent" if in_publish_statement else f"VALUES (%s, {shard}, 1, %s)"  # noqa: S608
+    rows = f"SELECT %s, {shard}, 1, %s FROM parent" if in_publish_statement else f"VALUES (%s, {shard}, %s, %s)"  # noqa: S608
     return _upsert(table, ("events", "deliveries"), rows)
 
 
-def count_published(tenant_id: str, deliveries: int) -> None:
-    """Inside the transaction that inserted the event (databases without the one-statement path)."""
+def count_published(tenant_id: str, deliveries: int, events: int = 1) -> None:
+    """Inside the transaction that inserted the events (a batch, or databases without the one-statement path)."""
     with connection.cursor() as cursor:
-        cursor.execute(published_sql(in_publish_statement=False), [tenant_id, deliveries])
+        cursor.execute(published_sql(in_publish_statement=False), [tenant_id, events, deliveries])
 
 
 @lru_cache(maxsize=16)

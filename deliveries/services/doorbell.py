@@ -1,11 +1,13 @@
-"""Ringing the workers. The broker is only a doorbell: a message says "there is work", and
-the worker that takes it claims due deliveries from the database. Losing a message
-loses nothing; the sweeper rings again for whatever is due and unclaimed.
+"""Ringing the workers: "there is work", and whoever hears it claims due deliveries from the database.
+Losing a ring loses nothing; the sweeper rings again for whatever is due and unclaimed.
 
-``ring`` (called on commit of every publish) does not talk to the broker itself: a
-background thread sends at most one doorbell per interval per process, however many
-events were published in between. The interval is ``DOORBELL_INTERVAL_SECONDS`` when
-publishing is quiet and grows up to ``DOORBELL_MAX_INTERVAL_SECONDS`` while it is busy.
+With ``WAKE_UP`` notify (PostgreSQL) a ring is a ``NOTIFY`` every worker process hears
+(``deliveries.services.wakeups``; publishing raises its own, in the publishing statement).
+Otherwise it is a drain message through the broker: ``ring`` (called on commit) does not talk
+to the broker itself, a background thread sends at most one doorbell per interval per
+process, however many events were published in between. The interval is
+``DOORBELL_INTERVAL_SECONDS`` when publishing is quiet and grows up to
+``DOORBELL_MAX_INTERVAL_SECONDS`` while it is busy.
 """
 
 import atexit
@@ -17,14 +19,23 @@ import time
 from celery import current_app
 from kombu.exceptions import ChannelError, OperationalError
 
+from deliveries.services import wakeups
 from ground.conf import setting
+from ground.db import DATABASE_UNAVAILABLE
 from ground.task_names import DRAIN_TASK
 
 logger = logging.getLogger(__name__)
 
 
 def ring_now(count: int = 1) -> int:
-    """Send ``count`` drain messages now; returns how many the broker took."""
+    """Ring now: ``count`` drain messages through the broker, or one NOTIFY; returns how many rings went."""
+    if wakeups.notifying():
+        try:
+            wakeups.notify()
+        except DATABASE_UNAVAILABLE as exc:
+            logger.warning("Database unavailable (%s); the sweeper will ring again.", exc)
+            return 0
+        return 1
     for sent in range(count):
         try:
             current_app.send_task(DRAIN_TASK)
@@ -85,7 +96,11 @@ atexit.register(doorbell.flush)
 
 
 def ring() -> None:
-    doorbell.ring()
+    """Ring after a commit (``transaction.on_commit(ring)``)."""
+    if wakeups.notifying():
+        ring_now()
+    else:
+        doorbell.ring()
 
 
 def flush(timeout: float = 5.0) -> bool:

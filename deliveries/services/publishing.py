@@ -10,7 +10,7 @@ from accounts.access import tenant_named
 from accounts.models import Tenant
 from deliveries.models import Delivery
 from deliveries.numbers.tallying import count_published, published_sql
-from deliveries.services import doorbell
+from deliveries.services import doorbell, wakeups
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import (
@@ -24,15 +24,15 @@ from events.services import (
 from ground import raw_insert
 from subscriptions.selectors import owned_endpoint_ids, routes
 
-_DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
-_IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
+DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
+IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
 
 
 class _Stale(Exception):
     """The cached routes no longer match the tenant's endpoints."""
 
 
-def _resolve_tenant(tenant: Tenant | str) -> Tenant:
+def resolve_tenant(tenant: Tenant | str) -> Tenant:
     if isinstance(tenant, Tenant):
         return tenant
     found = tenant_named(tenant)
@@ -41,23 +41,25 @@ def _resolve_tenant(tenant: Tenant | str) -> Tenant:
     return found
 
 
-def _deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
+def new_deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
     now = timezone.now()
     return [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
 
 
 def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[str, list[Any]]]) -> bool:
-    """One statement: writes only if the type is publishable and the routes are current."""
-    conflict = _IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
+    """One statement: writes only if the type is publishable and the routes are current; with NOTIFY wake-ups
+    it also wakes the workers, when it commits."""
+    conflict = IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
     counted = (published_sql(in_publish_statement=True), [event.tenant_id, len(endpoint_ids)])
     inserted, held = raw_insert.insert_with_children(
         event,
         EVENT_COLUMNS,
-        _deliveries(event, endpoint_ids),
-        _DELIVERY_COLUMNS,
+        new_deliveries(event, endpoint_ids),
+        DELIVERY_COLUMNS,
         conflict=conflict,
         guards=guards,
         also=[counted],
+        notify=(wakeups.CHANNEL, wakeups.payload(endpoint_ids)) if endpoint_ids and wakeups.notifying() else None,
     )
     if held and not held[0]:
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
@@ -94,7 +96,7 @@ def _publish_generic(
         if not insert_event(event):
             return False, endpoint_ids
         if endpoint_ids:
-            raw_insert.insert(_deliveries(event, endpoint_ids), _DELIVERY_COLUMNS)
+            raw_insert.insert(new_deliveries(event, endpoint_ids), DELIVERY_COLUMNS)
         count_published(event.tenant_id, len(endpoint_ids))
     return True, endpoint_ids
 
@@ -119,9 +121,10 @@ def publish(
 
     On PostgreSQL this is one statement: the tenant's routes come from a per-process
     cache and the statement itself checks that they and the event type are current.
-    The same statement (or transaction) adds to the tenant's publish totals (/metrics).
+    The same statement (or transaction) adds to the tenant's publish totals (/metrics) and,
+    with NOTIFY wake-ups, raises the notification that wakes the workers when it commits.
     """
-    tenant = _resolve_tenant(tenant)
+    tenant = resolve_tenant(tenant)
     if idempotency_key is not None and (existing := event_with_key(tenant, idempotency_key)) is not None:
         return existing
     event = new_event(
@@ -143,6 +146,6 @@ def publish(
             raise RuntimeError("The event was not written and no event has its idempotency key.")
         return existing
     event._state.adding = False
-    if endpoint_ids:
+    if endpoint_ids and not (write is _publish_postgresql and wakeups.notifying()):  # else the statement notified
         transaction.on_commit(doorbell.ring)
     return event

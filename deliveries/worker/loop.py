@@ -33,10 +33,12 @@ from typing import Any
 from django.db import connections
 from django.utils import timezone
 
+from deliveries.services import wakeups
 from deliveries.services.claims import Claimed
 from deliveries.services.sending import SendResult, claim, prepare, signal_of_sent
 from deliveries.worker.handing_back import give_back_unsent, hand_back_idle
 from deliveries.worker.lanes import Lanes
+from deliveries.worker.listener import Listener
 from deliveries.worker.recorder import Recorder
 from deliveries.worker.senders import Senders
 from ground.db import DATABASE_UNAVAILABLE, refresh_connections
@@ -56,6 +58,7 @@ class Worker:
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
         self._senders = Senders(config, answered=self._answered)
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
+        self._listener = Listener(claim=self.claim_once) if wakeups.notifying() else None
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
@@ -89,6 +92,8 @@ class Worker:
             self._closing = True
             self._wake.notify()
         self._thread.join(timeout=LOOP_TICK_SECONDS * 4)
+        if self._listener is not None:
+            self._listener.close()
         self._senders.shutdown()
         hand_back_idle(self._lanes, owner=self.owner, closing=True)  # what is still leased is re-sent later
         return idle
@@ -116,7 +121,7 @@ class Worker:
         now = time.monotonic()
         self._recorder.renew_if_due()
         give_back_unsent(self._lanes)
-        idle_lanes = self._lanes.give_up_at is not None
+        idle_lanes = self._lanes.give_up_at is not None and not self.listening
         timed_out = self._claim_again_at is not None and now >= self._claim_again_at
         results = self._recorder.has_results()
         # Answers came: claim before recording them, so a lane is refilled before it runs dry (and work
@@ -132,9 +137,14 @@ class Worker:
             self._senders.start(self._lanes.starts_due())
         return poll_at
 
+    @property
+    def listening(self) -> bool:
+        """Whether NOTIFY wakes this process for new work (then its owners need not poll for it)."""
+        return self._listener is not None and self._listener.connected.is_set()
+
     def _wait_for_duty(self, poll_at: float) -> bool:
         """Sleep until there are results to record or the next timer is due; False when closing."""
-        idle_poll = poll_at if self._lanes.give_up_at is not None else None
+        idle_poll = poll_at if self._lanes.give_up_at is not None and not self.listening else None
         lanes = self._lanes
         timers = [self._recorder.renew_at, self._claim_again_at, lanes.next_start_at, lanes.give_up_at, idle_poll]
         wake_at = min((at for at in timers if at is not None), default=time.monotonic() + LOOP_TICK_SECONDS)

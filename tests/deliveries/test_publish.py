@@ -213,6 +213,28 @@ def test_hand_off_to_the_broker_waits_for_commit(tenant, django_capture_on_commi
     assert (delivery.status, delivery.lease_until) == ("pending", None)  # a drain claims it from the database
 
 
+def test_a_publish_wakes_the_workers_when_it_commits_naming_its_endpoints(tenant, wake_ups):
+    endpoint = endpoint_for(tenant)
+    other = endpoint_for(tenant)
+
+    with transaction.atomic():
+        publish(tenant=tenant, type="message.received", data={})
+        assert wake_ups.heard(wait=0.2) == []  # nothing before the commit
+
+    assert wake_ups.heard() == [",".join(sorted([endpoint.pk, other.pk]))]
+
+
+def test_a_publish_that_writes_no_delivery_wakes_nobody(tenant, wake_ups):
+    endpoint = endpoint_for(tenant)
+    publish(tenant=tenant, type="message.received", data={}, idempotency_key="once")
+    assert wake_ups.heard() == [endpoint.pk]
+
+    publish(tenant=tenant, type="message.received", data={}, idempotency_key="once")  # the first event is returned
+    publish(tenant=tenant, type="message.received", data={}, endpoint_ids=[])
+
+    assert wake_ups.heard() == []
+
+
 def test_publish_without_matching_endpoints_enqueues_nothing(tenant, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
         event = publish(tenant=tenant, type="message.received", data={})

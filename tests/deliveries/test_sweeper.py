@@ -46,6 +46,15 @@ def test_due_unowned_delivery_rings_a_drain(make_delivery, now, broker):
     assert delivery.lease_until is None  # the sweeper only rings; the drain claims
 
 
+def test_with_notify_wake_ups_a_sweep_wakes_every_worker_once(make_delivery, now, wake_ups):
+    for _ in range(3):
+        make_delivery(next_attempt_at=now - SECOND)
+
+    assert sweep_due(now=now) == SweepResult(due=3, rings=1)
+
+    assert wake_ups.heard() == [""]  # any endpoint: every listening worker claims
+
+
 def test_delivery_whose_lease_ran_out_is_swept_again(make_delivery, now, broker):
     make_delivery(next_attempt_at=now - timedelta(minutes=5), lease_until=now - SECOND)
 

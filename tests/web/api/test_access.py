@@ -56,6 +56,7 @@ ROUTES = [
     Route("get", "/endpoints/{endpoint}/stats/", 200, "object"),
     Route("get", "/events/", 200, "list", list_key="event"),
     Route("post", "/events/", 202, "create", {"type": "message.received", "data": {"text": "hi"}}),
+    Route("post", "/events/batch/", 202, "create", {"events": [{"type": "message.received", "data": {"text": "hi"}}]}),
     Route("get", "/events/{event}/", 200, "object"),
     Route("get", "/deliveries/", 200, "list", list_key="delivery"),
     Route("get", "/deliveries/{delivery}/", 200, "object"),

@@ -20,6 +20,7 @@ EXPECTED = {
     "/api/v1/endpoints/{id}/stats/": {"get"},
     "/api/v1/events/": {"get", "post"},
     "/api/v1/events/{id}/": {"get"},
+    "/api/v1/events/batch/": {"post"},
     "/api/v1/deliveries/": {"get"},
     "/api/v1/deliveries/{id}/": {"get"},
     "/api/v1/deliveries/{id}/resend/": {"post"},

@@ -1,10 +1,14 @@
 """``/api/v1/events/``: publish events (the ingestion API) and read them with their deliveries."""
 
 import django_filters
+from django.db.models import Count
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from deliveries.models import Delivery
+from deliveries.services.batch_publishing import MAX_BATCH, BatchRefused, publish_many
 from deliveries.services.publishing import publish
 from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
 from events.models import Event, EventSource
@@ -52,6 +56,39 @@ class PublishedSerializer(serializers.Serializer):
     deliveries = serializers.IntegerField(help_text="Deliveries created for it.")
 
 
+class BatchItemSerializer(PublishSerializer):
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, help_text="Per event: a repeated key gives the first event, writing nothing."
+    )
+
+
+class BatchPublishSerializer(serializers.Serializer):
+    events = serializers.ListField(child=BatchItemSerializer(), min_length=1, max_length=MAX_BATCH)
+    all_or_nothing = serializers.BooleanField(
+        default=True,
+        help_text="true (default): one bad event refuses the batch (400, nothing written). "
+        "false: the good events are published and each bad one gets its error.",
+    )
+
+
+class BatchItemResultSerializer(serializers.Serializer):
+    id = serializers.CharField(required=False, help_text="The event id, when it was published (or already was).")
+    deliveries = serializers.IntegerField(required=False, help_text="Its deliveries.")
+    error = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Why this event was not published, by field (only when all_or_nothing is false).",
+    )
+
+
+class BatchPublishedSerializer(serializers.Serializer):
+    results = BatchItemResultSerializer(many=True, help_text="One per event sent, in order.")
+
+
+def _item_errors(error: PublishError) -> dict[str, list[str]]:
+    return {"type" if isinstance(error, UnknownEventType) else "data": [str(error)]}
+
+
 class EventViewSet(
     TenantScopedMixin,
     mixins.CreateModelMixin,
@@ -70,7 +107,7 @@ class EventViewSet(
         return DeliveryEventSerializer if self.action == "retrieve" else EventSerializer
 
     def get_throttles(self):
-        if self.action == "create":
+        if self.action in ("create", "batch"):
             return [ApiKeyRateThrottle(), PublishRateThrottle()]
         return super().get_throttles()
 
@@ -99,3 +136,38 @@ class EventViewSet(
             field = "type" if isinstance(exc, UnknownEventType) else "data"
             raise serializers.ValidationError({field: [str(exc)]}) from exc
         return Response({"id": event.id, "deliveries": event.deliveries.count()}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request=BatchPublishSerializer,
+        responses={202: BatchPublishedSerializer},
+        description=f"Publish up to {MAX_BATCH} events in one transaction. All or nothing unless `all_or_nothing` "
+        "is false: a bad event answers 400 with its errors at its index under `events`, and nothing is written.",
+    )
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        serializer = BatchPublishSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        items = [dict(item) for item in serializer.validated_data["events"]]
+        try:
+            results = publish_many(
+                tenant=self.tenant_for_write(),
+                events=items,
+                partial=not serializer.validated_data["all_or_nothing"],
+                source=EventSource.API,
+            )
+        except BatchRefused as refused:
+            errors = [_item_errors(refused.errors[i]) if i in refused.errors else {} for i in range(len(items))]
+            raise serializers.ValidationError({"events": errors}) from refused
+        counts = dict(
+            Delivery.objects.filter(event_id__in=[r.event.pk for r in results if r.event is not None])
+            .values_list("event_id")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        body = [
+            {"error": _item_errors(result.error)}
+            if result.error is not None or result.event is None
+            else {"id": result.event.pk, "deliveries": counts.get(result.event.pk, 0)}
+            for result in results
+        ]
+        return Response({"results": body}, status=status.HTTP_202_ACCEPTED)

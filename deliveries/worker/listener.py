@@ -1,0 +1,69 @@
+"""The listener thread: with NOTIFY wake-ups, hears of new work at once and claims it.
+
+It LISTENs on a connection of its own. When notifications come it takes all that have
+arrived, then claims once (through the worker's ``claim_once``, on this thread: no hand-off),
+so a burst of publishes costs one claim. While it is connected the worker's owners need not
+poll for work published for their endpoints. If the connection breaks it says so once and
+reconnects, backing off up to ``RECONNECT_MAX_SECONDS``; meanwhile the owners poll again and
+the sweeps go on, so nothing waits longer than a sweep interval.
+"""
+
+import logging
+import threading
+from collections.abc import Callable
+
+import psycopg
+from django.db import connections
+
+from deliveries.services.wakeups import listening_connection
+from ground.db import DATABASE_UNAVAILABLE, refresh_connections
+
+logger = logging.getLogger(__name__)
+
+WAIT_SECONDS = 1.0  # how soon it notices it should stop
+RECONNECT_MAX_SECONDS = 5.0
+
+
+class Listener:
+    def __init__(self, *, claim: Callable[[], object]) -> None:
+        self._claim = claim
+        self.connected = threading.Event()
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="webhookhub-listener", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        self._thread.join(timeout=WAIT_SECONDS * 2)
+
+    def _run(self) -> None:
+        wait = 0.1
+        while not self._closing.is_set():
+            try:
+                with listening_connection() as connection:
+                    if wait > 0.1:
+                        logger.info("Listening for new work again.")
+                    self.connected.set()
+                    wait = 0.1
+                    self._claim_heard()  # what was published while it was not listening
+                    while not self._closing.is_set():
+                        if list(connection.notifies(timeout=WAIT_SECONDS, stop_after=1)):
+                            list(connection.notifies(timeout=0))  # and whatever else has arrived: one claim
+                            self._claim_heard()
+            except psycopg.Error as exc:
+                if self.connected.is_set() or wait == 0.1:
+                    logger.warning("Not listening for new work (%s); the sweeps go on. Reconnecting.", exc)
+                self.connected.clear()
+                self._closing.wait(wait)
+                wait = min(wait * 2, RECONNECT_MAX_SECONDS)
+        self.connected.clear()
+        connections.close_all()  # this thread's Django connections
+
+    def _claim_heard(self) -> None:
+        refresh_connections()
+        try:
+            self._claim()
+        except DATABASE_UNAVAILABLE as exc:
+            logger.warning("Claiming failed, database unavailable (%s).", exc)
+        except Exception:  # noqa: BLE001 - the listener must outlive any one failure
+            logger.exception("Claiming failed.")
