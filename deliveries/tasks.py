@@ -6,7 +6,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from deliveries import worker
-from deliveries.services import doorbell, sweeping
+from deliveries.services import doorbell, sweeping, wakeups
 from deliveries.worker.ticker import ticker
 from ground.conf import setting
 from ground.db import DATABASE_UNAVAILABLE
@@ -40,17 +40,24 @@ def sweep() -> int | None:
 
 
 @worker_process_init.connect
-def _start_sweep_ticker(**kwargs: object) -> None:
-    """Each pool process (prefork or solo) also sweeps on its own clock: retries do not wait for beat."""
-    ticker.start(float(setting("SWEEP_INTERVAL_SECONDS")))
+def _start_process_duties(**kwargs: object) -> None:
+    """Each pool process (prefork or solo) also sweeps on its own clock (retries do not wait for
+    beat) and, with NOTIFY wake-ups, listens from the start: no drain message will come to start it."""
+    _start_duties()
 
 
 @worker_ready.connect
-def _start_sweep_ticker_in_thread_pools(sender: object, **kwargs: object) -> None:
-    """Pools without pool processes (threads, gevent, eventlet) tick in the worker itself."""
+def _start_duties_in_thread_pools(sender: object, **kwargs: object) -> None:
+    """Pools without pool processes (threads, gevent, eventlet) tick and listen in the worker itself."""
     pool = getattr(getattr(sender, "controller", None), "pool_cls", None)
     if pool is not None and not pool.__module__.endswith((".prefork", ".solo")):
-        ticker.start(float(setting("SWEEP_INTERVAL_SECONDS")))
+        _start_duties()
+
+
+def _start_duties() -> None:
+    ticker.start(float(setting("SWEEP_INTERVAL_SECONDS")))
+    if wakeups.notifying():
+        worker.process_worker()
 
 
 @worker_process_shutdown.connect

@@ -112,6 +112,20 @@ def test_redirect_is_not_followed(e2e, tenant, receiver):
     assert attempts[0] == (302, "retry")
 
 
+def test_a_fresh_worker_is_woken_by_a_publish_without_any_sweep(e2e, tenant, receiver):
+    """The first publish reaches a worker that has not worked yet: by NOTIFY (PostgreSQL), which every
+    pool process listens for from its start, or by the broker's doorbell. No sweep comes in this test."""
+    make_endpoint(tenant, receiver.url())
+    e2e.env = {**e2e.env, "WEBHOOKHUB_SWEEP_INTERVAL_SECONDS": "3600"}
+    e2e.start_all()
+    time.sleep(2)  # the pool processes are up (and, with NOTIFY, listening)
+
+    event = publish(tenant=tenant, type="message.received", data={"text": "first"})
+
+    [request] = receiver.wait_for(1, timeout=20)
+    assert request.headers["webhook-id"] == event.id
+
+
 def test_sigkill_of_a_worker_mid_send_loses_nothing(e2e, tenant, receiver):
     make_endpoint(tenant, receiver.url(), timeout_s=10)
     receiver.replies = [Reply(status=200, delay=20)]  # the first request hangs until the worker is dead
