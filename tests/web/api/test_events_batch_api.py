@@ -98,6 +98,23 @@ def test_a_batch_holds_one_to_a_hundred_events(admin, tenant, count):
     assert db_state() == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    [[None, None], "events", {"events": "x"}, {"events": None}, {}],
+    ids=["list", "text", "events-text", "events-null", "empty"],
+)
+def test_a_body_that_is_not_a_batch_is_a_400_naming_what_is_wrong(tenant, body):
+    """Through the key-authenticated path, where the publish rate reads the body first (the fuzzer's 500)."""
+    client = key_client(tenant)
+    before = db_state()
+
+    response = _post(client, body)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]
+    assert db_state() == before
+
+
 def test_the_publish_rate_counts_a_batchs_events_not_its_request(tenant, monkeypatch):
     monkeypatch.setattr(PublishRateThrottle, "THROTTLE_RATES", {"publish": "5/min"})
     cache.clear()
