@@ -1,7 +1,8 @@
-"""Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain, and
-per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint).
+"""Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain,
+per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint),
+and batch publishing.
 
-    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down] [--backlog 100000]
+    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch] [--backlog 100000]
 
 Same database, broker and worker command as bench/webhookhub.json (PostgreSQL
 ``bench_webhookhub``, Redis db 3, ``celery worker -P prefork -c 2`` plus beat), and the
@@ -418,6 +419,38 @@ def down(platform: Platform, count: int = 10_000, down_seconds: float = 180) -> 
     }
 
 
+def batch(platform: Platform, events: int = 20_000, size: int = 100) -> dict:
+    """``publish_many`` from one process, batches of ``size``, as fast as it goes while the workers
+    deliver: events published per second (wall clock of the publishing loop), then every event
+    delivered once."""
+    from bench.common import message_data
+    from webhookhub import publish_many
+
+    tenant = _tenant_with_endpoints(["/hooks/batch"])
+    _receiver("/reset", {})
+    platform.start_workers()
+    run = uuid.uuid4().hex[:8]
+    started = time.perf_counter()
+    for first in range(0, events, size):
+        items = [{"type": "message.received", "data": message_data(run, i)} for i in range(first, first + size)]
+        publish_many(tenant=tenant, events=items)
+    published_s = time.perf_counter() - started
+    delivered = _wait(lambda: _receiver("/stats")["unique"] >= events, 240, 0.25)
+    drained_s = time.perf_counter() - started
+    stats = _receiver("/stats")
+    platform.stop_workers()
+    if not delivered:
+        raise RuntimeError(f"batch: {stats['unique']} of {events} delivered within 240 s")
+    return {
+        "events": events,
+        "batch_size": size,
+        "published_per_s": round(events / published_s),
+        "all_delivered_after_s": round(drained_s, 1),
+        "delivered_unique": stats["unique"],
+        "duplicates": stats["duplicates"],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="fanout,isolation,backlog")
@@ -456,7 +489,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"results: {out}  logs: {run_dir}")
 
 
-SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down}
+SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down, "batch": batch}
 
 if __name__ == "__main__":
     main()
