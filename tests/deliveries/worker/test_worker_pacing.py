@@ -54,7 +54,9 @@ def test_the_rate_limit_spaces_the_starts(tenant, receiver):
     starts = sorted(request.at for request in receiver.requests)
     assert len(starts) == 9
     assert _most_within(starts, 1.0) <= 5  # rate + 1
-    assert starts[-1] - starts[0] >= 1.9  # 9 starts at most 4 a second apart: 8 gaps of 0.25 s
+    # 9 starts at 4 a second: 8 gaps of 0.25 s, or 7 after a first burst of two (rate + 1). Measured from
+    # the second arrival: the first request also opens the connection, and arrived 0.3 s late once in CI.
+    assert starts[-1] - starts[1] >= 1.6
 
 
 def test_a_refusing_endpoint_stops_its_lane_when_the_circuit_opens_and_the_rest_wait_unattempted(tenant):
