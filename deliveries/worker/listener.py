@@ -1,7 +1,7 @@
 """The listener thread: with NOTIFY wake-ups, hears of new work at once and claims it.
 
 It LISTENs on a connection of its own. When notifications come it takes all that have
-arrived, then claims once (through the worker's ``claim_once``, on this thread: no hand-off),
+arrived, then claims once (through the worker's claim, on this thread: no hand-off),
 so a burst of publishes costs one claim. While it is connected the worker's owners need not
 poll for work published for their endpoints. If the connection breaks it says so once and
 reconnects, backing off up to ``RECONNECT_MAX_SECONDS``; meanwhile the owners poll again and
@@ -16,7 +16,6 @@ import psycopg
 from django.db import connections
 
 from deliveries.services.wakeups import listening_connection
-from ground.db import DATABASE_UNAVAILABLE, refresh_connections
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +59,7 @@ class Listener:
         connections.close_all()  # this thread's Django connections
 
     def _claim_heard(self) -> None:
-        refresh_connections()
         try:
-            self._claim()
-        except DATABASE_UNAVAILABLE as exc:
-            logger.warning("Claiming failed, database unavailable (%s).", exc)
+            self._claim()  # the worker's guarded claim: it refreshes connections and logs an outage
         except Exception:  # noqa: BLE001 - the listener must outlive any one failure
             logger.exception("Claiming failed.")

@@ -58,7 +58,7 @@ class Worker:
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
         self._senders = Senders(config, answered=self._answered)
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
-        self._listener = Listener(claim=self.claim_once) if wakeups.notifying() else None
+        self._listener = Listener(claim=self._claim) if wakeups.notifying() else None
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
@@ -154,7 +154,8 @@ class Worker:
             return not self._closing
 
     def _claim(self) -> None:
-        """A claim of the loop's own; a failure is logged and the loop tries again a second later."""
+        """A claim of the loop's or the listener's, on fresh connections; if the database is unavailable
+        it is logged and the loop tries again a second later."""
         refresh_connections()
         try:
             self.claim_once()
