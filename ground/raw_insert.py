@@ -66,7 +66,7 @@ def _insert_with_children_sql(
     conflict: tuple[tuple[str, ...], str] | None,
     guards: tuple[str, ...],
     also: tuple[str, ...],
-    notify: bool,
+    notify: str | None,
 ) -> str:
     quote = connection.ops.quote_name
     parent_meta = parent_model._meta
@@ -95,7 +95,7 @@ def _insert_with_children_sql(
     for i, also_sql in enumerate(also):
         sql += f", also{i} AS ({also_sql})"
     if notify:  # once per inserted parent: a target list is evaluated per row
-        sql += ", notified AS (SELECT pg_notify(%s, %s) FROM parent)"
+        sql += f", notified AS (SELECT {notify} FROM parent)"  # noqa: S608 - the caller's SQL expression
         return sql + " SELECT (SELECT count(*) FROM parent), guard.*, (SELECT count(*) FROM notified) FROM guard"  # noqa: S608
     return sql + " SELECT (SELECT count(*) FROM parent), guard.* FROM guard"  # noqa: S608
 
@@ -109,7 +109,7 @@ def insert_with_children(
     conflict: tuple[Sequence[str], str] | None = None,
     guards: Sequence[tuple[str, Sequence]] = (),
     also: Sequence[tuple[str, Sequence]] = (),
-    notify: tuple[str, str] | None = None,
+    notify: tuple[str, Sequence] | None = None,
 ) -> tuple[bool, list[bool]]:
     """PostgreSQL only: insert ``parent`` and ``children`` in one statement, atomic on its own.
 
@@ -117,8 +117,9 @@ def insert_with_children(
     parameters) holds, or when ``conflict`` = (columns, predicate) names a partial
     unique index the parent collides with. Returns (parent inserted, each guard's
     value). ``also``: more statements (SQL and parameters) run as part of it; they may select
-    from ``parent``, which has a row only if the parent was inserted. ``notify`` = (channel,
-    payload): a ``pg_notify`` raised only if the parent was inserted (sent when it commits). One
+    from ``parent``, which has a row only if the parent was inserted. ``notify`` = (SQL
+    expression, its parameters): a ``pg_notify`` raised only if the parent was inserted (sent
+    when it commits). One
     round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
     """
     child_model = type(children[0]) if children else None
@@ -132,7 +133,7 @@ def insert_with_children(
         conflict_key,
         tuple(guard_sql for guard_sql, _ in guards),
         tuple(also_sql for also_sql, _ in also),
-        notify is not None,
+        notify[0] if notify else None,
     )
     params = [value for _, guard_params in guards for value in guard_params]
     parent_columns = [column(type(parent), name) for name in parent_fields]
@@ -145,7 +146,7 @@ def insert_with_children(
             for field in child_columns
         ]
     params += [value for _, also_params in also for value in also_params]
-    params += list(notify or ())
+    params += list(notify[1]) if notify else []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         inserted, *guard_values = cursor.fetchone()

@@ -58,6 +58,7 @@ class EndpointClaim:
 class Claimed:
     endpoints: list[EndpointClaim] = field(default_factory=list)
     wake_at: datetime | None = None  # when a limit of time (pause, probe) lets more of the due work go
+    more_due: bool = False  # due work may be left that this owner takes later (a limit, capacity, a stopped lane)
 
     @property
     def delivery_ids(self) -> list[int]:
@@ -179,18 +180,24 @@ def claim_due(
     capacity: int,
     held: dict[str, int] | None = None,
     skip: set[str] | None = None,
+    endpoint_ids: list[str] | None = None,
 ) -> Claimed:
     """Lease up to ``capacity`` due deliveries, round robin over the endpoints this owner may schedule.
 
     ``held``: per endpoint, the owner's leased deliveries not yet answered (waiting or in
     flight). ``skip``: endpoints the owner takes nothing of now (it holds all they may have, or
     their latest answer, a pause or the failure that opens the circuit, is not recorded yet).
+    ``endpoint_ids``: look at these endpoints only (a wake-up named them), not for every
+    endpoint with due work.
     """
     claimed = Claimed()
     if capacity <= 0:
+        claimed.more_due = True
         return claimed
     until = now + timedelta(seconds=lease_seconds)
-    candidates = [pk for pk in endpoints_with_due_work(now, owner=owner) if pk not in (skip or ())]
+    with_work = endpoints_with_due_work(now, owner=owner) if endpoint_ids is None else endpoint_ids
+    candidates = [pk for pk in with_work if pk not in (skip or ())]
+    claimed.more_due = len(candidates) < len(with_work)  # a stopped lane's work waits for its answer
     if not candidates:
         return claimed  # one read, no transaction: the usual answer to an owner's poll
     with transaction.atomic():
@@ -202,8 +209,15 @@ def claim_due(
                 claimed.wake_at = decided.wake_at
             if decided.count:
                 schedules[schedule.endpoint_id], allowed[schedule.endpoint_id] = schedule, decided.count
+            elif decided.wake_at is None:
+                claimed.more_due = True  # it holds all it may: what is due goes as its answers come
         leased = _lease_shares(allowed, capacity, now=now, until=until)
         capacity_ran_short = sum(len(ids) for ids in leased.values()) >= capacity
+        claimed.more_due = (
+            claimed.more_due
+            or capacity_ran_short
+            or any(len(leased.get(endpoint_id, ())) >= count for endpoint_id, count in allowed.items())
+        )
         touched: list[str] = []  # rows to write: newly owned, or moved to the back of the round
         for endpoint_id, ids in leased.items():
             schedule = schedules[endpoint_id]

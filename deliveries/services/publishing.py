@@ -59,7 +59,7 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[
         conflict=conflict,
         guards=guards,
         also=[counted],
-        notify=(wakeups.CHANNEL, wakeups.payload(endpoint_ids)) if endpoint_ids and wakeups.notifying() else None,
+        notify=(wakeups.notification_sql(), [endpoint_ids]) if endpoint_ids and wakeups.notifying() else None,
     )
     if held and not held[0]:
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")

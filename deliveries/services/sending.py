@@ -49,9 +49,18 @@ def claim(
     capacity: int,
     held: dict[str, int] | None = None,
     skip: set[str] | None = None,
+    endpoint_ids: list[str] | None = None,
 ) -> tuple[list[Delivery], Claimed]:
-    """Lease due deliveries fairly across the endpoints this worker may schedule, loaded for sending."""
-    claimed = claim_due(owner=owner, now=now, lease_seconds=lease_seconds, capacity=capacity, held=held, skip=skip)
+    """Lease due deliveries fairly across the endpoints this worker may schedule (or these), loaded for sending."""
+    claimed = claim_due(
+        owner=owner,
+        now=now,
+        lease_seconds=lease_seconds,
+        capacity=capacity,
+        held=held,
+        skip=skip,
+        endpoint_ids=endpoint_ids,
+    )
     endpoints = {endpoint_claim.endpoint.pk: endpoint_claim.endpoint for endpoint_claim in claimed.endpoints}
     deliveries = _load(claimed.delivery_ids, endpoints) if claimed.delivery_ids else []
     return deliveries, claimed

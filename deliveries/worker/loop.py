@@ -1,12 +1,15 @@
 """A worker process's sending machinery: the loop thread, the lanes, the sender threads and the recorder.
 
 - **Claims**: every claim is ``claim_once``, one at a time. A drain task or the sweep ticker
-  claims on its own thread (``drain``, so a doorbell's claim waits for no hand-off); the loop
-  thread claims before it records each batch of answers (so lanes are refilled before they run
-  dry, and work published for an endpoint this process owns is found whichever process took
-  its doorbell), when a limit of time runs out (a ``Retry-After`` pause, the next probe), and,
-  while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers leave an owned
-  endpoint's new work to its owner).
+  claims on its own thread (``drain``, so a doorbell's claim waits for no hand-off), and the
+  listener (NOTIFY wake-ups) on its own, only the endpoints a notification names as this
+  process's or nobody's. The loop thread claims when a limit of time runs out (a
+  ``Retry-After`` pause, the next probe) and before it records a batch of answers if due work
+  may be left behind (a limit, full capacity, a stopped lane: so lanes are refilled before
+  they run dry). Without a listener (broker wake-ups) it claims before every batch of answers
+  (work published for an endpoint this process owns is found whichever process took its
+  doorbell) and, while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers
+  leave an owned endpoint's new work to its owner).
 - **The loop** (this module) keeps those timers, starts rate-limited sends when their time
   comes, gives back the leases of deliveries a stopped lane will not send, and hands idle
   endpoints back.
@@ -58,10 +61,11 @@ class Worker:
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
         self._senders = Senders(config, answered=self._answered)
         self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
-        self._listener = Listener(claim=self._claim) if wakeups.notifying() else None
+        self._listener = Listener(owner=self.owner, claim=self._claim) if wakeups.notifying() else None
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
+        self._more_due = False  # the last claims left due work behind (a limit, full capacity, a stopped lane)
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="webhookhub-loop", daemon=True)
         self._thread.start()
@@ -124,9 +128,10 @@ class Worker:
         idle_lanes = self._lanes.give_up_at is not None and not self.listening
         timed_out = self._claim_again_at is not None and now >= self._claim_again_at
         results = self._recorder.has_results()
-        # Answers came: claim before recording them, so a lane is refilled before it runs dry (and work
-        # published for an endpoint this process owns, whose doorbell another process took, is found).
-        if results or timed_out or (idle_lanes and now >= poll_at):
+        # Answers came and work may be waiting: claim before recording them, so a lane is refilled before it
+        # runs dry (without a listener, work published for an endpoint this process owns is found so).
+        refill = results and (self._more_due or not self.listening)
+        if refill or timed_out or (idle_lanes and now >= poll_at):
             poll_at = now + IDLE_POLL_SECONDS
             self._claim()
         if results:
@@ -153,33 +158,41 @@ class Worker:
                 self._wake.wait(timeout=min(LOOP_TICK_SECONDS, max(0.0, wake_at - time.monotonic())))
             return not self._closing
 
-    def _claim(self) -> None:
-        """A claim of the loop's or the listener's, on fresh connections; if the database is unavailable
-        it is logged and the loop tries again a second later."""
+    def _claim(self, endpoint_ids: list[str] | None = None) -> None:
+        """A claim of the loop's or the listener's (of these endpoints only), on fresh connections; if the
+        database is unavailable it is logged and the loop tries again a second later."""
         refresh_connections()
         try:
-            self.claim_once()
+            self.claim_once(endpoint_ids)
         except DATABASE_UNAVAILABLE as exc:
             logger.warning("Claiming failed, database unavailable (%s).", exc)
             self._claim_again_at = time.monotonic() + CLAIM_RETRY_SECONDS
 
-    def claim_once(self) -> tuple[int, int]:
-        """Every claim: one round for this process's free room, its deliveries started at once; (claimed,
-        room asked for). One at a time, whoever asks (the loop, a drain)."""
+    def claim_once(self, endpoint_ids: list[str] | None = None) -> tuple[int, int]:
+        """Every claim: one round for this process's free room (of these endpoints' work, or any), its deliveries
+        started at once; (claimed, room asked for). One at a time, whoever asks (the loop, the listener, a drain)."""
         with self._claim_lock:
-            return self._claim_round()
+            return self._claim_round(endpoint_ids)
 
-    def _claim_round(self) -> tuple[int, int]:
+    def _claim_round(self, endpoint_ids: list[str] | None) -> tuple[int, int]:
         room = min(self._lanes.senders * HELD_PER_THREAD - self._lanes.unrecorded(), self.config["DRAIN_BATCH_SIZE"])
         if room <= 0:
-            return 0, 0  # room frees up as results are recorded, and lanes running low ask for a claim
+            self._more_due = True
+            return 0, 0  # room frees up as results are recorded, and then the loop claims again
         held, stopped = self._lanes.held_by_endpoint()
         now = timezone.now()
         lease = self.config["SEND_LEASE_SECONDS"]
         deliveries, claimed = claim(
-            owner=self.owner, now=now, lease_seconds=lease, capacity=room, held=held, skip=stopped
+            owner=self.owner,
+            now=now,
+            lease_seconds=lease,
+            capacity=room,
+            held=held,
+            skip=stopped,
+            endpoint_ids=endpoint_ids,
         )
-        self._remember_limits(claimed)
+        # A claim of named endpoints says nothing of the others: it may only add to what waits.
+        self._remember_limits(claimed, of_all=endpoint_ids is None)
         if not deliveries:
             return 0, room
         batch = prepare(deliveries, now)
@@ -190,12 +203,18 @@ class Worker:
         self._senders.start(starts)
         return len(deliveries), room
 
-    def _remember_limits(self, claimed: Claimed) -> None:
-        """When to claim again besides as requests finish: when the earliest limit of time (pause, probe) runs out."""
-        if claimed.wake_at is None:
-            self._claim_again_at = None
+    def _remember_limits(self, claimed: Claimed, *, of_all: bool) -> None:
+        """Whether to claim again as requests finish (due work was left behind), and when besides: when the
+        earliest limit of time (pause, probe) runs out. A claim of some endpoints only adds to what was known."""
+        again_at = None
+        if claimed.wake_at is not None:
+            again_at = time.monotonic() + max(0.0, (claimed.wake_at - timezone.now()).total_seconds())
+        if of_all:
+            self._more_due, self._claim_again_at = claimed.more_due, again_at
         else:
-            self._claim_again_at = time.monotonic() + max(0.0, (claimed.wake_at - timezone.now()).total_seconds())
+            self._more_due = self._more_due or claimed.more_due
+            if again_at is not None and (self._claim_again_at is None or again_at < self._claim_again_at):
+                self._claim_again_at = again_at
 
     def _answered(self, sent: SendResult) -> None:
         """On a sender thread, as a request finishes: the next that may go starts now, the result goes to

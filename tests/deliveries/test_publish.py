@@ -2,8 +2,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from django.db import transaction
+from django.utils import timezone as django_timezone
 
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
+from deliveries.services.wakeups import to_claim
 from events.catalog import CATALOG
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventType
@@ -221,13 +223,27 @@ def test_a_publish_wakes_the_workers_when_it_commits_naming_its_endpoints(tenant
         publish(tenant=tenant, type="message.received", data={})
         assert wake_ups.heard(wait=0.2) == []  # nothing before the commit
 
-    assert wake_ups.heard() == [",".join(sorted([endpoint.pk, other.pk]))]
+    assert wake_ups.heard() == [",".join(f"{pk}=" for pk in sorted([endpoint.pk, other.pk]))]  # nobody owns them
+
+
+def test_the_wake_up_names_each_endpoints_live_owner_so_only_it_claims(tenant, wake_ups):
+    owned, lapsed, new = endpoint_for(tenant), endpoint_for(tenant), endpoint_for(tenant)
+    now = django_timezone.now()
+    EndpointSchedule.objects.create(endpoint=owned, owner="host:1:aa", owned_until=now + timedelta(seconds=30))
+    EndpointSchedule.objects.create(endpoint=lapsed, owner="host:2:bb", owned_until=now - timedelta(seconds=1))
+
+    publish(tenant=tenant, type="message.received", data={})
+
+    [heard] = wake_ups.heard()
+    assert dict(item.split("=") for item in heard.split(",")) == {owned.pk: "host:1:aa", lapsed.pk: "", new.pk: ""}
+    assert to_claim([heard], owner="host:1:aa") == sorted([owned.pk, lapsed.pk, new.pk])
+    assert to_claim([heard], owner="host:3:cc") == sorted([lapsed.pk, new.pk])  # not another live owner's
 
 
 def test_a_publish_that_writes_no_delivery_wakes_nobody(tenant, wake_ups):
     endpoint = endpoint_for(tenant)
     publish(tenant=tenant, type="message.received", data={}, idempotency_key="once")
-    assert wake_ups.heard() == [endpoint.pk]
+    assert wake_ups.heard() == [f"{endpoint.pk}="]
 
     publish(tenant=tenant, type="message.received", data={}, idempotency_key="once")  # the first event is returned
     publish(tenant=tenant, type="message.received", data={}, endpoint_ids=[])
