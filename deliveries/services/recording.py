@@ -19,7 +19,7 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
@@ -104,7 +104,11 @@ def write(recorded: Recorded) -> None:
     """The recording transaction. Results whose lease another worker took meanwhile are left out."""
     now = recorded.decided_at
     with transaction.atomic():
-        owned = _still_owned(recorded.deliveries)
+        # First the states, only of deliveries whose lease is still the one they were claimed with (so these
+        # rows are locked until commit): that one statement says which results are still this worker's.
+        owned = _save_states(
+            [(outcome.sent.delivery, outcome.state) for outcome in recorded.outcomes] + recorded.cancellations
+        )
         kept = [outcome for outcome in recorded.outcomes if outcome.sent.delivery.pk in owned]
         attempts = [outcome.attempt for outcome in kept]
         if kept:
@@ -115,10 +119,6 @@ def write(recorded: Recorded) -> None:
             count_attempts(with_tenants)  # /metrics' numbers
             # Each endpoint's health: the failing streak and clock, and auto-disable past the period.
             record_requests(requests_seen([attempt for attempt in attempts if attempt.request_made]), now=now)
-        _save_states(
-            [(outcome.sent.delivery, outcome.state) for outcome in kept]
-            + [(delivery, state) for delivery, state in recorded.cancellations if delivery.pk in owned]
-        )
         # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
         # dead endpoint.
         record_signals(_signals(kept), now=now)
@@ -194,10 +194,32 @@ def _cancelled(delivery: Delivery, now: datetime) -> DeliveryState:
     )
 
 
-def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> None:
-    """One UPDATE per distinct new state (a batch of successes is one statement)."""
+def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
+    """Write each delivery's new state where its lease is still the one it was claimed with; the ids written.
+
+    A result that comes back after its lease ran out (and another worker may have taken the
+    delivery) must not overwrite newer state. One UPDATE per distinct new state (a batch of
+    successes is one statement).
+    """
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    written: set[int] = set()
     for state, group in groupby(sorted(states, key=lambda pair: repr(pair[1])), key=lambda pair: pair[1]):
-        Delivery.objects.filter(pk__in=[delivery.pk for delivery, _ in group]).update(**vars(state))
+        by_lease: dict[Any, list[int]] = {}
+        for delivery, _ in group:
+            by_lease.setdefault(getattr(delivery, "claimed_lease", None), []).append(delivery.pk)
+        fields = [Delivery._meta.get_field(name) for name in vars(state)]
+        assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+        params: list[Any] = [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
+        held = []
+        for lease, ids in by_lease.items():
+            held.append(
+                f"(id IN ({', '.join(['%s'] * len(ids))}) AND lease_until {'IS NULL' if lease is None else '= %s'})"
+            )
+            params += ids if lease is None else [*ids, connection.ops.adapt_datetimefield_value(lease)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id", params)  # noqa: S608
+            written.update(row[0] for row in cursor.fetchall())
+    return written
 
 
 def _disable_gone(outcomes: list[Outcome]) -> None:
@@ -246,22 +268,6 @@ def requests_seen(attempts: list[Attempt]) -> list[RequestsSeen]:
             )
         )
     return seen
-
-
-def _still_owned(deliveries: list[Delivery]) -> set[int]:
-    """The deliveries whose lease is still the one they were claimed with, locked until commit.
-
-    A result that comes back after its lease ran out (and another worker may have
-    taken the delivery) must not overwrite newer state.
-    """
-    by_lease: dict[Any, list[int]] = {}
-    for delivery in deliveries:
-        by_lease.setdefault(getattr(delivery, "claimed_lease", None), []).append(delivery.pk)
-    owned: set[int] = set()
-    for lease, ids in by_lease.items():
-        rows = Delivery.objects.select_for_update().filter(pk__in=ids, lease_until=lease)
-        owned.update(rows.values_list("pk", flat=True))
-    return owned
 
 
 def _log_attempt(outcome: Outcome) -> None:
