@@ -27,6 +27,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -37,6 +38,7 @@ from deliveries.pacing import (
     EndpointState,
     budget,
 )
+from events.models import Event
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ class EndpointClaim:
     delivery_ids: list[int]
     next_start_at: datetime | None  # the rate limit's next free start, as the last owner left it
     down_in_a_row: int  # requests in a row that found it down (the circuit's streak)
+    deliveries: list[Delivery] = field(default_factory=list)  # the same, loaded with their events' bodies
 
 
 @dataclass
@@ -63,6 +66,10 @@ class Claimed:
     @property
     def delivery_ids(self) -> list[int]:
         return [pk for claim in self.endpoints for pk in claim.delivery_ids]
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return [delivery for claim in self.endpoints for delivery in claim.deliveries]
 
 
 def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
@@ -93,41 +100,74 @@ def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[str, list[int]]:
-    """Lease up to ``wanted[endpoint]`` of each endpoint's most overdue due deliveries; their ids by endpoint."""
+def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[str, list[Delivery]]:
+    """Lease up to ``wanted[endpoint]`` of each endpoint's most overdue due deliveries; by endpoint, loaded
+    with their events (all but the data: the body is what is sent)."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
     due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
-    leased: dict[str, list[int]] = {}
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":  # every endpoint in one statement
+    if connection.vendor == "postgresql":  # every endpoint, and the loading, in one statement
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {table} SET lease_until = %s WHERE id IN ("  # noqa: S608 - identifiers and a constant only
-                f"SELECT picked.id FROM unnest(%s::text[], %s::int[]) AS wanted(endpoint_id, n) "
-                f"CROSS JOIN LATERAL (SELECT id FROM {table} WHERE endpoint_id = wanted.endpoint_id AND {due} "
-                f"ORDER BY next_attempt_at LIMIT wanted.n FOR UPDATE SKIP LOCKED) AS picked"
-                f") RETURNING endpoint_id, id",
+                _lease_and_load_sql(),
                 [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now)],
             )
-            rows = cursor.fetchall()
-        else:
-            rows = []
+            deliveries = [_loaded(row) for row in cursor.fetchall()]
+    else:
+        ids: list[int] = []
+        with connection.cursor() as cursor:
             for endpoint_id, count in wanted.items():
                 cursor.execute(
                     f"UPDATE {table} SET lease_until = %s WHERE id IN (SELECT id FROM {table} "  # noqa: S608
-                    f"WHERE endpoint_id = %s AND {due} ORDER BY next_attempt_at LIMIT %s) RETURNING endpoint_id, id",
+                    f"WHERE endpoint_id = %s AND {due} ORDER BY next_attempt_at LIMIT %s) RETURNING id",
                     [adapt(until), endpoint_id, adapt(now), adapt(now), count],
                 )
-                rows += cursor.fetchall()
-    for endpoint_id, delivery_id in rows:
-        leased.setdefault(endpoint_id, []).append(delivery_id)
+                ids += [row[0] for row in cursor.fetchall()]
+        deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event").defer("event__data"))
+    leased: dict[str, list[Delivery]] = {}
+    for delivery in sorted(deliveries, key=lambda delivery: (delivery.next_attempt_at, delivery.pk)):
+        leased.setdefault(delivery.endpoint_id, []).append(delivery)
     return leased
 
 
-def _lease_shares(allowed: dict[str, int], capacity: int, *, now: datetime, until: datetime) -> dict[str, list[int]]:
+_DELIVERY_FIELDS = Delivery._meta.concrete_fields
+_EVENT_FIELDS = [field for field in Event._meta.concrete_fields if field.name != "data"]
+
+
+def _lease_and_load_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
+    returned = ", ".join(quote(field.column) for field in _DELIVERY_FIELDS)
+    selected = ", ".join(
+        [f"leased.{quote(field.column)}" for field in _DELIVERY_FIELDS]
+        + [f"e.{quote(field.column)}" for field in _EVENT_FIELDS]
+    )
+    return (
+        f"WITH leased AS (UPDATE {table} SET lease_until = %s WHERE id IN ("  # noqa: S608 - identifiers only
+        f"SELECT picked.id FROM unnest(%s::text[], %s::int[]) AS wanted(endpoint_id, n) "
+        f"CROSS JOIN LATERAL (SELECT id FROM {table} WHERE endpoint_id = wanted.endpoint_id AND {due} "
+        f"ORDER BY next_attempt_at LIMIT wanted.n FOR UPDATE SKIP LOCKED) AS picked"
+        f") RETURNING {returned}) "
+        f"SELECT {selected} FROM leased JOIN {quote(Event._meta.db_table)} e "
+        f"ON e.{quote(Event._meta.pk.column)} = leased.{quote(Delivery._meta.get_field('event').column)}"
+    )
+
+
+def _loaded(row: tuple[Any, ...]) -> Delivery:
+    """A delivery and its event (data deferred) from one row of the lease-and-load statement."""
+    split = len(_DELIVERY_FIELDS)
+    delivery = Delivery.from_db(connection.alias, [field.attname for field in _DELIVERY_FIELDS], row[:split])
+    delivery.event = Event.from_db(connection.alias, [field.attname for field in _EVENT_FIELDS], row[split:])
+    return delivery
+
+
+def _lease_shares(
+    allowed: dict[str, int], capacity: int, *, now: datetime, until: datetime
+) -> dict[str, list[Delivery]]:
     """Lease up to ``capacity`` in all, in equal shares over the endpoints (in their round-robin order),
     each within what it is allowed; a share one endpoint has no due work for goes to the others."""
-    leased: dict[str, list[int]] = {}
+    leased: dict[str, list[Delivery]] = {}
     room = capacity
     while allowed and room > 0:
         share = max(1, room // len(allowed))
@@ -138,9 +178,9 @@ def _lease_shares(allowed: dict[str, int], capacity: int, *, now: datetime, unti
                 break
             wanted[endpoint_id] = take
         got = _lease(wanted, now=now, until=until)
-        for endpoint_id, ids in got.items():
-            leased.setdefault(endpoint_id, []).extend(ids)
-            room -= len(ids)
+        for endpoint_id, deliveries in got.items():
+            leased.setdefault(endpoint_id, []).extend(deliveries)
+            room -= len(deliveries)
         # Only an endpoint that got all it asked for may have more due.
         allowed = {
             endpoint_id: allowed[endpoint_id] - take
@@ -219,10 +259,11 @@ def claim_due(
             or any(len(leased.get(endpoint_id, ())) >= count for endpoint_id, count in allowed.items())
         )
         touched: list[str] = []  # rows to write: newly owned, or moved to the back of the round
-        for endpoint_id, ids in leased.items():
+        for endpoint_id, deliveries in leased.items():
             schedule = schedules[endpoint_id]
+            ids = [delivery.pk for delivery in deliveries]
             claimed.endpoints.append(
-                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row)
+                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row, deliveries)
             )
             newly_owned = schedule.owner != owner or schedule.owned_until is None or schedule.owned_until < now
             if newly_owned or capacity_ran_short:  # the heartbeat renews what it already owns

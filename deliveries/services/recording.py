@@ -32,6 +32,7 @@ from ground import raw_insert
 from subscriptions.health import RequestsSeen, record_requests
 from subscriptions.services import disable_endpoint
 
+_DELIVERY_FIELDS = {field.attname: field for field in Delivery._meta.concrete_fields}
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)
 attempt_logger = logging.getLogger("webhookhub.attempts")  # one line per recorded attempt, at INFO
@@ -207,7 +208,7 @@ def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
         by_lease: dict[Any, list[int]] = {}
         for delivery, _ in group:
             by_lease.setdefault(getattr(delivery, "claimed_lease", None), []).append(delivery.pk)
-        fields = [Delivery._meta.get_field(name) for name in vars(state)]
+        fields = [_DELIVERY_FIELDS[name] for name in vars(state)]
         assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
         params: list[Any] = [field.get_db_prep_save(getattr(state, field.attname), connection) for field in fields]
         held = []
@@ -215,7 +216,7 @@ def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
             held.append(
                 f"(id IN ({', '.join(['%s'] * len(ids))}) AND lease_until {'IS NULL' if lease is None else '= %s'})"
             )
-            params += ids if lease is None else [*ids, connection.ops.adapt_datetimefield_value(lease)]
+            params += [*ids] if lease is None else [*ids, connection.ops.adapt_datetimefield_value(lease)]
         with connection.cursor() as cursor:
             cursor.execute(f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id", params)  # noqa: S608
             written.update(row[0] for row in cursor.fetchall())

@@ -17,7 +17,6 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.pacing import Signal, signal_of
 from deliveries.services.claims import Claimed, claim_due
-from subscriptions.models import Endpoint
 from subscriptions.selectors import signing_secrets
 
 
@@ -51,7 +50,8 @@ def claim(
     skip: set[str] | None = None,
     endpoint_ids: list[str] | None = None,
 ) -> tuple[list[Delivery], Claimed]:
-    """Lease due deliveries fairly across the endpoints this worker may schedule (or these), loaded for sending."""
+    """Lease due deliveries fairly across the endpoints this worker may schedule (or these), loaded for sending
+    (each with its event's body and its endpoint)."""
     claimed = claim_due(
         owner=owner,
         now=now,
@@ -61,9 +61,11 @@ def claim(
         skip=skip,
         endpoint_ids=endpoint_ids,
     )
-    endpoints = {endpoint_claim.endpoint.pk: endpoint_claim.endpoint for endpoint_claim in claimed.endpoints}
-    deliveries = _load(claimed.delivery_ids, endpoints) if claimed.delivery_ids else []
-    return deliveries, claimed
+    for endpoint_claim in claimed.endpoints:
+        for delivery in endpoint_claim.deliveries:
+            delivery.endpoint = endpoint_claim.endpoint  # read by the claim, decrypted once
+            delivery.claimed_lease = delivery.lease_until  # results are written only while this still holds
+    return claimed.deliveries, claimed
 
 
 def renew_leases(deliveries: Sequence[Delivery], *, now: datetime, lease_seconds: float) -> int:
@@ -104,15 +106,6 @@ def release_leases(deliveries: Sequence[Delivery]) -> None:
         by_lease.setdefault(delivery.claimed_lease, []).append(delivery.pk)
     for lease, ids in by_lease.items():
         Delivery.objects.filter(pk__in=ids, lease_until=lease, status=DeliveryStatus.PENDING).update(lease_until=None)
-
-
-def _load(delivery_ids: list[int], endpoints: dict[str, Endpoint]) -> list[Delivery]:
-    """Deliveries with their event body, and the endpoints the claim read (each decrypted once)."""
-    deliveries = list(Delivery.objects.filter(pk__in=delivery_ids).select_related("event").defer("event__data"))
-    for delivery in deliveries:
-        delivery.endpoint = endpoints[delivery.endpoint_id]
-        delivery.claimed_lease = delivery.lease_until  # results are written only while this still holds
-    return deliveries
 
 
 def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
