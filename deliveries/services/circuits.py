@@ -18,6 +18,7 @@ from deliveries.pacing import (
     after_attempts,
     signal_of,
 )
+from deliveries.services import wakeups
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, 
             Delivery.objects.filter(
                 endpoint_id__in=closed, status=DeliveryStatus.PENDING, next_attempt_at__gt=now, lease_until__isnull=True
             ).update(next_attempt_at=now)
+            if wakeups.notifying():
+                wakeups.notify(closed)  # when this commits
             logger.info("Circuit closed for %s; their waiting deliveries go now.", ", ".join(closed))
 
 

@@ -11,7 +11,7 @@ One claim is one read and, when it finds work, one short transaction:
 
 1. walk the endpoints that have pending deliveries (a skip scan of the pending index: one
    index probe per endpoint, however long its backlog) and keep those with due, unleased work
-   that no other live owner schedules;
+   that no other live owner schedules; a claim for the endpoints a wake-up named skips this;
 2. lock the schedule rows of those that are free or already this worker's, ``FOR UPDATE
    SKIP LOCKED``, least recently served first (round robin over endpoints, so over tenants);
 3. ask ``deliveries.pacing.budget`` how many more each may lease (a few per slot of
@@ -44,6 +44,7 @@ from subscriptions.models import Endpoint
 logger = logging.getLogger(__name__)
 
 _PENDING = DeliveryStatus.PENDING.value
+LOCKED_RETRY_SECONDS = 0.02  # an endpoint of this owner's whose row was locked is claimed again this soon
 
 
 @dataclass
@@ -181,11 +182,13 @@ def _lease_shares(
         for endpoint_id, deliveries in got.items():
             leased.setdefault(endpoint_id, []).extend(deliveries)
             room -= len(deliveries)
-        # Only an endpoint that got all it asked for may have more due.
+        # Only an endpoint that got all it asked for may have more due; those not asked yet (more endpoints
+        # than room) take their turn in the next round.
         allowed = {
-            endpoint_id: allowed[endpoint_id] - take
-            for endpoint_id, take in wanted.items()
-            if len(got.get(endpoint_id, ())) == take and allowed[endpoint_id] > take
+            endpoint_id: count - wanted.get(endpoint_id, 0)
+            for endpoint_id, count in allowed.items()
+            if endpoint_id not in wanted
+            or (len(got.get(endpoint_id, ())) == wanted[endpoint_id] and count > wanted[endpoint_id])
         }
     return leased
 
@@ -210,6 +213,14 @@ def _ownable_schedules(endpoint_ids: list[str], *, owner: str, now: datetime) ->
         EndpointSchedule.objects.bulk_create(missing, ignore_conflicts=True)  # or locked by another claim just now
         rows = lock()
     return rows
+
+
+def _owned_but_locked(candidates: list[str], locked: list[EndpointSchedule], *, owner: str, now: datetime) -> bool:
+    """Whether an endpoint this owner holds was skipped because its row was locked (this process's own
+    heartbeat or hand-back writing it): its work is claimed again shortly, not left to the sweep."""
+    skipped = set(candidates) - {schedule.endpoint_id for schedule in locked}
+    mine = EndpointSchedule.objects.filter(endpoint_id__in=list(skipped), owner=owner, owned_until__gte=now)
+    return mine.exists()
 
 
 def claim_due(
@@ -243,7 +254,10 @@ def claim_due(
     with transaction.atomic():
         schedules: dict[str, EndpointSchedule] = {}
         allowed: dict[str, int] = {}  # what each endpoint's limits let it lease now
-        for schedule in _ownable_schedules(candidates, owner=owner, now=now):
+        ownable = _ownable_schedules(candidates, owner=owner, now=now)
+        if len(ownable) < len(candidates) and _owned_but_locked(candidates, ownable, owner=owner, now=now):
+            claimed.more_due, claimed.wake_at = True, now + timedelta(seconds=LOCKED_RETRY_SECONDS)
+        for schedule in ownable:
             decided = _budget(schedule, (held or {}).get(schedule.endpoint_id, 0), now=now, want=capacity)
             if decided.wake_at is not None and (claimed.wake_at is None or decided.wake_at < claimed.wake_at):
                 claimed.wake_at = decided.wake_at
@@ -303,3 +317,9 @@ def give_up_ownership(*, owner: str, next_starts: dict[str, datetime | None]) ->
     for endpoint_id, start in next_starts.items():
         if start is not None:
             mine.filter(endpoint_id=endpoint_id).update(owner="", owned_until=None, next_start_at=start)
+
+
+def with_due_work(endpoint_ids: list[str], *, now: datetime) -> list[str]:
+    """Those of these endpoints with due deliveries no worker holds."""
+    due = Delivery.objects.due_unowned(now).filter(endpoint_id__in=endpoint_ids)
+    return sorted(set(due.values_list("endpoint_id", flat=True)))

@@ -2,10 +2,11 @@
 
 A batch of results is first *decided* (``decide_results``: pure, no database): each attempt's row,
 its retry decision and its delivery's new state are fixed once. Then ``write`` runs the recording
-transaction, each of its writes named where it is made: the attempts, a 410's disable, the
-dashboard's rollups and /metrics' totals (``deliveries.numbers.tallying``), each endpoint's
-health and auto-disable (``subscriptions.health``), the delivery states, and the pauses and
-circuits the answers call for (``deliveries.services.circuits``), all or nothing.
+transaction, each of its writes named where it is made: the delivery states (where the lease
+still holds, which also says which results are still this worker's), the attempts, a 410's
+disable, the dashboard's rollups and /metrics' totals (``deliveries.numbers.tallying``), each
+endpoint's health and auto-disable (``subscriptions.health``), and the pauses and circuits the
+answers call for (``deliveries.services.circuits``), all or nothing.
 
 Writing the same ``Recorded`` again after a failed transaction (the database went away
 mid-batch, and the recorder keeps the batch until it is back) writes exactly what one

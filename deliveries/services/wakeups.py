@@ -78,6 +78,15 @@ def listening_connection() -> "psycopg.Connection[Any]":
     params = connections["default"].get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
+    # TCP keepalives: a connection that died silently (a host gone, a NAT that forgot it) is noticed and
+    # reconnected within a minute instead of leaving the process deaf until the sweeps.
+    for name, value in {
+        "keepalives": 1,
+        "keepalives_idle": 20,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }.items():
+        params.setdefault(name, value)
     listener = psycopg.connect(**params, autocommit=True)
     listener.execute(f"LISTEN {CHANNEL}")
     return listener

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from deliveries.services.claims import give_up_ownership
+from deliveries.services import wakeups
+from deliveries.services.claims import give_up_ownership, with_due_work
 from deliveries.services.sending import release_leases
 from deliveries.worker.lanes import Lanes
 from ground.db import DATABASE_UNAVAILABLE, refresh_connections
@@ -41,5 +42,8 @@ def hand_back_idle(lanes: Lanes, *, owner: str, closing: bool = False) -> None:
     refresh_connections()
     try:
         give_up_ownership(owner=owner, next_starts=next_starts)
+        if wakeups.notifying() and (due := with_due_work(list(next_starts), now=wall)):
+            # Published meanwhile and named as this process's (or it is closing): now nobody's, say so.
+            wakeups.notify(due)
     except DATABASE_UNAVAILABLE as exc:  # ownership lapses by itself with the leases
         logger.warning("Handing back %d endpoints failed (%s); their ownership will lapse.", len(idle), exc)

@@ -135,9 +135,13 @@ class Worker:
             poll_at = now + IDLE_POLL_SECONDS
             self._claim()
         if results:
+            _, stopped = self._lanes.held_by_endpoint()
             self._lanes.recorded(self._recorder.record_batch())
+            if stopped - self._lanes.held_by_endpoint()[1] and self._more_due:
+                self._claim()  # a stopped lane's answer is recorded: what waited for it may go
         if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
-            hand_back_idle(self._lanes, owner=self.owner)
+            with self._claim_lock:  # not while a claim (the listener's) may be taking work for these endpoints
+                hand_back_idle(self._lanes, owner=self.owner)
         if self._lanes.next_start_at is not None and now >= self._lanes.next_start_at:
             self._senders.start(self._lanes.starts_due())
         return poll_at
@@ -178,7 +182,7 @@ class Worker:
         room = min(self._lanes.senders * HELD_PER_THREAD - self._lanes.unrecorded(), self.config["DRAIN_BATCH_SIZE"])
         if room <= 0:
             self._more_due = True
-            return 0, 0  # room frees up as results are recorded, and then the loop claims again
+            return 0, 0  # room frees up as results are recorded, and the loop claims with the next answers
         held, stopped = self._lanes.held_by_endpoint()
         now = timezone.now()
         lease = self.config["SEND_LEASE_SECONDS"]

@@ -196,3 +196,28 @@ def test_nothing_due_claims_nothing(backlog):
     Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
 
     assert _claim().delivery_ids == []
+
+
+def test_with_more_endpoints_than_room_the_unasked_take_their_turn_and_nothing_is_left_unsaid(backlog):
+    drained, one, many = backlog(0), backlog(1), backlog(5)  # as a wake-up named them, the first already drained
+
+    claimed = claim_due(
+        owner="a", now=timezone.now(), lease_seconds=30, capacity=2, endpoint_ids=[drained.pk, one.pk, many.pk]
+    )
+
+    assert _by_endpoint(claimed.delivery_ids) == {one.pk: 1, many.pk: 1}
+    assert claimed.more_due  # "many" has more: its owner claims again as answers come
+
+
+def test_a_claim_that_took_all_there_was_leaves_nothing_due(backlog):
+    endpoint = backlog(3)
+
+    claimed = claim_due(owner="a", now=timezone.now(), lease_seconds=30, capacity=100, endpoint_ids=[endpoint.pk])
+
+    assert len(claimed.delivery_ids) == 3
+    assert not claimed.more_due
+    assert [delivery.event.body for delivery in claimed.deliveries] == list(
+        Delivery.objects.filter(pk__in=claimed.delivery_ids)
+        .order_by("next_attempt_at", "pk")
+        .values_list("event__body", flat=True)
+    )  # loaded by the lease itself
