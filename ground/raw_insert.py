@@ -4,12 +4,15 @@ Compiling ORM inserts costs more CPU than the statements themselves (measured: a
 0.3 ms per ``save()``/``bulk_create()`` against about 0.07 ms for the statement).
 This builds the SQL once per (model, fields, rows) and prepares values with the
 model fields' own ``get_db_prep_save`` and ``pre_save``, so column types, JSON and
-datetimes are adapted exactly as the ORM would for PostgreSQL and SQLite.
+datetimes are adapted exactly as the ORM would for PostgreSQL and SQLite. Many rows on
+PostgreSQL go as one binary array per column (``unnest``): measured on a 100-event batch
+publish, 0.84 ms of CPU per event against 1.12-1.42 ms with a placeholder per value.
 """
 
 from collections.abc import Sequence
 from functools import lru_cache
 
+import psycopg
 from django.db import connection, models
 
 from ground.model_fields import concrete_field as column
@@ -37,6 +40,29 @@ def _insert_sql(
     return sql
 
 
+@lru_cache(maxsize=64)
+def _insert_unnest_sql(
+    model: type[models.Model],
+    attnames: tuple[str, ...],
+    returning: str | None,
+    conflict: tuple[tuple[str, ...], str] | None = None,
+) -> str:
+    """PostgreSQL, many rows: one array parameter per column (``unnest``), so the statement has a few
+    placeholders however many rows it inserts (the driver's client-side parsing of thousands of
+    placeholders cost more than the insert itself)."""
+    quote = connection.ops.quote_name
+    fields = [column(model, name) for name in attnames]
+    columns = ", ".join(quote(field.column) for field in fields)
+    arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)  # binary: no quoting
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
+    if conflict:
+        conflict_columns, predicate = conflict
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) WHERE {predicate} DO NOTHING"
+    if returning:
+        sql += f" RETURNING {quote(column(model, returning).column)}"
+    return sql
+
+
 def insert(
     objs: Sequence[models.Model],
     fields: Sequence[str],
@@ -48,8 +74,18 @@ def insert(
     skipped (``ON CONFLICT ... DO NOTHING``)."""
     model = type(objs[0])
     concrete = [column(model, name) for name in fields]
-    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
+    if connection.vendor == "postgresql" and len(objs) > 1:
+        columns = [
+            [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs] for field in concrete
+        ]
+        connection.ensure_connection()
+        # Server-side binding, arrays in binary: the driver sends each array whole instead of quoting every
+        # element into the statement's text (that cost more CPU than the insert). Errors are Django's, as usual.
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw_cursor:
+            raw_cursor.execute(_insert_unnest_sql(model, tuple(fields), returning, conflict_key), columns)
+            return [row[0] for row in raw_cursor.fetchall()] if returning else []
+    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
     sql = _insert_sql(model, tuple(fields), len(objs), returning, conflict_key)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -1,0 +1,72 @@
+"""Many rows in one INSERT: on PostgreSQL as arrays (``unnest``), with every value stored as the ORM would."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from deliveries.models import Attempt, Delivery
+from events.models import Event
+from ground import raw_insert
+from tests.factories import endpoint_for
+from webhookhub import publish
+
+pytestmark = pytest.mark.django_db
+
+
+def test_many_rows_keep_every_type_and_conflicts_are_skipped(tenant):
+    endpoint = endpoint_for(tenant)
+    delivery = Delivery.objects.get(event=publish(tenant=tenant, type="message.received", data={}))
+    assert delivery.endpoint_id == endpoint.pk
+    started = datetime(2026, 12, 2, 10, 0, 0, 123456, tzinfo=UTC)
+    attempts = [
+        Attempt(
+            delivery=delivery,
+            number=n,
+            started_at=started,
+            duration_ms=n * 10,
+            request_headers={"content-type": "application/json", "quote": 'a "b" \\ c'},
+            status_code=None if n == 3 else 200,
+            response_headers={},
+            response_body="{\"é\": [1, 2]}\n'x'",
+            error="" if n != 3 else "Connection refused",
+            outcome="success",
+            request_made=n != 3,
+        )
+        for n in (1, 2, 3)
+    ]
+    fields = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
+
+    raw_insert.insert(attempts, fields)
+
+    stored = list(Attempt.objects.filter(delivery=delivery).order_by("number"))
+    assert [(a.number, a.duration_ms, a.status_code, a.request_made, a.error) for a in stored] == [
+        (1, 10, 200, True, ""),
+        (2, 20, 200, True, ""),
+        (3, 30, None, False, "Connection refused"),
+    ]
+    assert {a.started_at for a in stored} == {started}
+    assert stored[0].request_headers == {"content-type": "application/json", "quote": 'a "b" \\ c'}
+    assert stored[2].response_body == "{\"é\": [1, 2]}\n'x'"
+
+
+def test_many_rows_with_a_conflict_return_only_those_inserted(tenant):
+    first = publish(tenant=tenant, type="message.received", data={}, idempotency_key="k1")
+    events = [
+        Event(
+            tenant=tenant,
+            event_type_id="message.received",
+            data={"n": n},
+            body="{}",
+            idempotency_key=key,
+            occurred_at=first.occurred_at,
+        )
+        for n, key in enumerate(["k1", "k2", None])
+    ]
+    fields = [field.attname for field in Event._meta.concrete_fields]  # the id too: it is made in Python
+
+    inserted = raw_insert.insert(
+        events, fields, returning="id", conflict=(["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
+    )
+
+    assert sorted(inserted) == sorted([events[1].id, events[2].id])  # "k1" was taken
+    assert Event.objects.get(pk=events[1].id).data == {"n": 1}
