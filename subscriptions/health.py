@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from ground.conf import setting
+from ground.statements import Statement, execute_together
 from subscriptions.models import Endpoint, EndpointHealth
 from subscriptions.services import disable_endpoint
 
@@ -43,15 +44,21 @@ class RequestsSeen:
     last_success_at: datetime | None
 
 
-def record_requests(seen: Sequence[RequestsSeen], *, now: datetime) -> list[Endpoint]:
+def record_requests(
+    seen: Sequence[RequestsSeen], *, now: datetime, along_with: Sequence[Statement] = ()
+) -> list[Endpoint]:
     """Move these endpoints' health forward; disable those failing past the period; returns those disabled.
 
     ``now`` is when the batch is recorded: a failing endpoint's clock starts then if it is not running.
+    ``along_with``: other writes of the caller's transaction, sent in the same round trip.
 
     Batches may be recorded out of order (a slow request finishes late): the latest attempt
     wins the "last" columns, and failures older than the recorded success move no streak.
     """
     if not seen:
+        if along_with:
+            with connection.cursor() as cursor:
+                execute_together(cursor, along_with)
         return []
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
@@ -68,7 +75,7 @@ def record_requests(seen: Sequence[RequestsSeen], *, now: datetime) -> list[Endp
             adapt(now) if summary.failures_after_last_success else None,  # the clock starts if not running
         ]
     with connection.cursor() as cursor:
-        cursor.execute(_upsert_sql(len(by_id)), params)
+        execute_together(cursor, [*along_with, (_upsert_sql(len(by_id)), params)])
         clocks = cursor.fetchall()
     period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
     disabled = []

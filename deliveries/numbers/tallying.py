@@ -34,6 +34,7 @@ from deliveries.models import (
     Granularity,
     PublishTotal,
 )
+from ground.statements import Statement
 
 
 def latency_bucket(duration_ms: int) -> int:
@@ -126,16 +127,22 @@ def _rollup_upsert_sql(rows: int) -> str:
 
 def add_to_rollups(tallies: dict[RollupKey, tuple[str, Tally]]) -> None:
     """One upsert adding every tally; rows go in key order so concurrent recorders lock alike."""
+    if statement := rollups_statement(tallies):
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def rollups_statement(tallies: dict[RollupKey, tuple[str, Tally]]) -> Statement | None:
+    """``add_to_rollups`` as a statement for the caller to run (with others, in one round trip)."""
     if not tallies:
-        return
+        return None
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
     for key in sorted(tallies):
         endpoint_id, granularity, start = key
         tenant_id, counts = tallies[key]
         params += [tenant_id, endpoint_id, granularity, adapt(start), *counts.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(_rollup_upsert_sql(len(tallies)), params)
+    return _rollup_upsert_sql(len(tallies)), params
 
 
 # --- totals ------------------------------------------------------------------------------------------
@@ -190,6 +197,13 @@ def _attempts_sql(rows: int) -> str:
 
 def count_attempts(attempts: Iterable[tuple[str, Attempt]]) -> None:
     """Add (tenant id, attempt) pairs to the attempt totals; call in the transaction that inserts them."""
+    if statement := attempts_statement(attempts):
+        with connection.cursor() as cursor:
+            cursor.execute(*statement)
+
+
+def attempts_statement(attempts: Iterable[tuple[str, Attempt]]) -> Statement | None:
+    """``count_attempts`` as a statement for the caller to run (with others, in one round trip)."""
     by_tenant: dict[str, dict[str, int]] = {}
     for tenant_id, attempt in attempts:
         counts = by_tenant.setdefault(tenant_id, dict.fromkeys(ATTEMPT_COUNTERS, 0))
@@ -199,9 +213,8 @@ def count_attempts(attempts: Iterable[tuple[str, Attempt]]) -> None:
             counts["duration_ms_sum"] += attempt.duration_ms
             counts[LATENCY_COLUMNS[latency_bucket(attempt.duration_ms)]] += 1
     if not by_tenant:
-        return
+        return None
     params: list[Any] = []
     for tenant_id in sorted(by_tenant):  # one order for every recorder: rows lock alike
         params += [tenant_id, *by_tenant[tenant_id].values()]
-    with connection.cursor() as cursor:
-        cursor.execute(_attempts_sql(len(by_tenant)), params)
+    return _attempts_sql(len(by_tenant)), params

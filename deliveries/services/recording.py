@@ -24,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
-from deliveries.numbers.tallying import add_to_rollups, count_attempts, tally
+from deliveries.numbers.tallying import attempts_statement, rollups_statement, tally
 from deliveries.pacing import SignalAt
 from deliveries.retry_policy import Decision, decide
 from deliveries.services.circuits import record_signals, signals_of
@@ -117,10 +117,14 @@ def write(recorded: Recorded) -> None:
             raw_insert.insert(attempts, _ATTEMPT_COLUMNS)
             _disable_gone(kept)  # before the health: a 410's reason wins over auto-disable's
             with_tenants = [(outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in kept]
-            add_to_rollups(tally(with_tenants))  # the dashboard's numbers
-            count_attempts(with_tenants)  # /metrics' numbers
-            # Each endpoint's health: the failing streak and clock, and auto-disable past the period.
-            record_requests(requests_seen([attempt for attempt in attempts if attempt.request_made]), now=now)
+            numbers = [
+                statement
+                for statement in (rollups_statement(tally(with_tenants)), attempts_statement(with_tenants))
+                if statement is not None
+            ]  # the dashboard's numbers and /metrics', written in the same round trip as:
+            # each endpoint's health: the failing streak and clock, and auto-disable past the period.
+            seen = requests_seen([attempt for attempt in attempts if attempt.request_made])
+            record_requests(seen, now=now, along_with=numbers)
         # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
         # dead endpoint.
         record_signals(_signals(kept), now=now)
