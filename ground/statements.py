@@ -23,16 +23,3 @@ def execute_together(cursor: CursorWrapper, statements: Sequence[Statement]) -> 
     cursor.execute("; ".join(sql for sql, _ in statements), [value for _, params in statements for value in params])
     for _ in statements[1:]:
         cursor.nextset()
-
-
-def relaxed_commit() -> list[Statement]:
-    """For a transaction whose loss in a database crash the leases repair (a claim, a recording): its
-    commit does not wait for the WAL to reach the disk (``synchronous_commit`` off, this transaction only).
-
-    A crash of PostgreSQL itself (not a restart: that flushes everything) can forget the last
-    fraction of a second of such commits. A forgotten claim or recording only means the
-    delivery is sent again once its lease runs out, at least once as ever (receivers dedupe on
-    ``webhook-id``). Publishing never uses this: an event accepted is on disk.
-    Send it with any statement of the transaction (``execute_together``: no round trip of its own).
-    """
-    return [("SET LOCAL synchronous_commit TO OFF", ())] if connection.vendor == "postgresql" else []

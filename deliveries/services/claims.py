@@ -39,7 +39,6 @@ from deliveries.pacing import (
     budget,
 )
 from events.models import Event
-from ground.statements import execute_together, relaxed_commit
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -109,9 +108,11 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
     adapt = connection.ops.adapt_datetimefield_value
     due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
     if connection.vendor == "postgresql":  # every endpoint, and the loading, in one statement
-        params = [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now)]
         with connection.cursor() as cursor:
-            execute_together(cursor, [*relaxed_commit(), (_lease_and_load_sql(), params)])
+            cursor.execute(
+                _lease_and_load_sql(),
+                [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now)],
+            )
             deliveries = [_loaded(row) for row in cursor.fetchall()]
     else:
         ids: list[int] = []

@@ -30,7 +30,6 @@ from deliveries.retry_policy import Decision, decide
 from deliveries.services.circuits import record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after
 from ground import raw_insert
-from ground.statements import execute_together, relaxed_commit
 from subscriptions.health import RequestsSeen, record_requests
 from subscriptions.services import disable_endpoint
 
@@ -210,7 +209,6 @@ def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
     """
     table = connection.ops.quote_name(Delivery._meta.db_table)
     written: set[int] = set()
-    first = True  # the transaction's first statement also relaxes its commit (the leases repair a lost one)
     for state, group in groupby(sorted(states, key=lambda pair: repr(pair[1])), key=lambda pair: pair[1]):
         by_lease: dict[Any, list[int]] = {}
         for delivery, _ in group:
@@ -224,11 +222,9 @@ def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
                 f"(id IN ({', '.join(['%s'] * len(ids))}) AND lease_until {'IS NULL' if lease is None else '= %s'})"
             )
             params += [*ids] if lease is None else [*ids, connection.ops.adapt_datetimefield_value(lease)]
-        update = f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id"  # noqa: S608
         with connection.cursor() as cursor:
-            execute_together(cursor, [*(relaxed_commit() if first else []), (update, params)])
+            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id", params)  # noqa: S608
             written.update(row[0] for row in cursor.fetchall())
-        first = False
     return written
 
 

@@ -4,7 +4,6 @@ within its limits."""
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
@@ -222,25 +221,3 @@ def test_a_claim_that_took_all_there_was_leaves_nothing_due(backlog):
         .order_by("next_attempt_at", "pk")
         .values_list("event__body", flat=True)
     )  # loaded by the lease itself
-
-
-@pytest.mark.django_db(transaction=True)  # real transactions: SET LOCAL lasts until the outermost ends
-def test_a_claim_does_not_wait_for_the_disk_to_commit_but_a_publish_does(backlog):
-    if connection.vendor != "postgresql":
-        pytest.skip("synchronous_commit is PostgreSQL's")
-    endpoint = backlog(2)
-
-    def commit_mode() -> str:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            return cursor.fetchone()[0]
-
-    with transaction.atomic():
-        claimed = _claim()
-        claiming = commit_mode()  # a lost claim is repaired by its lease running out
-    assert len(claimed.delivery_ids) == 2
-    with transaction.atomic():
-        publish(tenant=endpoint.tenant, type="message.received", data={})
-        publishing = commit_mode()
-
-    assert (claiming, publishing, commit_mode()) == ("off", "on", "on")  # this transaction only
