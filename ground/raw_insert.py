@@ -32,6 +32,13 @@ def _insert_sql(
     row = "(" + ", ".join(["%s"] * len(attnames)) + ")"
     # Only quoted identifiers from the model and placeholders go into the text; values are parameters.
     sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+    return sql + _ending(model, returning, conflict)
+
+
+def _ending(model: type[models.Model], returning: str | None, conflict: tuple[tuple[str, ...], str] | None) -> str:
+    """``ON CONFLICT ... DO NOTHING`` and ``RETURNING``, as asked."""
+    quote = connection.ops.quote_name
+    sql = ""
     if conflict:
         conflict_columns, predicate = conflict
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) WHERE {predicate} DO NOTHING"
@@ -55,12 +62,7 @@ def _insert_unnest_sql(
     columns = ", ".join(quote(field.column) for field in fields)
     arrays = ", ".join(f"%b::{field.db_type(connection)}[]" for field in fields)  # binary: no quoting
     sql = f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
-    if conflict:
-        conflict_columns, predicate = conflict
-        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict_columns)}) WHERE {predicate} DO NOTHING"
-    if returning:
-        sql += f" RETURNING {quote(column(model, returning).column)}"
-    return sql
+    return sql + _ending(model, returning, conflict)
 
 
 def insert(
