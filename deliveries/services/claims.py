@@ -27,6 +27,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -135,6 +136,7 @@ _DELIVERY_FIELDS = Delivery._meta.concrete_fields
 _EVENT_FIELDS = [field for field in Event._meta.concrete_fields if field.name != "data"]
 
 
+@lru_cache(maxsize=1)
 def _lease_and_load_sql() -> str:
     quote = connection.ops.quote_name
     table = quote(Delivery._meta.db_table)
