@@ -1,9 +1,10 @@
 """Each endpoint's one health record: what its latest requests said and since when it has been failing.
 
-The recorder calls ``record_requests`` with one summary per endpoint of each batch, in the
-transaction that inserts the attempts; one upsert moves every endpoint's record forward and
-returns its failing clock, and an endpoint failing for longer than the auto-disable period
-is disabled in the same transaction (its admins' e-mail is queued when it commits).
+The recorder summarises each batch per endpoint and, in the transaction that inserts the
+attempts, runs ``requests_statement`` (with its other writes, in one round trip): one upsert
+moves every endpoint's record forward and returns its failing clock. ``disable_failing`` then
+disables, in the same transaction, an endpoint failing for longer than the auto-disable period
+(its admins' e-mail is queued when it commits). ``record_requests`` does both.
 """
 
 from collections.abc import Sequence
@@ -44,22 +45,22 @@ class RequestsSeen:
     last_success_at: datetime | None
 
 
-def record_requests(
-    seen: Sequence[RequestsSeen], *, now: datetime, along_with: Sequence[Statement] = ()
-) -> list[Endpoint]:
-    """Move these endpoints' health forward; disable those failing past the period; returns those disabled.
+def record_requests(seen: Sequence[RequestsSeen], *, now: datetime) -> list[Endpoint]:
+    """Move these endpoints' health forward; disable those failing past the period; returns those disabled."""
+    (clocks,) = execute_together([requests_statement(seen, now=now)])
+    return disable_failing(seen, clocks, now=now)
+
+
+def requests_statement(seen: Sequence[RequestsSeen], *, now: datetime) -> Statement | None:
+    """The upsert that moves these endpoints' health forward, for the caller to run (with others, in one
+    round trip); it returns each endpoint's failing clock, for ``disable_failing``.
 
     ``now`` is when the batch is recorded: a failing endpoint's clock starts then if it is not running.
-    ``along_with``: other writes of the caller's transaction, sent in the same round trip.
-
     Batches may be recorded out of order (a slow request finishes late): the latest attempt
     wins the "last" columns, and failures older than the recorded success move no streak.
     """
     if not seen:
-        if along_with:
-            with connection.cursor() as cursor:
-                execute_together(cursor, along_with)
-        return []
+        return None
     adapt = connection.ops.adapt_datetimefield_value
     params: list[Any] = []
     by_id = {summary.endpoint.pk: summary for summary in seen}
@@ -74,9 +75,15 @@ def record_requests(
             adapt(summary.last_success_at),
             adapt(now) if summary.failures_after_last_success else None,  # the clock starts if not running
         ]
-    with connection.cursor() as cursor:
-        execute_together(cursor, [*along_with, (_upsert_sql(len(by_id)), params)])
-        clocks = cursor.fetchall()
+    return _upsert_sql(len(by_id)), params
+
+
+def disable_failing(
+    seen: Sequence[RequestsSeen], clocks: Sequence[tuple[str, Any]], *, now: datetime
+) -> list[Endpoint]:
+    """Disable the endpoints whose failing clock (``requests_statement``'s rows) has run past the auto-disable
+    period; returns those disabled."""
+    by_id = {summary.endpoint.pk: summary for summary in seen}
     period = timedelta(seconds=setting("AUTO_DISABLE_AFTER_SECONDS"))
     disabled = []
     for endpoint_id, failing_since in clocks:

@@ -111,16 +111,22 @@ def tally(attempts: Iterable[tuple[str, Attempt]]) -> dict[RollupKey, tuple[str,
 
 
 @lru_cache(maxsize=32)
-def _rollup_upsert_sql(rows: int) -> str:
+def _rollup_upsert_sql(rows: int | None) -> str:
+    """The upsert of ``rows`` rows of placeholders, or (None, PostgreSQL) of one array per column: one text
+    whatever the number of rows, which the driver parses once."""
     quote = connection.ops.quote_name
     table = quote(AttemptRollup._meta.db_table)
     keys = ["endpoint_id", "granularity", "bucket_start"]
     counters = ROLLUP_COUNTERS
     columns = ["tenant_id", *keys, *counters]
-    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    if rows is None:
+        types = ["text", "text", "int", "timestamptz", *["int"] * len(counters)]
+        source = f"SELECT * FROM unnest({', '.join(f'%s::{kind}[]' for kind in types)})"  # noqa: S608 - casts only
+    else:
+        source = "VALUES " + ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * rows)
     additions = ", ".join(f"{quote(c)} = {table}.{quote(c)} + excluded.{quote(c)}" for c in counters)
     return (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) {source}"  # noqa: S608
         f" ON CONFLICT ({', '.join(quote(c) for c in keys)}) DO UPDATE SET {additions}"
     )
 
@@ -137,12 +143,14 @@ def rollups_statement(tallies: dict[RollupKey, tuple[str, Tally]]) -> Statement 
     if not tallies:
         return None
     adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = []
+    rows: list[list[Any]] = []
     for key in sorted(tallies):
         endpoint_id, granularity, start = key
         tenant_id, counts = tallies[key]
-        params += [tenant_id, endpoint_id, granularity, adapt(start), *counts.values()]
-    return _rollup_upsert_sql(len(tallies)), params
+        rows.append([tenant_id, endpoint_id, granularity, adapt(start), *counts.values()])
+    if connection.vendor == "postgresql":
+        return _rollup_upsert_sql(None), [list(column) for column in zip(*rows, strict=True)]
+    return _rollup_upsert_sql(len(rows)), [value for row in rows for value in row]
 
 
 # --- totals ------------------------------------------------------------------------------------------

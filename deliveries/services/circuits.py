@@ -5,10 +5,12 @@ Written in the recording transaction (``deliveries.services.recording``); read b
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.pacing import (
@@ -19,28 +21,58 @@ from deliveries.pacing import (
     signal_of,
 )
 from deliveries.services import wakeups
+from ground import rows
+from ground.model_fields import concrete_field
+from ground.statements import Statement, execute_together
 
 logger = logging.getLogger(__name__)
 
 
 _HEALTH_FIELDS = ["down_in_a_row", "circuit_opened_at", "next_probe_at", "paused_until", "pause_reason"]
+_READ_FIELDS = [concrete_field(EndpointSchedule, name) for name in ["endpoint", *_HEALTH_FIELDS]]
 
 
-def record_signals(signals: dict[str, list[tuple[Signal, datetime | None]]], *, now: datetime) -> None:
+def health_statement(endpoint_ids: list[str]) -> Statement | None:
+    """The read of these endpoints' scheduling health, for the caller to run with its other statements; its rows
+    go to ``record_signals`` as ``current``."""
+    if not endpoint_ids:
+        return None
+    if connection.vendor == "postgresql":
+        return _health_sql("= ANY(%s::text[])"), [endpoint_ids]
+    return _health_sql(f"IN ({', '.join(['%s'] * len(endpoint_ids))})"), endpoint_ids
+
+
+@lru_cache(maxsize=32)
+def _health_sql(which: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in _READ_FIELDS)
+    return f"SELECT {columns} FROM {quote(EndpointSchedule._meta.db_table)} WHERE endpoint_id {which}"  # noqa: S608
+
+
+def record_signals(
+    signals: dict[str, list[tuple[Signal, datetime | None]]],
+    *,
+    now: datetime,
+    current: Sequence[tuple[Any, ...]] | None = None,
+) -> None:
     """Move each endpoint's scheduling health by what its attempts said (in order).
 
-    A batch that changes nothing (the usual: healthy endpoints answering) costs one read.
+    ``current``: ``health_statement``'s rows for these endpoints, read in this transaction (else they are
+    read here). A batch that changes nothing (the usual: healthy endpoints answering) writes nothing.
     """
     if not signals:
         return
-    if not _health_changes(EndpointSchedule.objects.filter(endpoint_id__in=list(signals)), signals, now=now):
+    if current is None:
+        (current,) = execute_together([health_statement(list(signals))])
+    read = [rows.instance(EndpointSchedule, _READ_FIELDS, values) for values in current]
+    if not _health_changes(read, signals, now=now):
         return
     EndpointSchedule.objects.bulk_create(
         [EndpointSchedule(endpoint_id=endpoint_id) for endpoint_id in signals], ignore_conflicts=True
     )
     with transaction.atomic():
-        rows = EndpointSchedule.objects.select_for_update().filter(endpoint_id__in=list(signals))
-        changed = _health_changes(rows, signals, now=now)
+        locked = EndpointSchedule.objects.select_for_update().filter(endpoint_id__in=list(signals))
+        changed = _health_changes(locked, signals, now=now)
         for row, before, after in changed:
             for name in _HEALTH_FIELDS:
                 setattr(row, name, getattr(after, name))

@@ -27,10 +27,11 @@ from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.numbers.tallying import attempts_statement, rollups_statement, tally
 from deliveries.pacing import SignalAt
 from deliveries.retry_policy import Decision, decide
-from deliveries.services.circuits import record_signals, signals_of
+from deliveries.services.circuits import health_statement, record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after
 from ground import raw_insert
-from subscriptions.health import RequestsSeen, record_requests
+from ground.statements import execute_together
+from subscriptions.health import RequestsSeen, disable_failing, requests_statement
 from subscriptions.services import disable_endpoint
 
 _DELIVERY_FIELDS = {field.attname: field for field in Delivery._meta.concrete_fields}
@@ -117,17 +118,22 @@ def write(recorded: Recorded) -> None:
             raw_insert.insert(attempts, _ATTEMPT_COLUMNS)
             _disable_gone(kept)  # before the health: a 410's reason wins over auto-disable's
             with_tenants = [(outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in kept]
-            numbers = [
-                statement
-                for statement in (rollups_statement(tally(with_tenants)), attempts_statement(with_tenants))
-                if statement is not None
-            ]  # the dashboard's numbers and /metrics', written in the same round trip as:
-            # each endpoint's health: the failing streak and clock, and auto-disable past the period.
             seen = requests_seen([attempt for attempt in attempts if attempt.request_made])
-            record_requests(seen, now=now, along_with=numbers)
-        # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
-        # dead endpoint.
-        record_signals(_signals(kept), now=now)
+            signals = _signals(kept)
+            # In one round trip: the endpoints' scheduling health as it stands, the dashboard's numbers and
+            # /metrics', and each endpoint's health (the failing streak and clock).
+            schedules, _, _, clocks = execute_together(
+                [
+                    health_statement(list(signals)),
+                    rollups_statement(tally(with_tenants)),
+                    attempts_statement(with_tenants),
+                    requests_statement(seen, now=now),
+                ]
+            )
+            disable_failing(seen, clocks, now=now)  # auto-disable past the period
+            # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
+            # dead endpoint.
+            record_signals(signals, now=now, current=schedules)
     dropped = len(recorded.deliveries) - len(owned)
     if dropped:
         logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)

@@ -165,7 +165,7 @@ class Worker:
     def _claim(self, endpoint_ids: list[str] | None = None) -> None:
         """A claim of the loop's or the listener's (of these endpoints only), on fresh connections; if the
         database is unavailable it is logged and the loop tries again a second later."""
-        refresh_connections()
+        refresh_connections(health_check=False)
         try:
             self.claim_once(endpoint_ids)
         except DATABASE_UNAVAILABLE as exc:

@@ -88,7 +88,7 @@ class Recorder:
         tries_while_reachable, wait = 0, 0.1
         while True:
             self.renew_if_due()  # first, once the database is back: the leases must not run out meanwhile
-            refresh_connections()
+            refresh_connections(health_check=False)
             try:
                 write(recorded)
                 break
@@ -128,7 +128,7 @@ class Recorder:
         self.renew_at = time.monotonic() + self._renew_every
         if not held and not owned:
             return
-        refresh_connections()
+        refresh_connections(health_check=False)
         now = timezone.now()
         try:
             renew_leases(held, now=now, lease_seconds=self._lease)

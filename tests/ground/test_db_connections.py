@@ -59,3 +59,16 @@ def test_reachable_reopens_a_dropped_connection():
 
     assert database_reachable() is True
     assert _backend_pid() != old
+
+
+def test_without_a_health_check_a_dropped_connection_fails_once_and_is_then_replaced():
+    """The worker's threads skip the check (a round trip per unit of work) and retry what fails."""
+    old = _backend_pid()
+    _terminate(old)
+
+    refresh_connections(health_check=False)
+    with pytest.raises(DATABASE_UNAVAILABLE):  # not checked first (compare the test above): the query finds out
+        _backend_pid()
+    refresh_connections(health_check=False)  # the failure marked it: this refresh replaces it
+
+    assert _backend_pid() != old
