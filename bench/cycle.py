@@ -57,6 +57,7 @@ def measured(step: str, statements: Statements, totals: dict[str, list[float]], 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=1, help="events per cycle, claimed and recorded together")
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the cycles, timed in CPU seconds, here")
     args = parser.parse_args(argv)
     setup_django()
@@ -90,11 +91,12 @@ def main(argv: list[str] | None = None) -> None:
     with connection.execute_wrapper(statements), profile or nullcontext():
         for i in range(args.cycles):
             with measured("publish", statements, totals, backend):
-                publish(tenant=tenant, type="message.received", data=message_data(run, i))
+                for n in range(args.batch):
+                    publish(tenant=tenant, type="message.received", data=message_data(run, i * args.batch + n))
             with measured("claim", statements, totals, backend):
                 now = timezone.now()
                 deliveries, _ = claim(
-                    owner=owner, now=now, lease_seconds=30, capacity=8, endpoint_ids=[str(endpoint.pk)]
+                    owner=owner, now=now, lease_seconds=30, capacity=8 * args.batch, endpoint_ids=[str(endpoint.pk)]
                 )
                 batch = prepare(deliveries, now)
             answer = http.HttpResult(200, body=b"ok", duration_ms=1)
@@ -104,8 +106,9 @@ def main(argv: list[str] | None = None) -> None:
 
     if profile is not None:
         profile.dump_stats(args.profile)
-    cycles = args.cycles
-    print(f"{cycles} cycles; per cycle, in ms of CPU (this process, PostgreSQL backend) and statements:")
+    cycles = args.cycles * args.batch
+    print(f"{args.cycles} cycles of {args.batch}; per event, in ms of CPU (this process, PostgreSQL backend)")
+    print("and statements sent (BEGIN and COMMIT not counted):")
     for step, (cpu, pg) in totals.items():
         counted = statements.by_step.get(step, Counter())
         print(f"  {step:8s} {cpu / cycles * 1000:6.2f} {pg / cycles * 1000:6.2f}  {sum(counted.values()) / cycles:.1f}")

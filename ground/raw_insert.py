@@ -87,11 +87,25 @@ def insert(
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw_cursor:
             raw_cursor.execute(_insert_unnest_sql(model, tuple(fields), returning, conflict_key), columns)
             return [row[0] for row in raw_cursor.fetchall()] if returning else []
-    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
-    sql = _insert_sql(model, tuple(fields), len(objs), returning, conflict_key)
+    sql, params = insert_statement(objs, fields, returning, conflict)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning else []
+
+
+def insert_statement(
+    objs: Sequence[models.Model],
+    fields: Sequence[str],
+    returning: str | None = None,
+    conflict: tuple[Sequence[str], str] | None = None,
+) -> tuple[str, list]:
+    """``insert``'s statement with a placeholder per value, for the caller to run (with others, in one round trip:
+    a few rows; many go better through ``insert``)."""
+    model = type(objs[0])
+    concrete = [column(model, name) for name in fields]
+    conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
+    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs for field in concrete]
+    return _insert_sql(model, tuple(fields), len(objs), returning, conflict_key), params
 
 
 @lru_cache(maxsize=64)

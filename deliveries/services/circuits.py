@@ -23,7 +23,7 @@ from deliveries.pacing import (
 from deliveries.services import wakeups
 from ground import rows
 from ground.model_fields import concrete_field
-from ground.statements import Statement, execute_together
+from ground.statements import Statement, check, execute_together
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,18 @@ def _health_sql(which: str) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in _READ_FIELDS)
     return f"SELECT {columns} FROM {quote(EndpointSchedule._meta.db_table)} WHERE endpoint_id {which}"  # noqa: S608
+
+
+def health_unmoved_by_success(endpoint_ids: list[str]) -> Statement:
+    """A check (``ground.statements.check``, PostgreSQL) that successes would leave these endpoints' scheduling
+    health as it is: none has failures in a row, an open circuit or a probe due (what ``after_attempts`` resets on
+    an answer)."""
+    quote = connection.ops.quote_name
+    condition = (
+        f"NOT EXISTS (SELECT 1 FROM {quote(EndpointSchedule._meta.db_table)} WHERE endpoint_id = ANY(%s::text[]) "  # noqa: S608
+        "AND (down_in_a_row <> 0 OR circuit_opened_at IS NOT NULL OR next_probe_at IS NOT NULL))"
+    )
+    return check(condition, [endpoint_ids], "an endpoint's scheduling health moves")
 
 
 def record_signals(

@@ -25,12 +25,12 @@ from django.utils import timezone
 
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.numbers.tallying import attempts_statement, rollups_statement, tally
-from deliveries.pacing import SignalAt
+from deliveries.pacing import Signal, SignalAt
 from deliveries.retry_policy import Decision, decide
-from deliveries.services.circuits import health_statement, record_signals, signals_of
-from deliveries.services.sending import SendResult, retry_after
+from deliveries.services.circuits import health_statement, health_unmoved_by_success, record_signals, signals_of
+from deliveries.services.sending import SendResult, retry_after, signal_of_sent
 from ground import raw_insert
-from ground.statements import execute_together
+from ground.statements import CheckFailed, check, execute_atomically, execute_together
 from subscriptions.health import RequestsSeen, disable_failing, requests_statement
 from subscriptions.services import disable_endpoint
 
@@ -38,6 +38,7 @@ _DELIVERY_FIELDS = {field.attname: field for field in Delivery._meta.concrete_fi
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
 logger = logging.getLogger(__name__)
 attempt_logger = logging.getLogger("webhookhub.attempts")  # one line per recorded attempt, at INFO
+ONE_TRIP_MAX = 8  # a batch of at most this many successes is written in one round trip (see _written_in_one_trip)
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,32 @@ def write_results(sent: list[SendResult], cancelled: list[Delivery], config: dic
 
 def write(recorded: Recorded) -> None:
     """The recording transaction. Results whose lease another worker took meanwhile are left out."""
+    if _written_in_one_trip(recorded):
+        kept, written = recorded.outcomes, len(recorded)
+    else:
+        kept, written = _write_step_by_step(recorded)
+    dropped = len(recorded) - written
+    if dropped:
+        logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
+    if attempt_logger.isEnabledFor(logging.WARNING):
+        for outcome in kept:
+            _log_attempt(outcome)
+
+
+def _write_step_by_step(recorded: Recorded) -> tuple[list[Outcome], int]:
+    """Any batch: the writes in order, each deciding on what the last said; the outcomes recorded, and how many
+    results and cancellations were written."""
     now = recorded.decided_at
     with transaction.atomic():
         # First the states, only of deliveries whose lease is still the one they were claimed with (so these
         # rows are locked until commit): that one statement says which results are still this worker's.
-        owned = _save_states(
+        owned: set[int] = set()
+        for sql, params, _ in _state_statements(
             [(outcome.sent.delivery, outcome.state) for outcome in recorded.outcomes] + recorded.cancellations
-        )
+        ):
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                owned.update(row[0] for row in cursor.fetchall())
         kept = [outcome for outcome in recorded.outcomes if outcome.sent.delivery.pk in owned]
         attempts = [outcome.attempt for outcome in kept]
         if kept:
@@ -134,12 +154,53 @@ def write(recorded: Recorded) -> None:
             # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
             # dead endpoint.
             record_signals(signals, now=now, current=schedules)
-    dropped = len(recorded.deliveries) - len(owned)
-    if dropped:
-        logger.warning("%d result(s) not recorded: their lease ran out before the result came back.", dropped)
-    if attempt_logger.isEnabledFor(logging.WARNING):
-        for outcome in kept:
-            _log_attempt(outcome)
+    return kept, len(owned)
+
+
+def _written_in_one_trip(recorded: Recorded) -> bool:
+    """A few successes (the batches of low rates, where round trips cost the most) are written in one round trip,
+    all or nothing, on PostgreSQL: what the step-by-step path would decide between its writes is checked
+    instead (every lease still held; no endpoint whose scheduling health a success would move, i.e. with
+    failures in a row or an open circuit). False, having written nothing, when that does not hold (or the
+    batch is not such a batch): the step-by-step path then writes it."""
+    outcomes = recorded.outcomes
+    if (
+        connection.vendor != "postgresql"
+        or recorded.cancellations
+        or not 0 < len(outcomes) <= ONE_TRIP_MAX
+        or not all(_plain_success(outcome) for outcome in outcomes)
+    ):
+        return False
+    now = recorded.decided_at
+    attempts = [outcome.attempt for outcome in outcomes]
+    with_tenants = [(outcome.sent.delivery.endpoint.tenant_id, outcome.attempt) for outcome in outcomes]
+    leases_held = [
+        check("(SELECT count(*) FROM s) = %s", [*params, count], "a lease was lost", with_=f"WITH s AS ({sql})")
+        for sql, params, count in _state_statements([(outcome.sent.delivery, outcome.state) for outcome in outcomes])
+    ]
+    try:
+        execute_atomically(
+            [
+                *leases_held,
+                health_unmoved_by_success(list({outcome.sent.delivery.endpoint_id for outcome in outcomes})),
+                raw_insert.insert_statement(attempts, _ATTEMPT_COLUMNS),
+                rollups_statement(tally(with_tenants)),
+                attempts_statement(with_tenants),
+                requests_statement(requests_seen(attempts), now=now),  # all succeeded: no failing clock to act on
+            ]
+        )
+    except CheckFailed:
+        return False
+    return True
+
+
+def _plain_success(outcome: Outcome) -> bool:
+    return (
+        outcome.sent.request_made
+        and outcome.decision.outcome == AttemptOutcome.SUCCESS
+        and signal_of_sent(outcome.sent) is Signal.UP
+        and not outcome.decision.disable_endpoint_reason
+    )
 
 
 def _text(value: str) -> str:
@@ -206,15 +267,16 @@ def _cancelled(delivery: Delivery, now: datetime) -> DeliveryState:
     )
 
 
-def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
-    """Write each delivery's new state where its lease is still the one it was claimed with; the ids written.
+def _state_statements(states: list[tuple[Delivery, DeliveryState]]) -> list[tuple[str, list[Any], int]]:
+    """The UPDATEs that write each delivery's new state where its lease is still the one it was claimed with,
+    each RETURNING the ids it wrote, with how many it is for.
 
     A result that comes back after its lease ran out (and another worker may have taken the
     delivery) must not overwrite newer state. One UPDATE per distinct new state (a batch of
     successes is one statement).
     """
     table = connection.ops.quote_name(Delivery._meta.db_table)
-    written: set[int] = set()
+    statements = []
     for state, group in groupby(sorted(states, key=lambda pair: repr(pair[1])), key=lambda pair: pair[1]):
         by_lease: dict[Any, list[int]] = {}
         for delivery, _ in group:
@@ -228,10 +290,9 @@ def _save_states(states: list[tuple[Delivery, DeliveryState]]) -> set[int]:
                 f"(id IN ({', '.join(['%s'] * len(ids))}) AND lease_until {'IS NULL' if lease is None else '= %s'})"
             )
             params += [*ids] if lease is None else [*ids, connection.ops.adapt_datetimefield_value(lease)]
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id", params)  # noqa: S608
-            written.update(row[0] for row in cursor.fetchall())
-    return written
+        sql = f"UPDATE {table} SET {assignments} WHERE {' OR '.join(held)} RETURNING id"  # noqa: S608
+        statements.append((sql, params, sum(len(ids) for ids in by_lease.values())))
+    return statements
 
 
 def _disable_gone(outcomes: list[Outcome]) -> None:
