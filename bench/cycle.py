@@ -45,19 +45,25 @@ class Statements:
 
 
 @contextmanager
-def measured(step: str, statements: Statements, totals: dict[str, list[float]], backend: int) -> Iterator[None]:
+def measured(
+    step: str, statements: Statements, totals: dict[str, list[float]], backend: int, pause: float
+) -> Iterator[None]:
     statements.step = step
     cpu, pg = time.process_time(), backend_cpu_seconds(backend)
     yield
     row = totals.setdefault(step, [0.0, 0.0])
     row[0] += time.process_time() - cpu
     row[1] += backend_cpu_seconds(backend) - pg
+    time.sleep(pause)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=1, help="events per cycle, claimed and recorded together")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds of idleness after each step, as between steps at low rates"
+    )
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the cycles, timed in CPU seconds, here")
     args = parser.parse_args(argv)
     setup_django()
@@ -90,10 +96,10 @@ def main(argv: list[str] | None = None) -> None:
     profile = cProfile.Profile(time.process_time) if args.profile else None
     with connection.execute_wrapper(statements), profile or nullcontext():
         for i in range(args.cycles):
-            with measured("publish", statements, totals, backend):
+            with measured("publish", statements, totals, backend, args.pause):
                 for n in range(args.batch):
                     publish(tenant=tenant, type="message.received", data=message_data(run, i * args.batch + n))
-            with measured("claim", statements, totals, backend):
+            with measured("claim", statements, totals, backend, args.pause):
                 now = timezone.now()
                 deliveries, _ = claim(
                     owner=owner, now=now, lease_seconds=30, capacity=8 * args.batch, endpoint_ids=[str(endpoint.pk)]
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                 batch = prepare(deliveries, now)
             answer = http.HttpResult(200, body=b"ok", duration_ms=1)
             sent = [SendResult(delivery, timezone.now(), {}, answer) for delivery in batch.to_send]
-            with measured("record", statements, totals, backend):
+            with measured("record", statements, totals, backend, args.pause):
                 write(decide_results(sent, [], config))
 
     if profile is not None:

@@ -13,9 +13,12 @@ a connection that broke fails its first query, which marks it, and the next refr
 replaces it. That saves a round trip (``SELECT 1``) per claim and per recording.
 """
 
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 
+import psycopg
 from django.db import InterfaceError, OperationalError, connections
+from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # What a query raises while the database is down, restarting or unreachable. Retrying later helps.
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -45,3 +48,27 @@ def database_reachable() -> bool:
         return connection.is_usable()
     except DATABASE_UNAVAILABLE:
         return False
+
+
+@contextmanager
+def bound_cursor() -> Iterator[CursorWrapper]:
+    """A cursor for the hot statements written once: on PostgreSQL its parameters travel apart from the text
+    (server-side binding), so a connection prepares a statement it runs often (psycopg does after its fifth
+    run, ``prepare_threshold`` in the settings) and PostgreSQL parses and plans it once per connection
+    instead of at every run: that was half of the server's CPU for them. Django's own cursors bind on the
+    client, and a statement bound on the client is never prepared.
+
+    One statement per ``execute``; errors, query logging and execute wrappers are Django's, as with
+    ``connection.cursor()``, which it is on other databases.
+    """
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.close_if_health_check_failed()
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
+    with wrapper(psycopg.Cursor(connection.connection), connection) as cursor:
+        yield cursor

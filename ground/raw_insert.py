@@ -12,9 +12,9 @@ publish, 0.84 ms of CPU per event against 1.12-1.42 ms with a placeholder per va
 from collections.abc import Sequence
 from functools import lru_cache
 
-import psycopg
 from django.db import connection, models
 
+from ground.db import bound_cursor
 from ground.model_fields import concrete_field as column
 
 
@@ -81,14 +81,13 @@ def insert(
         columns = [
             [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs] for field in concrete
         ]
-        connection.ensure_connection()
         # Server-side binding, arrays in binary: the driver sends each array whole instead of quoting every
-        # element into the statement's text (that cost more CPU than the insert). Errors are Django's, as usual.
-        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as raw_cursor:
-            raw_cursor.execute(_insert_unnest_sql(model, tuple(fields), returning, conflict_key), columns)
-            return [row[0] for row in raw_cursor.fetchall()] if returning else []
+        # element into the statement's text (that cost more CPU than the insert).
+        with bound_cursor() as cursor:
+            cursor.execute(_insert_unnest_sql(model, tuple(fields), returning, conflict_key), columns)
+            return [row[0] for row in cursor.fetchall()] if returning else []
     sql, params = insert_statement(objs, fields, returning, conflict)
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, params)
         return [row[0] for row in cursor.fetchall()] if returning else []
 
@@ -199,7 +198,7 @@ def insert_with_children(
         ]
     params += [value for _, also_params in also for value in also_params]
     params += list(notify[1]) if notify else []
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, params)
         inserted, *guard_values = cursor.fetchone()
     guard_values = guard_values[: len(guards)]

@@ -1,11 +1,11 @@
 """Several SQL statements in one round trip.
 
-On PostgreSQL each statement is bound on the client on its own (psycopg caches the parsing
-of a short statement's text; one long joined text would be parsed again on every call) and
-the bound statements go to the server as one text: it runs them in order and each one's
-result comes back. Outside a transaction the server runs such a text as one transaction of
-its own (PostgreSQL's "multiple statements in a simple query"), so ``execute_atomically``
-costs one round trip in all: no BEGIN and COMMIT of their own. Elsewhere they run one by one.
+On PostgreSQL the statements go to the server in one pipeline (psycopg's pipeline mode: all of
+them sent, then one sync), each bound on the server (``ground.db.bound_cursor``), so each is
+prepared once per connection and the server neither parses nor plans it again. Outside a
+transaction the statements up to the sync run as one implicit transaction: all or nothing, so
+``execute_atomically`` costs one round trip in all, with no BEGIN and COMMIT of their own.
+Elsewhere they run one by one.
 
 A ``check`` is a statement that fails the whole text (so nothing of it is written) unless a
 condition holds, for a caller that decides in advance and would have decided otherwise had it
@@ -13,9 +13,12 @@ known: it then catches ``CheckFailed`` and takes its slower path.
 """
 
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from django.db import DataError, connection, transaction
+
+from ground.db import bound_cursor
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -30,18 +33,17 @@ def execute_together(statements: Sequence[Statement | None]) -> list[list[tuple[
     """Run ``statements`` (SQL, parameters) in order, skipping None; each one's rows, [] for one that returns none
     (or was None)."""
     present = [statement for statement in statements if statement is not None]
-    results: list[list[tuple[Any, ...]]] = []
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql" and present:
-            cursor.execute("; ".join(cursor.mogrify(sql, params) for sql, params in present))
-            for index in range(len(present)):
-                if index:
-                    cursor.nextset()
-                results.append(cursor.fetchall() if cursor.description is not None else [])
+    with ExitStack() as cursors_open:
+        cursors = [cursors_open.enter_context(bound_cursor()) for _ in present]
+        if connection.vendor == "postgresql" and len(present) > 1:
+            with connection.wrap_database_errors, connection.connection.pipeline():
+                for cursor, (sql, params) in zip(cursors, present, strict=True):
+                    cursor.execute(sql, params)
+            # Leaving the pipeline sent one sync and read every answer; it raised the first error, if any.
         else:
-            for sql, params in present:
+            for cursor, (sql, params) in zip(cursors, present, strict=True):
                 cursor.execute(sql, params)
-                results.append(cursor.fetchall() if cursor.description is not None else [])
+        results = [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
     found = iter(results)
     return [next(found) if statement is not None else [] for statement in statements]
 

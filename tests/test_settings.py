@@ -101,3 +101,27 @@ def test_the_retention_period_must_be_a_positive_number_of_days(days):
 
     assert result.returncode != 0
     assert "WEBHOOKHUB_RETENTION_DAYS must be a positive whole number" in result.stderr
+
+
+PRINT_PREPARE = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
+)
+
+
+@pytest.mark.parametrize(("value", "threshold"), [(None, "5"), ("false", "None"), ("true", "5")])
+def test_prepared_statements_on_postgresql_unless_turned_off_for_a_pooler(value, threshold):
+    env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/db"}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOKHUB_", "DATABASE_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_PREPARE],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "webhookhub.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == threshold

@@ -164,6 +164,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    # The hot statements (ground.db.bound_cursor) are prepared on the server after their fifth run on a
+    # connection. Django leaves this off for connection poolers: PgBouncer's transaction pooling keeps
+    # prepared statements apart only from version 1.21 on (max_prepared_statements); set it false before.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if _env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -41,6 +41,7 @@ from deliveries.pacing import (
 )
 from events.models import Event
 from ground import rows
+from ground.db import bound_cursor
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
             WHERE s.endpoint_id = walk.endpoint_id AND s.owner <> '' AND s.owner <> %s AND s.owned_until >= %s
         )
     """  # noqa: S608 - identifiers and a constant only
-    with connection.cursor() as cursor:
+    with bound_cursor() as cursor:
         cursor.execute(sql, [adapt(now), adapt(now), owner, adapt(now)])
         return [row[0] for row in cursor.fetchall()]
 
@@ -110,7 +111,7 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
     adapt = connection.ops.adapt_datetimefield_value
     due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
     if connection.vendor == "postgresql":  # every endpoint, and the loading, in one statement
-        with connection.cursor() as cursor:
+        with bound_cursor() as cursor:
             cursor.execute(
                 _lease_and_load_sql(),
                 [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now)],
@@ -118,7 +119,7 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
             deliveries = [_loaded(row) for row in cursor.fetchall()]
     else:
         ids: list[int] = []
-        with connection.cursor() as cursor:
+        with bound_cursor() as cursor:
             for endpoint_id, count in wanted.items():
                 cursor.execute(
                     f"UPDATE {table} SET lease_until = %s WHERE id IN (SELECT id FROM {table} "  # noqa: S608
@@ -199,7 +200,7 @@ def _ownable_schedules(endpoint_ids: list[str], *, owner: str, now: datetime) ->
     def lock() -> list[EndpointSchedule]:
         if connection.vendor == "postgresql":  # one statement written once: a claim's most frequent query
             adapt = connection.ops.adapt_datetimefield_value
-            with connection.cursor() as cursor:
+            with bound_cursor() as cursor:
                 cursor.execute(_lock_schedules_sql(), [endpoint_ids, owner, adapt(now)])
                 return [_schedule_with_endpoint(row) for row in cursor.fetchall()]
         query = (

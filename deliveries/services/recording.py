@@ -30,6 +30,7 @@ from deliveries.retry_policy import Decision, decide
 from deliveries.services.circuits import health_statement, health_unmoved_by_success, record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after, signal_of_sent
 from ground import raw_insert
+from ground.db import bound_cursor
 from ground.statements import CheckFailed, check, execute_atomically, execute_together
 from subscriptions.health import RequestsSeen, disable_failing, requests_statement
 from subscriptions.services import disable_endpoint
@@ -129,7 +130,7 @@ def _write_step_by_step(recorded: Recorded) -> tuple[list[Outcome], int]:
         for sql, params, _ in _state_statements(
             [(outcome.sent.delivery, outcome.state) for outcome in recorded.outcomes] + recorded.cancellations
         ):
-            with connection.cursor() as cursor:
+            with bound_cursor() as cursor:
                 cursor.execute(sql, params)
                 owned.update(row[0] for row in cursor.fetchall())
         kept = [outcome for outcome in recorded.outcomes if outcome.sent.delivery.pk in owned]

@@ -17,6 +17,7 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.pacing import Signal, signal_of
 from deliveries.services.claims import Claimed, claim_due
+from ground.db import bound_cursor
 from subscriptions.selectors import signing_secrets
 
 
@@ -90,7 +91,7 @@ def renew_leases(deliveries: Sequence[Delivery], *, now: datetime, lease_seconds
                 f"UPDATE {table} SET lease_until = %s "  # noqa: S608 - identifiers only
                 f"WHERE id IN ({', '.join(['%s'] * len(chunk))}) AND lease_until = %s RETURNING id"
             )
-            with connection.cursor() as cursor:
+            with bound_cursor() as cursor:
                 cursor.execute(sql, [adapt(until), *chunk, adapt(lease)])
                 for (delivery_id,) in cursor.fetchall():
                     held[delivery_id].claimed_lease = until

@@ -15,6 +15,7 @@ from deliveries.services.sending import SendResult, claim
 from ground.conf import webhookhub_settings
 from subscriptions.models import EndpointHealth
 from tests.factories import endpoint_for
+from tests.support.round_trips import round_trips
 from webhookhub import publish
 
 pytestmark = [
@@ -39,15 +40,7 @@ def _answered(deliveries: list[Delivery], status: int = 200):
 
 
 def _round_trips(recorded) -> int:
-    sent = []
-
-    def count(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        write(recorded)
-    return len(sent)
+    return round_trips(lambda: write(recorded))
 
 
 def _written(endpoint) -> dict:

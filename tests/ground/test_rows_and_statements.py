@@ -1,14 +1,16 @@
 """Hand-written statements: rows become model instances as the ORM builds them, and several statements
-share one round trip with each one's result kept."""
+share one round trip with each one's result kept; the hot ones are prepared on the server."""
 
 import pytest
 from django.db import connection
 
 from deliveries.models import EndpointSchedule
 from ground import rows
+from ground.db import bound_cursor
 from ground.statements import execute_together
 from subscriptions.models import Endpoint
 from tests.factories import URL, make_endpoint
+from tests.support.round_trips import round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -64,18 +66,44 @@ def test_statements_together_keep_each_result_and_skip_none(tenant):
     assert endpoint.name == tricky
 
 
-def test_statements_together_are_one_round_trip_on_postgresql(tenant):
+@pytest.mark.django_db(transaction=True)
+def test_statements_together_are_one_pipeline_on_postgresql():
     if connection.vendor != "postgresql":
         pytest.skip("elsewhere they run one by one")
-    table = Endpoint._meta.db_table
-    sent = []
+    alone = [execute_together([("SELECT txid_current()", [])])[0][0][0] for _ in range(2)]
 
-    def count(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
+    together: list = []
+    trips = round_trips(lambda: together.extend(execute_together([("SELECT txid_current()", [])] * 3)))
 
-    with connection.execute_wrapper(count):
-        results = execute_together([(f"SELECT count(*) FROM {table} WHERE tenant_id = %s", [tenant.pk])] * 3)  # noqa: S608
+    assert trips == 1
+    assert alone[0] != alone[1]  # outside a transaction, each statement sent alone is a transaction of its own
+    assert len({rows[0][0] for rows in together}) == 1  # sent together and synced once: one implicit transaction
 
-    assert len(sent) == 1
-    assert results == [[(0,)]] * 3
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hot_statement_is_prepared_on_the_server_after_its_fifth_run(tenant):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL prepares statements")
+    sql = f"SELECT count(*) FROM {Endpoint._meta.db_table} WHERE tenant_id = %s"  # noqa: S608
+    prepared = "SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s"
+
+    def is_prepared() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(prepared, [f"%FROM {Endpoint._meta.db_table} WHERE tenant_id = $1%"])
+            return bool(cursor.fetchall())
+
+    for _ in range(5):
+        with bound_cursor() as cursor:
+            cursor.execute(sql, [tenant.pk])
+    before = is_prepared()
+    with bound_cursor() as cursor:
+        cursor.execute(sql, [tenant.pk])
+        assert cursor.fetchall() == [(0,)]
+
+    assert not before
+    assert is_prepared()
+    with connection.cursor() as cursor:  # Django's own cursors bind on the client: never prepared
+        for _ in range(10):
+            cursor.execute(f"SELECT count(*) FROM {EndpointSchedule._meta.db_table} WHERE owner = %s", ["x"])  # noqa: S608
+        cursor.execute(prepared, [f"%FROM {EndpointSchedule._meta.db_table}%"])
+        assert cursor.fetchall() == []
