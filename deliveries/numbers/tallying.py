@@ -113,7 +113,7 @@ def tally(attempts: Iterable[tuple[str, Attempt]]) -> dict[RollupKey, tuple[str,
 @lru_cache(maxsize=32)
 def _rollup_upsert_sql(rows: int | None) -> str:
     """The upsert of ``rows`` rows of placeholders, or (None, PostgreSQL) of one array per column: one text
-    whatever the number of rows, which the driver parses once."""
+    whatever the number of rows, which PostgreSQL prepares once per connection."""
     quote = connection.ops.quote_name
     table = quote(AttemptRollup._meta.db_table)
     keys = ["endpoint_id", "granularity", "bucket_start"]
