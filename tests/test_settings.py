@@ -17,10 +17,14 @@ GOOD = {
 }
 
 
-def load_settings(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOKHUB_", "SECRET_KEY", "CELERY_"))}
+def load_settings(env: dict[str, str], code: str = PRINT_DEBUG) -> subprocess.CompletedProcess:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WEBHOOKHUB_", "SECRET_KEY", "CELERY_", "DATABASE_PREPARED_STATEMENTS"))
+    }
     return subprocess.run(
-        [sys.executable, "-c", PRINT_DEBUG],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={**clean, "DJANGO_SETTINGS_MODULE": "webhookhub.settings", **env},
         capture_output=True,
@@ -114,14 +118,6 @@ def test_prepared_statements_on_postgresql_unless_turned_off_for_a_pooler(value,
     env = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/db"}
     if value is not None:
         env["DATABASE_PREPARED_STATEMENTS"] = value
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("WEBHOOKHUB_", "DATABASE_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", PRINT_PREPARE],
-        cwd=ROOT,
-        env={**clean, "DJANGO_SETTINGS_MODULE": "webhookhub.settings", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = load_settings(env, PRINT_PREPARE)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == threshold
