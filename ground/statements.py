@@ -7,7 +7,7 @@ transaction the statements up to the sync run as one implicit transaction: all o
 ``execute_atomically`` costs one round trip in all, with no BEGIN and COMMIT of their own.
 Elsewhere they run one by one.
 
-A ``check`` is a statement that fails the whole text (so nothing of it is written) unless a
+A ``check`` is a statement that fails the whole pipeline (so nothing of it is written) unless a
 condition holds, for a caller that decides in advance and would have decided otherwise had it
 known: it then catches ``CheckFailed`` and takes its slower path.
 """
