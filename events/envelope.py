@@ -30,6 +30,19 @@ def unstorable_text(value: Any) -> str | None:
     return next((problem for item in items if (problem := unstorable_text(item))), None)
 
 
+def _plainly_storable(body: str) -> bool:
+    """Whether a serialised body shows no sign of an unstorable string, checked at C speed instead of walking the
+    data: ``json.dumps`` writes a NUL as ``\\u0000`` and keeps an unpaired surrogate, which UTF-8 cannot encode.
+    False (a text that merely spells ``\\u0000`` too) leaves the decision to ``unstorable_text``."""
+    if "\\u0000" in body:
+        return False
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant_id: str, data: Any) -> str:
     if not isinstance(data, dict):
         raise InvalidPayload(f"Event data must be a JSON object, not {type(data).__name__}.")
@@ -42,7 +55,7 @@ def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant
     }
     try:
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        problem = unstorable_text(data)
+        problem = None if _plainly_storable(body) else unstorable_text(data)
     except RecursionError as exc:
         raise InvalidPayload("Event data is nested too deeply.") from exc
     except (TypeError, ValueError) as exc:

@@ -10,7 +10,9 @@ publish, 0.84 ms of CPU per event against 1.12-1.42 ms with a placeholder per va
 """
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from django.db import connection, models
 
@@ -65,6 +67,40 @@ def _insert_unnest_sql(
     return sql + _ending(model, returning, conflict)
 
 
+# Fields whose value, when already of this type (an aware datetime for a DateTimeField), the ORM would hand to
+# psycopg as it is: ``get_db_prep_save`` returns it unchanged on PostgreSQL. Exact field classes only (a subclass,
+# e.g. an encrypted field, may store something else).
+_STORED_AS_IS: dict[type[models.Field], type] = {
+    models.CharField: str,
+    models.TextField: str,
+    models.BooleanField: bool,
+    models.IntegerField: int,
+    models.PositiveIntegerField: int,
+    models.BigIntegerField: int,
+    models.DateTimeField: datetime,
+}
+
+
+def _column(field: models.Field, objs: Sequence[models.Model]) -> list[Any]:
+    """PostgreSQL: the values of one column, as the ORM would send them. Values already stored as they are skip
+    the field's per-value preparation (a fifth of a batch publish's CPU)."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    kind = _STORED_AS_IS.get(type(target))
+    if kind is not None and not getattr(field, "auto_now", False) and not getattr(field, "auto_now_add", False):
+        values = [getattr(obj, field.attname) for obj in objs]
+        if all(_as_is(value, kind) if value is not None else field.null for value in values):
+            return values
+    return [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs]
+
+
+def _as_is(value: Any, kind: type) -> bool:
+    if kind is str:
+        return isinstance(value, str)  # CharField.to_python keeps any str, a TextChoices member too
+    if kind is datetime:
+        return type(value) is datetime and value.tzinfo is not None
+    return type(value) is kind  # not an int subclass (bool, IntegerChoices), which the field would convert
+
+
 def insert(
     objs: Sequence[models.Model],
     fields: Sequence[str],
@@ -78,9 +114,7 @@ def insert(
     concrete = [column(model, name) for name in fields]
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
     if connection.vendor == "postgresql" and len(objs) > 1:
-        columns = [
-            [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objs] for field in concrete
-        ]
+        columns = [_column(field, objs) for field in concrete]
         # Server-side binding, arrays in binary: the driver sends each array whole instead of quoting every
         # element into the statement's text (that cost more CPU than the insert).
         with bound_cursor() as cursor:

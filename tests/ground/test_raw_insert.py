@@ -1,6 +1,7 @@
 """Many rows in one INSERT: on PostgreSQL as arrays (``unnest``), with every value stored as the ORM would."""
 
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 import pytest
 
@@ -70,3 +71,35 @@ def test_many_rows_with_a_conflict_return_only_those_inserted(tenant):
 
     assert sorted(inserted) == sorted([events[1].id, events[2].id])  # "k1" was taken
     assert Event.objects.get(pk=events[1].id).data == {"n": 1}
+
+
+def test_values_a_field_would_convert_are_stored_as_the_orm_stores_them(tenant):
+    endpoint_for(tenant)
+    delivery = Delivery.objects.get(event=publish(tenant=tenant, type="message.received", data={}))
+    started = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+    def attempt(number, duration_ms, status_code, error) -> Attempt:
+        return Attempt(
+            delivery=delivery,
+            number=number,
+            started_at=started,
+            duration_ms=duration_ms,
+            request_headers={},
+            status_code=status_code,
+            response_headers={},
+            response_body="",
+            error=error,
+            outcome="success",
+            request_made=True,
+        )
+
+    # An int subclass in an integer column, a number in a text column, beside plain values of the same columns.
+    attempts = [attempt(1, 10, 200, ""), attempt(2, True, HTTPStatus.ACCEPTED, 404)]
+    fields = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
+
+    raw_insert.insert(attempts, fields)
+
+    stored = (
+        Attempt.objects.filter(delivery=delivery).order_by("number").values_list("duration_ms", "status_code", "error")
+    )
+    assert list(stored) == [(10, 200, ""), (1, 202, "404")]
