@@ -13,7 +13,7 @@ known: it then catches ``CheckFailed`` and takes its slower path.
 """
 
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from typing import Any
 
 from django.db import DataError, connection, transaction
@@ -35,12 +35,9 @@ def execute_together(statements: Sequence[Statement | None]) -> list[list[tuple[
     present = [statement for statement in statements if statement is not None]
     with ExitStack() as cursors_open:
         cursors = [cursors_open.enter_context(bound_cursor()) for _ in present]
-        if connection.vendor == "postgresql" and len(present) > 1:
-            with connection.wrap_database_errors, connection.connection.pipeline():
-                for cursor, (sql, params) in zip(cursors, present, strict=True):
-                    cursor.execute(sql, params)
-            # Leaving the pipeline sent one sync and read every answer; it raised the first error, if any.
-        else:
+        together = connection.vendor == "postgresql" and len(present) > 1
+        # Leaving the pipeline sends one sync and reads every answer; it raises the first error, if any.
+        with connection.wrap_database_errors, connection.connection.pipeline() if together else nullcontext():
             for cursor, (sql, params) in zip(cursors, present, strict=True):
                 cursor.execute(sql, params)
         results = [cursor.fetchall() if cursor.description is not None else [] for cursor in cursors]
