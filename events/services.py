@@ -14,6 +14,7 @@ from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventSource, EventType
 from ground import raw_insert
 from ground.conf import setting
+from ground.db import bound_cursor
 
 
 def sync_catalog() -> int:
@@ -43,9 +44,18 @@ def publishable_type_guard(name: str) -> tuple[str, list]:
 
 
 def publishable_types(names: Iterable[object]) -> set[str]:
-    """Which of ``names`` are known, unarchived types (one query for a batch)."""
-    wanted = [name for name in names if isinstance(name, str)]
-    return set(EventType.objects.filter(name__in=wanted, archived=False).values_list("name", flat=True))
+    """Which of ``names`` are known, unarchived types (one query for a batch, written as SQL: the ORM's
+    compiling cost more than the query)."""
+    wanted = sorted({name for name in names if isinstance(name, str)})
+    if not wanted:
+        return set()
+    quote = connection.ops.quote_name
+    table, name, archived = quote(EventType._meta.db_table), quote("name"), quote("archived")
+    placeholders = ", ".join(["%s"] * len(wanted))
+    sql = f"SELECT {name} FROM {table} WHERE {archived} = %s AND {name} IN ({placeholders})"  # noqa: S608 - identifiers
+    with bound_cursor() as cursor:
+        cursor.execute(sql, [False, *wanted])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def is_publishable_type(name: str) -> bool:

@@ -14,11 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Tenant
+from deliveries.models import Delivery
 from deliveries.numbers.tallying import count_published
 from deliveries.services import doorbell, wakeups
-from deliveries.services.publishing import DELIVERY_COLUMNS, IDEMPOTENCY_CONFLICT, new_deliveries, resolve_tenant
+from deliveries.services.publishing import DELIVERY_COLUMNS, IDEMPOTENCY_CONFLICT, resolve_tenant
 from events.exceptions import InvalidPayload, PublishError, UnknownEventType
 from events.models import Event, EventSource
 from events.services import EVENT_COLUMNS, new_event, publishable_types
@@ -90,7 +92,7 @@ def _validated(tenant: Tenant, items: Sequence[Mapping[str, Any]], source: str) 
         if key is not None:
             first_with_key[key] = index
         batch.events[index] = event
-    stored = Event.objects.filter(tenant=tenant, idempotency_key__in=list(first_with_key))
+    stored = Event.objects.filter(tenant=tenant, idempotency_key__in=list(first_with_key)) if first_with_key else ()
     for event in stored:
         index = first_with_key[event.idempotency_key or ""]
         batch.existing[index] = event
@@ -126,18 +128,24 @@ def _write(batch: _Batch) -> tuple[set[str], dict[str, int]]:
     fresh = list(batch.events.values())
     inserted = set(raw_insert.insert(fresh, EVENT_COLUMNS, returning="id", conflict=IDEMPOTENCY_CONFLICT))
     current = routes(batch.tenant, fresh=True)
-    deliveries = []
+    event_ids: list[str] = []
+    endpoint_ids: list[str] = []
     delivered: dict[str, int] = {}
     for event in fresh:
         if event.id in inserted:
-            endpoint_ids = current.endpoint_ids(event.event_type_id, event.data)
-            deliveries += new_deliveries(event, endpoint_ids)
-            delivered[event.id] = len(endpoint_ids)
-    for start in range(0, len(deliveries), 1000):
-        raw_insert.insert(deliveries[start : start + 1000], DELIVERY_COLUMNS)
-    count_published(batch.tenant.pk, len(deliveries), events=len(inserted))
-    if deliveries and wakeups.notifying():
-        wakeups.notify({delivery.endpoint_id for delivery in deliveries})  # sent when the transaction commits
+            wanting = current.endpoint_ids(event.event_type_id, event.data)
+            event_ids += [event.id] * len(wanting)
+            endpoint_ids += wanting
+            delivered[event.id] = len(wanting)
+    pending = Delivery(next_attempt_at=timezone.now())  # each delivery: this, for one event and endpoint
+    for start in range(0, len(event_ids), 1000):
+        chunk = slice(start, start + 1000)
+        raw_insert.insert_copies(
+            pending, DELIVERY_COLUMNS, {"event_id": event_ids[chunk], "endpoint_id": endpoint_ids[chunk]}
+        )
+    count_published(batch.tenant.pk, len(event_ids), events=len(inserted))
+    if event_ids and wakeups.notifying():
+        wakeups.notify(set(endpoint_ids))  # sent when the transaction commits
     _taken_meanwhile(batch, inserted)
     return inserted, delivered
 

@@ -5,7 +5,7 @@ import pytest
 from deliveries.models import Delivery, PublishTotal
 from deliveries.services.batch_publishing import MAX_BATCH, BatchRefused, publish_many
 from events.exceptions import InvalidPayload, UnknownEventType
-from events.models import Event
+from events.models import Event, EventType
 from tests.factories import endpoint_for
 from tests.support.db import db_state
 from webhookhub import publish
@@ -51,6 +51,30 @@ def test_one_bad_event_refuses_the_whole_batch_and_writes_nothing(tenant):
     assert isinstance(refused.value.errors[2], UnknownEventType)
     assert isinstance(refused.value.errors[3], InvalidPayload)
     assert db_state() == before
+
+
+def test_an_archived_type_is_refused_like_an_unknown_one(tenant):
+    endpoint_for(tenant)
+    EventType.objects.filter(name="chat.closed").update(archived=True)
+    before = db_state()
+
+    with pytest.raises(BatchRefused) as refused:
+        publish_many(tenant=tenant, events=[*_items(1), {"type": "chat.closed", "data": {"id": "c1"}}])
+
+    assert list(refused.value.errors) == [1]
+    assert isinstance(refused.value.errors[1], UnknownEventType)
+    assert db_state() == before
+
+
+def test_each_delivery_of_a_batch_starts_pending_and_due(tenant):
+    endpoint_for(tenant)
+
+    publish_many(tenant=tenant, events=_items(3))
+
+    deliveries = list(Delivery.objects.all())
+    assert len(deliveries) == 3
+    assert {(d.status, d.attempt_count, d.lease_until, d.last_error) for d in deliveries} == {("pending", 0, None, "")}
+    assert all(d.next_attempt_at is not None and d.created_at is not None for d in deliveries)
 
 
 def test_a_partial_batch_publishes_the_good_events_and_says_why_for_the_others(tenant):

@@ -103,3 +103,45 @@ def test_values_a_field_would_convert_are_stored_as_the_orm_stores_them(tenant):
         Attempt.objects.filter(delivery=delivery).order_by("number").values_list("duration_ms", "status_code", "error")
     )
     assert list(stored) == [(10, 200, ""), (1, 202, "404")]
+
+
+def test_copies_of_a_template_differ_only_in_the_varying_columns(tenant):
+    first, second = endpoint_for(tenant), endpoint_for(tenant)
+    events = [publish(tenant=tenant, type="chat.closed", data={"n": n}) for n in range(3)]
+    Delivery.objects.all().delete()
+    due = datetime(2026, 12, 3, 11, 0, tzinfo=UTC)
+    fields = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
+    event_ids = [events[0].pk, events[1].pk, events[2].pk]
+    endpoint_ids = [first.pk, second.pk, first.pk]
+
+    raw_insert.insert_copies(
+        Delivery(next_attempt_at=due, last_error="copied"), fields, {"event_id": event_ids, "endpoint_id": endpoint_ids}
+    )
+
+    stored = Delivery.objects.order_by("event_id")
+    assert sorted(stored.values_list("event_id", "endpoint_id")) == sorted(zip(event_ids, endpoint_ids, strict=True))
+    assert {(d.status, d.attempt_count, d.next_attempt_at, d.lease_until, d.last_error) for d in stored} == {
+        ("pending", 0, due, None, "copied")
+    }
+    assert len({d.created_at for d in stored}) == 1 and None not in {d.created_at for d in stored}
+
+
+def test_a_varying_value_the_field_would_convert_is_stored_as_the_orm_stores_it(tenant):
+    endpoint = endpoint_for(tenant)
+    events = [publish(tenant=tenant, type="chat.closed", data={"n": n}) for n in range(2)]
+    Delivery.objects.all().delete()
+    fields = ["event_id", "endpoint_id", "status", "attempt_count", "last_error", "created_at"]
+
+    raw_insert.insert_copies(
+        Delivery(),
+        fields,
+        {"event_id": [e.pk for e in events], "endpoint_id": [endpoint.pk] * 2, "last_error": [404, "plain"]},
+    )
+
+    assert sorted(Delivery.objects.values_list("last_error", flat=True)) == ["404", "plain"]
+
+
+def test_a_column_its_field_sets_itself_cannot_vary(tenant):
+    with pytest.raises(ValueError, match="sets itself"):
+        raw_insert.insert_copies(Delivery(), ["event_id", "created_at"], {"created_at": [datetime.now(UTC)] * 2})
+    assert not Delivery.objects.exists()
