@@ -1,8 +1,8 @@
 """Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain,
 per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint),
-and batch publishing.
+batch publishing, and ordering keys.
 
-    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch] [--backlog 100000]
+    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch,ordered]
 
 Same database, broker and worker command as bench/webhookhub.json (PostgreSQL
 ``bench_webhookhub``, Redis db 3, ``celery worker -P prefork -c 2`` plus beat), and the
@@ -451,6 +451,77 @@ def batch(platform: Platform, events: int = 20_000, size: int = 100) -> dict:
     }
 
 
+def _keyed_run(tenant, count: int, keys: int | None, rate: float | None) -> tuple[dict[str, float], dict[str, str]]:
+    """Publish ``count`` events (over ``keys`` ordering keys, or none), at ``rate``/s or in batches of 100 as fast
+    as it goes; (publish time, key) per event id."""
+    from bench.common import message_data
+    from webhookhub import publish, publish_many
+
+    run = uuid.uuid4().hex[:8]
+    sent: dict[str, float] = {}
+    key_of: dict[str, str] = {}
+    items = [
+        {"type": "message.received", "data": message_data(run, i)}
+        | ({"ordering_key": f"key_{i % keys:02d}"} if keys else {})
+        for i in range(count)
+    ]
+    start = time.time()
+    for first in range(0, count, 1 if rate else 100):
+        if rate:
+            time.sleep(max(0.0, start + first / rate - time.time()))
+            results = [publish(tenant=tenant, **items[first])]
+        else:
+            results = [result.event for result in publish_many(tenant=tenant, events=items[first : first + 100])]
+        now = time.time()
+        for n, event in enumerate(results):
+            sent[event.id] = now
+            key_of[event.id] = items[first + n].get("ordering_key", "")
+    return sent, key_of
+
+
+def ordered(platform: Platform, count: int = 2000, keys: int = 20, rate: float = 100, seconds: float = 20) -> dict:
+    """Ordering keys: 2,000 events over 20 keys to an ordered endpoint against the same unkeyed (throughput, from
+    the first publish to the last arrival), then 100 events/s for 20 s of each (publish-to-arrival p99); and
+    whether any key's events arrived out of publish order."""
+    results: dict = {}
+    for label, fields, n_keys in (("unkeyed", {}, None), ("keyed", {"ordered": True}, keys)):
+        tenant = _tenant_with_endpoints(["/hooks/ordered"], **fields)
+        _receiver("/reset", {})
+        platform.start_workers()
+        sent, key_of = _keyed_run(tenant, count, n_keys, None)
+        _wait(lambda: _receiver("/stats")["unique"] >= count, 240, 0.1)
+        arrivals = _first_arrivals()
+        throughput = count / (max(arrivals.values()) - min(sent.values()))
+        _receiver("/reset", {})
+        paced, paced_keys = _keyed_run(tenant, int(rate * seconds), n_keys, rate)
+        expected = len(paced)
+        _wait(lambda expected=expected: _receiver("/stats")["unique"] >= expected, 60, 0.1)
+        paced_arrivals = _first_arrivals()
+        stats = _receiver("/stats")
+        platform.stop_workers()
+        latencies = sorted(1000 * (paced_arrivals[e] - at) for e, at in paced.items() if e in paced_arrivals)
+        out_of_order = 0
+        for sent_at, arrived in ((sent, arrivals), (paced, paced_arrivals)):
+            last: dict[str, float] = {}
+            for event_id in sorted(sent_at, key=sent_at.__getitem__):  # publish order
+                key = {**key_of, **paced_keys}[event_id]
+                if key and event_id in arrived:
+                    out_of_order += arrived[event_id] < last.get(key, 0.0)
+                    last[key] = arrived[event_id]
+        results[label] = {
+            "throughput_per_s": round(throughput, 1),
+            "p50_ms_at_rate": round(latencies[len(latencies) // 2], 1),
+            "p99_ms_at_rate": _p99(latencies),
+            "arrived_out_of_publish_order": out_of_order,
+            "lost": count + len(paced) - len(arrivals) - len(paced_arrivals),
+            "duplicates": stats["duplicates"],
+        }
+    keyed, unkeyed = results["keyed"], results["unkeyed"]
+    results["throughput_ratio"] = round(keyed["throughput_per_s"] / unkeyed["throughput_per_s"], 2)
+    results["p99_ratio"] = round(keyed["p99_ms_at_rate"] / unkeyed["p99_ms_at_rate"], 2)
+    return results
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="fanout,isolation,backlog")
@@ -489,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"results: {out}  logs: {run_dir}")
 
 
-SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down, "batch": batch}
+SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down, "batch": batch, "ordered": ordered}
 
 if __name__ == "__main__":
     main()

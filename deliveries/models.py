@@ -57,6 +57,10 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Set only for an ordered endpoint's deliveries of keyed events: the key, and the delivery's place among
+    # the endpoint's deliveries with that key (1, 2, 3...; see deliveries.services.ordering).
+    ordering_key = models.CharField(max_length=200, null=True, blank=True)
+    sequence = models.PositiveBigIntegerField(null=True, blank=True)
     # Not a column: the lease this process was granted when it claimed the delivery (set in memory).
     claimed_lease: datetime | None
 
@@ -75,6 +79,12 @@ class Delivery(models.Model):
             ),
             models.Index(fields=["endpoint", "-created_at"], name="delivery_endpoint_created"),
             models.Index(fields=["-created_at", "-id"], name="delivery_created"),  # the log, newest first
+            # A keyed delivery waits for the pending ones before it with its key (only keyed rows are in it).
+            models.Index(
+                fields=["endpoint", "ordering_key", "sequence"],
+                name="delivery_pending_key",
+                condition=models.Q(status="pending", ordering_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -197,6 +207,26 @@ class EndpointSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"schedule of {self.endpoint_id}"
+
+
+class KeySequence(models.Model):
+    """The last sequence number given to an ordered endpoint's deliveries with one ordering key.
+
+    Taken by the publishing transaction (an upsert that locks this row until it commits), so the
+    deliveries of one key get 1, 2, 3... in the order their publishes commit, and a claim that sees
+    a delivery sees every one before it.
+    """
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="key_sequences")
+    key = models.CharField(max_length=200)
+    last = models.PositiveBigIntegerField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["endpoint", "key"], name="key_sequence_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.endpoint_id}: {self.last}"
 
 
 TOTAL_SHARDS = 16  # rows per tenant in each totals table; a database connection adds to one of them

@@ -3,10 +3,14 @@
 import base64
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from deliveries.signing import signature_header
 from ground.crypto import mask
 from subscriptions.models import AuthType, Endpoint
+
+# Printable ASCII but "%": what a header carries of an ordering key as it is (the rest is percent-encoded).
+_KEY_SAFE = "".join(chr(code) for code in range(0x20, 0x7F) if chr(code) != "%")
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,17 @@ def _merge(*layers: dict[str, str]) -> dict[str, str]:
 
 
 def build_request(
-    *, endpoint: Endpoint, event_id: str, body: str, secrets: list[str], timestamp: int, user_agent: str
+    *,
+    endpoint: Endpoint,
+    event_id: str,
+    body: str,
+    secrets: list[str],
+    timestamp: int,
+    user_agent: str,
+    ordering: tuple[str, int] | None = None,
 ) -> OutboundRequest:
+    """``ordering``: a keyed delivery's (ordering key, sequence), sent as ``webhook-ordering-key`` (percent-encoded
+    UTF-8 where the key holds a ``%`` or a character outside printable ASCII) and ``webhook-sequence``."""
     payload = body.encode()
     system = {
         "content-type": "application/json",
@@ -57,6 +70,9 @@ def build_request(
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(secrets=secrets, msg_id=event_id, timestamp=timestamp, body=payload),
     }
+    if ordering is not None:
+        key, sequence = ordering
+        system |= {"webhook-ordering-key": quote(key, safe=_KEY_SAFE), "webhook-sequence": str(sequence)}
     custom = endpoint.custom_headers or {}
     auth = _auth_headers(endpoint)
     headers = _merge(custom, auth, system)

@@ -2,9 +2,11 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from deliveries.models import Delivery, EndpointSchedule
+from django.db.models import Count, Min
+
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -48,3 +50,42 @@ def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
         next_probe_at=schedule.next_probe_at if schedule.circuit_opened_at else None,
         down_in_a_row=schedule.down_in_a_row,
     )
+
+
+def held_back_by(delivery: Delivery, *, now: datetime) -> Delivery | None:
+    """The delivery this pending keyed one waits for (``deliveries.services.ordering``): the earliest pending
+    one before it with its key, else the one of its key being sent; None if it waits for none."""
+    if delivery.ordering_key is None or delivery.status != DeliveryStatus.PENDING:
+        return None
+    same_key = (
+        Delivery.objects.pending()
+        .filter(endpoint_id=delivery.endpoint_id, ordering_key=delivery.ordering_key)
+        .exclude(pk=delivery.pk)
+    )
+    ahead = same_key.filter(sequence__lt=delivery.sequence).order_by("sequence").first()
+    return ahead if ahead is not None else same_key.in_flight(now).order_by("sequence").first()
+
+
+@dataclass(frozen=True)
+class BlockedKey:
+    """An ordering key whose oldest pending delivery has waited long, with others of the key behind it."""
+
+    endpoint_id: str
+    key: str
+    waiting: int  # pending deliveries of the key, the one they wait for included
+    since: datetime  # when the oldest of them was published
+
+
+def blocked_keys(*, now: datetime, older_than_seconds: float, tenant_id: str | None = None) -> list[BlockedKey]:
+    """Ordering keys blocked longer than ``older_than_seconds`` (of one tenant, or all), longest first: one
+    query over the pending keyed deliveries (their own index)."""
+    pending = Delivery.objects.pending().filter(ordering_key__isnull=False)
+    if tenant_id is not None:
+        pending = pending.filter(endpoint__tenant_id=tenant_id)
+    groups = (
+        pending.values("endpoint_id", "ordering_key")
+        .annotate(waiting=Count("id"), since=Min("created_at"))
+        .filter(waiting__gt=1, since__lt=now - timedelta(seconds=older_than_seconds))
+        .order_by("since")
+    )
+    return [BlockedKey(g["endpoint_id"], g["ordering_key"], g["waiting"], g["since"]) for g in groups]

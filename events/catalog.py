@@ -118,3 +118,10 @@ CATALOG: tuple[EventTypeSpec, ...] = (
 )
 
 TEST_EVENT_TYPE = "webhook.test"
+
+# The ordering key of an event whose publisher names none, by the family of its type: a path over the
+# envelope (see ``events.ordering``). The events of one conversation, or of one contact, keep their order.
+_KEY_PATH_BY_FAMILY = {"message": "data.chat_id", "chat": "data.id", "contact": "data.id"}
+ORDERING_KEY_PATHS: dict[str, str] = {
+    spec.name: path for spec in CATALOG if (path := _KEY_PATH_BY_FAMILY.get(spec.name.split(".")[0])) is not None
+}

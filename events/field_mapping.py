@@ -96,8 +96,21 @@ def is_missing(value: Any) -> bool:
     return value is _MISSING
 
 
-def validate_mapping(*, sample: dict, mapping: dict, identifier: str) -> dict[str, list[str]]:
-    """Errors by argument ({} when fine): every path must be in the sample, every field usable once."""
+def _not_a_single_value(sample: dict, known: set[str], path: str, what: str) -> str | None:
+    if path not in known:
+        return f"{path!r} is not a path of the sample."
+    if isinstance(value_at(sample, path), dict | list):
+        return f"{path!r} is an object or array in the sample; the {what} must be a single value."
+    return None
+
+
+def validate_mapping(
+    *, sample: dict, mapping: dict, identifier: str, ordering_key_path: str = ""
+) -> dict[str, list[str]]:
+    """Errors by argument ({} when fine): every path must be in the sample, every field usable once.
+
+    ``ordering_key_path`` is optional (empty: none); like the identifier, it must name a single value.
+    """
     errors: dict[str, list[str]] = {}
     try:
         known = set(available_paths(sample))
@@ -123,12 +136,10 @@ def validate_mapping(*, sample: dict, mapping: dict, identifier: str) -> dict[st
         clashes = [other for other in fields if other != field and other.startswith(field + ".")]
         if fields.count(field) > 1 or clashes:
             errors.setdefault("mapping", []).append(f"{field!r} is the target of more than one path.")
-    if identifier not in known:
-        errors.setdefault("identifier", []).append(f"{identifier!r} is not a path of the sample.")
-    elif isinstance(value_at(sample, identifier), dict | list):
-        errors.setdefault("identifier", []).append(
-            f"{identifier!r} is an object or array in the sample; the identifier must be a single value."
-        )
+    if problem := _not_a_single_value(sample, known, identifier, "identifier"):
+        errors["identifier"] = [problem]
+    if ordering_key_path and (problem := _not_a_single_value(sample, known, ordering_key_path, "ordering key")):
+        errors["ordering_key_path"] = [problem]
     if "mapping" in errors:
         errors["mapping"] = sorted(set(errors["mapping"]), key=errors["mapping"].index)
     return errors

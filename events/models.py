@@ -51,6 +51,9 @@ class Event(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     source = models.CharField(max_length=16, choices=EventSource.choices, default=EventSource.APP)
+    # Deliveries to an ordered endpoint with the same key go one at a time, in publish order (see
+    # deliveries.services.ordering); the publisher's, or empty (the catalog's path for the type may give one).
+    ordering_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -78,8 +81,8 @@ class Trigger(models.Model):
     """A URL an external system POSTs JSON to, with its own API key; each request becomes an event.
 
     ``mapping`` maps paths in the incoming body (``contact.phone``, ``items[0].sku``) to fields
-    of the event's data; ``identifier`` is a path every request must carry. Only a SHA-256
-    hash of the key is stored.
+    of the event's data; ``identifier`` is a path every request must carry; ``ordering_key_path``,
+    when set, a path whose value becomes the event's ordering key. Only a SHA-256 hash of the key is stored.
     """
 
     id = models.CharField(primary_key=True, max_length=40, default=_trigger_id, editable=False)
@@ -94,6 +97,13 @@ class Trigger(models.Model):
     sample_paths = models.JSONField(default=list, editable=False)
     mapping = models.JSONField(default=dict, blank=True, help_text='{"path.in.body": "field_of_event_data"}')
     identifier = models.CharField(max_length=500, help_text="The path every request must carry, e.g. contact.phone.")
+    ordering_key_path = models.CharField(
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="A path in the request body whose value becomes the event's ordering key, e.g. conversation.id;"
+        " empty: the event type's default.",
+    )
     rate_limit_per_minute = models.PositiveIntegerField(
         null=True, blank=True, help_text="Requests per minute; the deployment default when empty."
     )

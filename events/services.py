@@ -12,6 +12,7 @@ from events.catalog import CATALOG
 from events.envelope import render_body
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
 from events.models import Event, EventSource, EventType
+from events.ordering import key_of
 from ground import raw_insert
 from ground.conf import setting
 from ground.db import bound_cursor
@@ -83,8 +84,9 @@ def new_event(
     occurred_at: datetime | None = None,
     source: str = EventSource.APP,
     type_checked: bool = False,
+    ordering_key: str | None = None,
 ) -> Event:
-    """Validate and build an unsaved Event with its final body.
+    """Validate and build an unsaved Event with its final body and ordering key (``events.ordering``).
 
     Raises UnknownEventType (unless the caller already checked the type), InvalidPayload
     or PayloadTooLarge.
@@ -100,6 +102,7 @@ def new_event(
     event.body = render_body(
         event_id=event.id, event_type=type, occurred_at=event.occurred_at, tenant_id=tenant.pk, data=data
     )
+    event.ordering_key = key_of(type, data, ordering_key)
     limit = setting("MAX_PAYLOAD_BYTES")
     size = len(event.body.encode())
     if size > limit:

@@ -5,6 +5,7 @@ lives where the fan-out is).
 """
 
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,9 @@ from accounts.models import Tenant
 from accounts.services import hash_api_key
 from events import field_mapping
 from events.envelope import unstorable_text
+from events.exceptions import InvalidPayload
 from events.models import EventType, Trigger, TriggerOutcome, TriggerRateWindow, TriggerRequest
+from events.ordering import checked_key
 from ground.conf import setting
 
 TRIGGER_KEY_PREFIX = "whtrg_"
@@ -46,10 +49,11 @@ def _event_type(name: Any) -> EventType:
     return event_type
 
 
-def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> None:
+def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any, ordering_key_path: Any = "") -> None:
     if not isinstance(sample, dict):
         raise ValidationError({"sample": ["The sample must be a JSON object (an example request body)."]})
-    for name, value in (("sample", sample), ("mapping", mapping), ("identifier", identifier)):
+    checked = {"sample": sample, "mapping": mapping, "identifier": identifier, "ordering_key_path": ordering_key_path}
+    for name, value in checked.items():
         try:
             problem = unstorable_text(value)
         except RecursionError as exc:
@@ -58,8 +62,12 @@ def validate_trigger_mapping(*, sample: Any, mapping: Any, identifier: Any) -> N
             raise ValidationError({name: [f"The {name} {problem}."]})
     if not isinstance(identifier, str) or not identifier:
         raise ValidationError({"identifier": ["Name the path every request must carry, e.g. contact.phone."]})
+    if not isinstance(ordering_key_path, str):
+        raise ValidationError({"ordering_key_path": ["A path in the request body, e.g. conversation.id, or empty."]})
     try:
-        errors = field_mapping.validate_mapping(sample=sample, mapping=mapping, identifier=identifier)
+        errors = field_mapping.validate_mapping(
+            sample=sample, mapping=mapping, identifier=identifier, ordering_key_path=ordering_key_path
+        )
     except RecursionError as exc:
         raise ValidationError({"sample": ["The sample is nested too deeply."]}) from exc
     if errors:
@@ -85,6 +93,7 @@ def create_trigger(
     sample: dict,
     identifier: str,
     mapping: dict | None = None,
+    ordering_key_path: str = "",
     enabled: bool = True,
     rate_limit_per_minute: int | None = None,
     created_by=None,
@@ -94,7 +103,7 @@ def create_trigger(
     if not isinstance(name, str) or not name.strip():
         raise ValidationError({"name": ["Give the trigger a name."]})
     type_ = _event_type(event_type)
-    validate_trigger_mapping(sample=sample, mapping=mapping, identifier=identifier)
+    validate_trigger_mapping(sample=sample, mapping=mapping, identifier=identifier, ordering_key_path=ordering_key_path)
     key, prefix, hashed = _new_key()
     trigger = Trigger.objects.create(
         tenant=tenant,
@@ -107,6 +116,7 @@ def create_trigger(
         sample_paths=field_mapping.available_paths(sample),
         mapping=mapping,
         identifier=identifier,
+        ordering_key_path=ordering_key_path,
         rate_limit_per_minute=_rate_limit(rate_limit_per_minute),
         created_by=created_by,
     )
@@ -125,10 +135,11 @@ def update_trigger(
     sample: dict = _UNSET,
     identifier: str = _UNSET,
     mapping: dict = _UNSET,
+    ordering_key_path: str = _UNSET,
     enabled: bool = _UNSET,
     rate_limit_per_minute: int | None = _UNSET,
 ) -> Trigger:
-    """Changes what is given; the mapping and identifier are checked against the (new) sample."""
+    """Changes what is given; the mapping, identifier and ordering key path are checked against the (new) sample."""
     if name is not _UNSET:
         if not isinstance(name, str) or not name.strip():
             raise ValidationError({"name": ["Give the trigger a name."]})
@@ -141,15 +152,48 @@ def update_trigger(
         trigger.identifier = identifier
     if mapping is not _UNSET:
         trigger.mapping = mapping
+    if ordering_key_path is not _UNSET:
+        trigger.ordering_key_path = ordering_key_path
     if enabled is not _UNSET:
         trigger.enabled = bool(enabled)
     if rate_limit_per_minute is not _UNSET:
         trigger.rate_limit_per_minute = _rate_limit(rate_limit_per_minute)
-    validate_trigger_mapping(sample=trigger.sample, mapping=trigger.mapping, identifier=trigger.identifier)
+    validate_trigger_mapping(
+        sample=trigger.sample,
+        mapping=trigger.mapping,
+        identifier=trigger.identifier,
+        ordering_key_path=trigger.ordering_key_path,
+    )
     if sample is not _UNSET:
         trigger.sample_paths = field_mapping.available_paths(sample)
     trigger.save()
     return trigger
+
+
+class UnusableOrderingKey(ValueError):
+    """The request body has no usable ordering key at the trigger's ``ordering_key_path``."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"The ordering key {path!r} {problem}")
+        self.path = path
+
+
+def ordering_key_in(body: dict, path: str) -> str | None:
+    """The event's ordering key: the string or integer at ``path`` of the body; None when the trigger names no path.
+
+    Raises UnusableOrderingKey when the value is missing, of another type, or not a valid key (``events.ordering``).
+    """
+    if not path:
+        return None
+    value = field_mapping.value_at(body, path)
+    if field_mapping.is_missing(value):
+        raise UnusableOrderingKey(path, "is missing in the request body.")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UnusableOrderingKey(path, f"must be a string or an integer, not {json.dumps(value)[:50]}.")
+    try:
+        return checked_key(str(value))
+    except InvalidPayload as exc:
+        raise UnusableOrderingKey(path, f"is not a valid key: {exc}") from exc
 
 
 def rotate_trigger_key(*, trigger: Trigger) -> str:

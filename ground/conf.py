@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "TRIGGER_LOG_RETENTION_DAYS": 30,
     # Events older than this whose deliveries are all finished are purged with them (the sweeper).
     "RETENTION_DAYS": 30,
+    # An ordering key whose oldest pending delivery waits this long, with others behind it, counts as blocked
+    # (dashboard, /metrics).
+    "ORDERING_BLOCKED_AFTER_SECONDS": 3600,
     # GET /metrics answers a scraper presenting this Bearer token; unset: /metrics is off (404).
     "METRICS_TOKEN": "",
     # Split every metric by tenant (slug). Off by default: one series per tenant adds up.

@@ -50,10 +50,15 @@ class Endpoint(models.Model):
     filter = models.JSONField(
         null=True, blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.'
     )
+    ordered = models.BooleanField(
+        default=False,
+        help_text="Events with the same ordering key are delivered one at a time, in publish order: each waits "
+        "until the one before it succeeded, failed for good or was cancelled.",
+    )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     # Publishers cache routes and signers cache secrets until this changes: any write that
-    # changes event types, filter, enabled or secrets must set it (save() does).
+    # changes event types, filter, enabled, ordered or secrets must set it (save() does).
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -48,6 +48,7 @@ class Routes:
     version: tuple[int, datetime | None]
     routes: tuple[Route, ...]
     loaded_at: float = 0.0  # time.monotonic()
+    ordered: frozenset[str] = frozenset()  # the endpoints that receive each ordering key's events one at a time
 
     def endpoint_ids(self, event_type: str, data: dict[str, Any]) -> list[str]:
         """Endpoints subscribed to ``event_type`` whose filter accepts ``data``."""
@@ -87,7 +88,9 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
     if cached is not None and not fresh and time.monotonic() - cached.loaded_at < _ROUTES_MAX_AGE_SECONDS:
         return cached
     quote = connection.ops.quote_name
-    fields = [concrete_field(Endpoint, name) for name in ("id", "event_types", "filter", "enabled", "updated_at")]
+    fields = [
+        concrete_field(Endpoint, name) for name in ("id", "event_types", "filter", "enabled", "updated_at", "ordered")
+    ]
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in fields)}"  # noqa: S608 - identifiers only
         f" FROM {quote(Endpoint._meta.db_table)} WHERE {quote('tenant_id')} = %s"
@@ -97,6 +100,7 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
         rows = cursor.fetchall()
     event_types_field: Any = fields[1]  # JSON fields: from_db_value decodes the column
     filter_field: Any = fields[2]
+    enabled_rows = [row for row in rows if row[3]]
     result = Routes(
         loaded_at=time.monotonic(),
         tenant_id=tenant.pk,
@@ -107,9 +111,9 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
                 event_types=event_types_field.from_db_value(event_types, None, connection),
                 filter=filter_field.from_db_value(endpoint_filter, None, connection),
             )
-            for endpoint_id, event_types, endpoint_filter, enabled, _ in rows
-            if enabled
+            for endpoint_id, event_types, endpoint_filter, *_ in enabled_rows
         ),
+        ordered=frozenset(row[0] for row in enabled_rows if row[5]),
     )
     if len(_routes_cache) > _MAX_CACHED_TENANTS:
         _routes_cache.clear()

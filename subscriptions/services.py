@@ -53,6 +53,7 @@ def create_endpoint(
     max_in_flight: int | None = None,
     filter: dict[str, Any] | None = None,
     enabled: bool = True,
+    ordered: bool = False,
     created_by: Any = None,
 ) -> CreatedEndpoint:
     """Validate everything first (ValidationError naming the field), then write endpoint and secret.
@@ -78,6 +79,7 @@ def create_endpoint(
         max_in_flight=validation.clean_max_in_flight(max_in_flight),
         filter=validation.clean_filter(filter),
         enabled=enabled,
+        ordered=validation.clean_ordered(ordered),
         created_by=created_by,
     )
     secret = generate_secret()
@@ -171,6 +173,7 @@ def update_endpoint(
     max_in_flight: int = _UNSET,
     filter: dict[str, Any] | None = _UNSET,
     enabled: bool = _UNSET,
+    ordered: bool = _UNSET,
 ) -> Endpoint:
     """Change what is given; validate all of it first (ValidationError naming the field).
 
@@ -196,6 +199,8 @@ def update_endpoint(
         endpoint.rate_limit_per_s = validation.clean_rate_limit(rate_limit_per_s)
     if max_in_flight is not _UNSET:
         endpoint.max_in_flight = validation.clean_max_in_flight(max_in_flight)
+    if ordered is not _UNSET:
+        endpoint.ordered = validation.clean_ordered(ordered)
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)

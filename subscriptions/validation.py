@@ -172,6 +172,12 @@ def clean_max_in_flight(value: Any) -> int:
     return value
 
 
+def clean_ordered(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError({"ordered": "Give true or false."})
+    return value
+
+
 def clean_timeout(value: Any) -> float | None:
     if value is None:
         return None

@@ -353,6 +353,7 @@ _optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),
     "TRIGGER_RATE_LIMIT_PER_MINUTE": ("WEBHOOKHUB_TRIGGER_RATE_LIMIT_PER_MINUTE", lambda name: int(os.environ[name])),
     "RETENTION_DAYS": ("WEBHOOKHUB_RETENTION_DAYS", lambda name: _positive_int(name)),
+    "ORDERING_BLOCKED_AFTER_SECONDS": ("WEBHOOKHUB_ORDERING_BLOCKED_AFTER_SECONDS", lambda name: _positive_int(name)),
     "METRICS_TOKEN": ("WEBHOOKHUB_METRICS_TOKEN", lambda name: _metrics_token(name)),
     "METRICS_TENANT_LABELS": ("WEBHOOKHUB_METRICS_TENANT_LABELS", lambda name: _env_bool(name, False)),
     "WAKE_UP": ("WEBHOOKHUB_WAKE_UP", lambda name: _wake_up(name)),

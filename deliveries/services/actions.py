@@ -37,15 +37,17 @@ def resend(delivery: Delivery) -> Delivery:
 
 
 def cancel_pending(deliveries: DeliveryQuerySet) -> int:
-    """Cancel those still pending and not held by a worker right now; returns how many."""
+    """Cancel those still pending and not held by a worker right now; returns how many. A cancelled delivery
+    with an ordering key lets the next of its key go: the workers are rung."""
     now = timezone.now()
-    return (
-        deliveries.pending()
-        .not_in_flight(now)
-        .update(
-            status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now, last_error="Cancelled by an admin."
-        )
+    chosen = deliveries.pending().not_in_flight(now)
+    keyed = chosen.filter(ordering_key__isnull=False).exists()
+    count = chosen.update(
+        status=DeliveryStatus.CANCELLED, next_attempt_at=None, completed_at=now, last_error="Cancelled by an admin."
     )
+    if count and keyed:
+        transaction.on_commit(doorbell.ring)
+    return count
 
 
 def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: datetime, dry_run: bool = False) -> int:

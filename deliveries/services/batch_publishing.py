@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Tenant
 from deliveries.models import Delivery
 from deliveries.numbers.tallying import count_published
-from deliveries.services import doorbell, wakeups
+from deliveries.services import doorbell, ordering, wakeups
 from deliveries.services.publishing import DELIVERY_COLUMNS, IDEMPOTENCY_CONFLICT, resolve_tenant
 from events.exceptions import InvalidPayload, PublishError, UnknownEventType
 from events.models import Event, EventSource
@@ -28,7 +28,7 @@ from ground import raw_insert
 from subscriptions.selectors import routes
 
 MAX_BATCH = 100
-_ITEM_KEYS = frozenset({"type", "data", "idempotency_key", "occurred_at"})
+_ITEM_KEYS = frozenset({"type", "data", "idempotency_key", "occurred_at", "ordering_key"})
 
 
 class BatchRefused(PublishError):
@@ -61,8 +61,9 @@ class _Batch:
 def publish_many(
     *, tenant: Tenant | str, events: Sequence[Mapping[str, Any]], partial: bool = False, source: str = EventSource.APP
 ) -> list[ItemResult]:
-    """Publish ``events`` (mappings with ``type``, ``data``, optional ``idempotency_key`` and ``occurred_at``);
-    returns one result per item, in order. Raises ``BatchRefused`` (nothing written) unless ``partial``."""
+    """Publish ``events`` (mappings with ``type``, ``data``, optional ``idempotency_key``, ``occurred_at`` and
+    ``ordering_key``); returns one result per item, in order. Raises ``BatchRefused`` (nothing written) unless
+    ``partial``."""
     if not 1 <= len(events) <= MAX_BATCH:
         raise InvalidPayload(f"A batch holds 1 to {MAX_BATCH} events, not {len(events)}.")
     batch = _validated(resolve_tenant(tenant), events, source)
@@ -102,7 +103,9 @@ def _validated(tenant: Tenant, items: Sequence[Mapping[str, Any]], source: str) 
 
 def _event(tenant: Tenant, item: Mapping[str, Any], known: set[str], source: str) -> Event:
     if not isinstance(item, Mapping) or not {"type", "data"} <= item.keys() or item.keys() - _ITEM_KEYS:
-        raise InvalidPayload("Each event is an object with type and data, and optionally idempotency_key, occurred_at.")
+        raise InvalidPayload(
+            "Each event is an object with type and data, and optionally idempotency_key, occurred_at, ordering_key."
+        )
     if item["type"] not in known:
         raise UnknownEventType(f"Unknown event type {item['type']!r}; see the event-type catalog.")
     if not isinstance(item["data"], dict):
@@ -118,6 +121,7 @@ def _event(tenant: Tenant, item: Mapping[str, Any], known: set[str], source: str
         occurred_at=occurred_at,
         source=source,
         type_checked=True,
+        ordering_key=item.get("ordering_key"),
     )
 
 
@@ -130,19 +134,22 @@ def _write(batch: _Batch) -> tuple[set[str], dict[str, int]]:
     current = routes(batch.tenant, fresh=True)
     event_ids: list[str] = []
     endpoint_ids: list[str] = []
+    keys: list[tuple[str, str | None]] = []  # (endpoint, ordering key) of each delivery to an ordered endpoint
     delivered: dict[str, int] = {}
     for event in fresh:
         if event.id in inserted:
             wanting = current.endpoint_ids(event.event_type_id, event.data)
             event_ids += [event.id] * len(wanting)
             endpoint_ids += wanting
+            keys += [(pk, event.ordering_key if pk in current.ordered else None) for pk in wanting]
             delivered[event.id] = len(wanting)
+    varying: dict[str, list[Any]] = {"event_id": event_ids, "endpoint_id": endpoint_ids}
+    if any(key is not None for _, key in keys):
+        varying |= {"ordering_key": [key for _, key in keys], "sequence": ordering.numbers(keys, now=timezone.now())}
     pending = Delivery(next_attempt_at=timezone.now())  # each delivery: this, for one event and endpoint
     for start in range(0, len(event_ids), 1000):
         chunk = slice(start, start + 1000)
-        raw_insert.insert_copies(
-            pending, DELIVERY_COLUMNS, {"event_id": event_ids[chunk], "endpoint_id": endpoint_ids[chunk]}
-        )
+        raw_insert.insert_copies(pending, DELIVERY_COLUMNS, {name: values[chunk] for name, values in varying.items()})
     count_published(batch.tenant.pk, len(event_ids), events=len(inserted))
     if event_ids and wakeups.notifying():
         wakeups.notify(set(endpoint_ids))  # sent when the transaction commits

@@ -39,6 +39,7 @@ from deliveries.pacing import (
     EndpointState,
     budget,
 )
+from deliveries.services.ordering import free_to_go_sql
 from events.models import Event
 from ground import rows
 from ground.db import bound_cursor
@@ -93,14 +94,14 @@ def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
         WHERE walk.endpoint_id IS NOT NULL AND EXISTS (
             SELECT 1 FROM {table} d
             WHERE d.endpoint_id = walk.endpoint_id AND d.status = '{_PENDING}' AND d.next_attempt_at <= %s
-              AND (d.lease_until IS NULL OR d.lease_until < %s)
+              AND (d.lease_until IS NULL OR d.lease_until < %s) AND {free_to_go_sql("d")}
         ) AND NOT EXISTS (
             SELECT 1 FROM {schedules} s
             WHERE s.endpoint_id = walk.endpoint_id AND s.owner <> '' AND s.owner <> %s AND s.owned_until >= %s
         )
     """  # noqa: S608 - identifiers and a constant only
     with bound_cursor() as cursor:
-        cursor.execute(sql, [adapt(now), adapt(now), owner, adapt(now)])
+        cursor.execute(sql, [adapt(now), adapt(now), adapt(now), owner, adapt(now)])
         return [row[0] for row in cursor.fetchall()]
 
 
@@ -109,12 +110,11 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
     with their events (all but the data: the body is what is sent)."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
-    due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
     if connection.vendor == "postgresql":  # every endpoint, and the loading, in one statement
         with bound_cursor() as cursor:
             cursor.execute(
                 _lease_and_load_sql(),
-                [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now)],
+                [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now), adapt(now)],
             )
             deliveries = [_loaded(row) for row in cursor.fetchall()]
     else:
@@ -122,9 +122,9 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
         with bound_cursor() as cursor:
             for endpoint_id, count in wanted.items():
                 cursor.execute(
-                    f"UPDATE {table} SET lease_until = %s WHERE id IN (SELECT id FROM {table} "  # noqa: S608
-                    f"WHERE endpoint_id = %s AND {due} ORDER BY next_attempt_at LIMIT %s) RETURNING id",
-                    [adapt(until), endpoint_id, adapt(now), adapt(now), count],
+                    f"UPDATE {table} SET lease_until = %s WHERE id IN (SELECT id FROM {table} d "  # noqa: S608
+                    f"WHERE endpoint_id = %s AND {_due_sql()} ORDER BY next_attempt_at LIMIT %s) RETURNING id",
+                    [adapt(until), endpoint_id, adapt(now), adapt(now), adapt(now), count],
                 )
                 ids += [row[0] for row in cursor.fetchall()]
         deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event").defer("event__data"))
@@ -138,17 +138,25 @@ _DELIVERY_FIELDS, _DELIVERY_COLUMNS = rows.columns(Delivery, prefix="leased")
 _EVENT_FIELDS, _EVENT_COLUMNS = rows.columns(Event, prefix="e", leave_out=["data"])  # the body is what is sent
 
 
+def _due_sql() -> str:
+    """What a claim may lease of the deliveries ``d``: pending, due, held by no worker, and not held back by the
+    deliveries before it with its ordering key. Three parameters: now, now, now."""
+    return (
+        f"d.status = '{_PENDING}' AND d.next_attempt_at <= %s AND (d.lease_until IS NULL OR d.lease_until < %s)"
+        f" AND {free_to_go_sql('d')}"
+    )
+
+
 @lru_cache(maxsize=1)
 def _lease_and_load_sql() -> str:
     quote = connection.ops.quote_name
     table = quote(Delivery._meta.db_table)
-    due = f"status = '{_PENDING}' AND next_attempt_at <= %s AND (lease_until IS NULL OR lease_until < %s)"
     returned = ", ".join(quote(field.column) for field in _DELIVERY_FIELDS)
     return (
         f"WITH leased AS (UPDATE {table} SET lease_until = %s WHERE id IN ("  # noqa: S608 - identifiers only
         f"SELECT picked.id FROM unnest(%s::text[], %s::int[]) AS wanted(endpoint_id, n) "
-        f"CROSS JOIN LATERAL (SELECT id FROM {table} WHERE endpoint_id = wanted.endpoint_id AND {due} "
-        f"ORDER BY next_attempt_at LIMIT wanted.n FOR UPDATE SKIP LOCKED) AS picked"
+        f"CROSS JOIN LATERAL (SELECT d.id FROM {table} d WHERE d.endpoint_id = wanted.endpoint_id AND {_due_sql()} "
+        f"ORDER BY d.next_attempt_at LIMIT wanted.n FOR UPDATE OF d SKIP LOCKED) AS picked"
         f") RETURNING {returned}) "
         f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM leased JOIN {quote(Event._meta.db_table)} e "
         f"ON e.{quote(Event._meta.pk.column)} = leased.{quote(Delivery._meta.get_field('event').column)}"

@@ -10,7 +10,7 @@ from accounts.access import tenant_named
 from accounts.models import Tenant
 from deliveries.models import Delivery
 from deliveries.numbers.tallying import count_published, published_sql
-from deliveries.services import doorbell, wakeups
+from deliveries.services import doorbell, ordering, wakeups
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import (
@@ -22,7 +22,7 @@ from events.services import (
     publishable_type_guard,
 )
 from ground import raw_insert
-from subscriptions.selectors import owned_endpoint_ids, routes
+from subscriptions.selectors import Routes, owned_endpoint_ids, routes
 
 DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
 IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
@@ -74,10 +74,14 @@ def _publish_postgresql(
     """(inserted, endpoint ids) in one round trip when this process's routes are current."""
     type_guard = publishable_type_guard(event.event_type_id)
     if endpoint_ids is not None:
+        if _numbered(event, endpoint_ids, routes(tenant)):
+            return _publish_in_transaction(event, tenant, data, endpoint_ids)
         return _write_postgresql(event, endpoint_ids, [type_guard]), endpoint_ids
     for fresh in (False, True):
         current = routes(tenant, fresh=fresh)
         matched = current.endpoint_ids(event.event_type_id, data)
+        if _numbered(event, matched, current):  # the guard below sees a change of an endpoint's ordering
+            return _publish_in_transaction(event, tenant, data, None)
         try:
             return _write_postgresql(event, matched, [type_guard, current.guard()]), matched
         except _Stale:
@@ -85,18 +89,32 @@ def _publish_postgresql(
     raise RuntimeError("The tenant's endpoints changed during publishing twice in a row; try again.")
 
 
-def _publish_generic(
+def _numbered(event: Event, endpoint_ids: list[str], current: Routes) -> bool:
+    """Whether some of the event's deliveries take a number of its ordering key (``ordering``)."""
+    return event.ordering_key is not None and not current.ordered.isdisjoint(endpoint_ids)
+
+
+def _publish_in_transaction(
     event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
 ) -> tuple[bool, list[str]]:
+    """The statements one by one in a transaction: on other databases, and for a keyed event to an ordered
+    endpoint (its deliveries are numbered in the same transaction)."""
     if not is_publishable_type(event.event_type_id):
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
     with transaction.atomic():
-        if endpoint_ids is None:
-            endpoint_ids = routes(tenant, fresh=True).endpoint_ids(event.event_type_id, data)
+        current = routes(tenant, fresh=True) if endpoint_ids is None or event.ordering_key is not None else None
+        if endpoint_ids is None and current is not None:
+            endpoint_ids = current.endpoint_ids(event.event_type_id, data)
+        endpoint_ids = endpoint_ids or []
         if not insert_event(event):
             return False, endpoint_ids
         if endpoint_ids:
-            raw_insert.insert(new_deliveries(event, endpoint_ids), DELIVERY_COLUMNS)
+            deliveries = new_deliveries(event, endpoint_ids)
+            if current is not None and _numbered(event, endpoint_ids, current):
+                ordering.number(deliveries, ordered=current.ordered, now=timezone.now())
+            raw_insert.insert(deliveries, DELIVERY_COLUMNS)
+            if wakeups.notifying():
+                wakeups.notify(endpoint_ids)  # sent when the transaction commits
         count_published(event.tenant_id, len(endpoint_ids))
     return True, endpoint_ids
 
@@ -110,6 +128,7 @@ def publish(
     occurred_at: datetime | None = None,
     source: str = EventSource.APP,
     endpoint_ids: list[str] | None = None,
+    ordering_key: str | None = None,
 ) -> Event:
     """Publish one event and return it.
 
@@ -117,7 +136,10 @@ def publish(
     ``endpoint_ids``, to exactly those endpoints of the tenant) atomically, and
     rings the workers once that has committed (inside a caller's transaction: when
     it commits). A repeated ``idempotency_key`` returns the first event and writes
-    nothing. Raises ``events.exceptions.PublishError`` subclasses for bad input.
+    nothing. ``ordering_key``: the endpoints set to ``ordered`` receive the events of one key one at
+    a time, in publish order (``deliveries.services.ordering``); without it the event type's key
+    path may give one (``events.ordering``). Raises ``events.exceptions.PublishError`` subclasses for
+    bad input.
 
     On PostgreSQL this is one statement: the tenant's routes come from a per-process
     cache and the statement itself checks that they and the event type are current.
@@ -135,10 +157,11 @@ def publish(
         occurred_at=occurred_at,
         source=source,
         type_checked=True,  # checked below, in the same statement or transaction as the write
+        ordering_key=ordering_key,
     )
     if endpoint_ids is not None:
         endpoint_ids = owned_endpoint_ids(tenant=tenant, endpoint_ids=endpoint_ids)
-    write = _publish_postgresql if connection.vendor == "postgresql" else _publish_generic
+    write = _publish_postgresql if connection.vendor == "postgresql" else _publish_in_transaction
     inserted, endpoint_ids = write(event, tenant, data, endpoint_ids)
     if not inserted:  # only a repeated idempotency key writes nothing: the first event is returned
         existing = event_with_key(tenant, idempotency_key) if idempotency_key is not None else None
@@ -146,6 +169,6 @@ def publish(
             raise RuntimeError("The event was not written and no event has its idempotency key.")
         return existing
     event._state.adding = False
-    if endpoint_ids and not (write is _publish_postgresql and wakeups.notifying()):  # else the statement notified
+    if endpoint_ids and not wakeups.notifying():  # else the statement or transaction notified
         transaction.on_commit(doorbell.ring)
     return event

@@ -129,6 +129,7 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
         secrets=secrets,
         timestamp=int(started_at.timestamp()),
         user_agent=config["USER_AGENT"],
+        ordering=(delivery.ordering_key, delivery.sequence or 0) if delivery.ordering_key is not None else None,
     )
     if not secrets:
         result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")

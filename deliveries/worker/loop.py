@@ -6,7 +6,8 @@
   process's or nobody's. The loop thread claims when a limit of time runs out (a
   ``Retry-After`` pause, the next probe) and before it records a batch of answers if due work
   may be left behind (a limit, full capacity, a stopped lane: so lanes are refilled before
-  they run dry). Without a listener (broker wake-ups) it claims before every batch of answers
+  they run dry), and after recording the answers of keyed deliveries (the next of each key may go then).
+  Without a listener (broker wake-ups) it claims before every batch of answers
   (work published for an endpoint this process owns is found whichever process took its
   doorbell) and, while an endpoint it owns is idle, every ``IDLE_POLL_SECONDS`` (other workers
   leave an owned endpoint's new work to its owner).
@@ -136,9 +137,12 @@ class Worker:
             self._claim()
         if results:
             _, stopped = self._lanes.held_by_endpoint()
-            self._lanes.recorded(self._recorder.record_batch())
+            recorded = self._recorder.record_batch()
+            self._lanes.recorded(recorded)
             if stopped - self._lanes.held_by_endpoint()[1] and self._more_due:
                 self._claim()  # a stopped lane's answer is recorded: what waited for it may go
+            if keyed := sorted({delivery.endpoint_id for delivery in recorded if delivery.ordering_key is not None}):
+                self._claim(keyed)  # the next delivery of an ordering key may go now (deliveries.services.ordering)
         if self._lanes.give_up_at is not None and now >= self._lanes.give_up_at:
             with self._claim_lock:  # not while a claim (the listener's) may be taking work for these endpoints
                 hand_back_idle(self._lanes, owner=self.owner)

@@ -180,6 +180,28 @@ def test_an_identifier_the_sample_does_not_have_is_refused(identifier):
     assert errors == {"identifier": [f"{identifier!r} is not a path of the sample."]}
 
 
+@pytest.mark.parametrize("ordering_key_path", ["", "id", "contact.phone", "items[0].sku"])
+def test_an_ordering_key_path_to_a_single_value_of_the_sample_is_valid(ordering_key_path):
+    assert validate_mapping(sample=SAMPLE, mapping={}, identifier="id", ordering_key_path=ordering_key_path) == {}
+
+
+@pytest.mark.parametrize(
+    ("ordering_key_path", "shown"),
+    [
+        ("conversation.id", "is not a path of the sample"),
+        ("items[1].sku", "is not a path of the sample"),
+        ("contact..phone", "is not a path of the sample"),
+        ("contact", "is an object or array in the sample; the ordering key must be a single value"),
+        ("items", "is an object or array in the sample; the ordering key must be a single value"),
+    ],
+)
+def test_an_ordering_key_path_the_sample_lacks_or_that_is_not_a_single_value_is_refused(ordering_key_path, shown):
+    errors = validate_mapping(sample=SAMPLE, mapping={}, identifier="id", ordering_key_path=ordering_key_path)
+
+    assert list(errors) == ["ordering_key_path"]
+    assert errors["ordering_key_path"] == [f"{ordering_key_path!r} {shown}."]
+
+
 def test_every_problem_is_reported_at_once():
     errors = validate_mapping(sample=SAMPLE, mapping={"nope": "a", "contact.phone": "1bad"}, identifier="missing")
 

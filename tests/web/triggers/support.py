@@ -70,6 +70,7 @@ def trigger_state() -> dict:
             "sample",
             "mapping",
             "identifier",
+            "ordering_key_path",
             "rate_limit_per_minute",
             "updated_at",
         ),

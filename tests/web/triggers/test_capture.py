@@ -437,3 +437,82 @@ def test_logged_requests_older_than_the_retention_are_pruned(made, settings):
 
     assert prune_trigger_requests(now=timezone.now(), force=True) == 1
     assert list(TriggerRequest.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+# --- ordering keys --------------------------------------------------------------------------------------
+
+KEYED_SAMPLE = {**BODY, "conversation": {"id": "c0"}}
+
+
+def _keyed_trigger(tenant, **fields):
+    return make_trigger(tenant, sample=KEYED_SAMPLE, ordering_key_path="conversation.id", **fields)
+
+
+@pytest.mark.parametrize(("value", "key"), [("c1", "c1"), (42, "42")], ids=["string", "integer"])
+def test_the_value_at_the_ordering_key_path_becomes_the_events_ordering_key(tenant, value, key):
+    created = _keyed_trigger(tenant)
+
+    response = post_capture(created.trigger.pk, {**BODY, "conversation": {"id": value}}, key=created.api_key)
+
+    assert response.status_code == 200, response.content
+    assert Event.objects.get().ordering_key == key
+
+
+def test_the_ordering_key_path_wins_over_the_event_types_default(tenant):
+    created = _keyed_trigger(tenant, mapping={"contact.phone": "id"})  # contact.*: the default key is data.id
+
+    post_capture(created.trigger.pk, {**BODY, "conversation": {"id": "c1"}}, key=created.api_key)
+
+    event = Event.objects.get()
+    assert (event.data["id"], event.ordering_key) == ("+15555550999", "c1")
+
+
+def test_without_an_ordering_key_path_the_event_types_default_applies(tenant):
+    created = make_trigger(tenant, mapping={"contact.phone": "id"})
+
+    post_capture(created.trigger.pk, {**BODY, "conversation": {"id": "c1"}}, key=created.api_key)
+
+    assert created.trigger.ordering_key_path == ""
+    assert Event.objects.get().ordering_key == "+15555550999"
+
+
+def test_a_request_missing_the_ordering_key_path_is_400_logged_and_publishes_nothing(tenant):
+    created = _keyed_trigger(tenant)
+    post_capture(created.trigger.pk, {**BODY, "conversation": {"id": "c1"}}, key=created.api_key)
+    events_before = Event.objects.count()
+
+    response = post_capture(created.trigger.pk, BODY, key=created.api_key)
+
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert list(body["errors"]) == ["conversation.id"]
+    assert body["detail"] == "The ordering key 'conversation.id' is missing in the request body."
+    assert Event.objects.count() == events_before == 1
+    logged = TriggerRequest.objects.get(status_code=400)
+    assert (logged.outcome, logged.event_id, logged.detail) == (TriggerOutcome.REJECTED, None, body["detail"])
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (True, "must be a string or an integer, not true"),
+        (None, "must be a string or an integer, not null"),
+        (1.5, "must be a string or an integer, not 1.5"),
+        ({"id": "c1"}, "must be a string or an integer"),
+        (["c1"], "must be a string or an integer"),
+        ("", "non-empty"),
+        ("c" * 201, "at most 200 characters"),
+        ("c\n1", "printable"),
+        (10**201, "at most 200 characters"),
+    ],
+    ids=["bool", "null", "float", "object", "array", "empty", "too long", "newline", "integer too long"],
+)
+def test_an_unusable_ordering_key_is_400_naming_the_path_and_publishes_nothing(tenant, value, shown):
+    created = _keyed_trigger(tenant)
+
+    response = post_capture(created.trigger.pk, {**BODY, "conversation": {"id": value}}, key=created.api_key)
+
+    body = _assert_error(response, 400)
+    assert list(body["errors"]) == ["conversation.id"]
+    assert shown in body["detail"]
+    assert TriggerRequest.objects.get().outcome == TriggerOutcome.REJECTED

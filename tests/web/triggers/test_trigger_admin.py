@@ -36,6 +36,7 @@ def trigger_form(owner, /, **overrides) -> dict:
         "enabled": "on",
         "sample": json.dumps(SAMPLE),
         "identifier": IDENTIFIER,
+        "ordering_key_path": "",
         "mapping": json.dumps(MAPPING),
         "rate_limit_per_minute": "",
     }
@@ -95,6 +96,13 @@ def test_the_key_is_not_shown_on_the_list_or_change_page(tenant_admin, made):
         assert made.trigger.hashed_key not in text(response)
 
 
+def test_adding_a_trigger_with_an_ordering_key_path_saves_it(tenant_admin, tenant):
+    response = tenant_admin.post(admin_url(f"{TRIGGER}_add"), trigger_form(tenant, ordering_key_path="contact.name"))
+
+    assert response.status_code == 302, form_errors(response)
+    assert Trigger.objects.get().ordering_key_path == "contact.name"
+
+
 def test_adding_without_a_mapping_keeps_everything_unmapped(tenant_admin, tenant):
     response = tenant_admin.post(admin_url(f"{TRIGGER}_add"), trigger_form(tenant, mapping=""))
 
@@ -117,6 +125,12 @@ def test_adding_without_a_mapping_keeps_everything_unmapped(tenant_admin, tenant
         ({"mapping": "{not json"}, "mapping", "Enter a valid JSON"),
         ({"identifier": "contact.email"}, "identifier", "'contact.email' is not a path of the sample."),
         ({"identifier": ""}, "identifier", "required"),
+        (
+            {"ordering_key_path": "conversation.id"},
+            "ordering_key_path",
+            "'conversation.id' is not a path of the sample.",
+        ),
+        ({"ordering_key_path": "items"}, "ordering_key_path", "is an object or array in the sample"),
         ({"sample": json.dumps([1, 2])}, "sample", "must be a JSON object"),
         ({"sample": "{oops"}, "sample", "Enter a valid JSON"),
         ({"event_type": "no.such_type"}, "event_type", "Select a valid choice"),
@@ -226,6 +240,19 @@ def test_changing_the_mapping_through_the_form_saves_it_and_keeps_the_key(tenant
     assert trigger.mapping == {"note": "memo"}
     assert trigger.hashed_key == made.trigger.hashed_key
     assert post_capture(made.trigger.pk, key=made.api_key).status_code == 200
+
+
+def test_changing_the_ordering_key_path_through_the_form_saves_it(tenant_admin, made):
+    page = tenant_admin.get(admin_url(f"{TRIGGER}_change", made.trigger.pk))
+    response = tenant_admin.post(
+        admin_url(f"{TRIGGER}_change", made.trigger.pk), change_form(ordering_key_path="items[0].sku")
+    )
+
+    assert 'name="ordering_key_path"' in text(page)
+    assert response.status_code == 302, form_errors(response)
+    assert Trigger.objects.get(pk=made.trigger.pk).ordering_key_path == "items[0].sku"
+    post_capture(made.trigger.pk, key=made.api_key)
+    assert Event.objects.get().ordering_key == "Z-9"
 
 
 def test_a_bad_mapping_on_the_change_page_is_a_form_error_and_changes_nothing(tenant_admin, made):

@@ -59,7 +59,7 @@ def test_create_answers_201_with_id_url_and_the_key(admin, tenant):
     assert body["key_prefix"] == body["api_key"][: len(body["key_prefix"])]
     assert (body["name"], body["event_type"], body["enabled"]) == ("crm", EVENT_TYPE, True)
     assert (body["sample"], body["identifier"], body["mapping"]) == (SAMPLE, IDENTIFIER, MAPPING)
-    assert body["rate_limit_per_minute"] is None
+    assert (body["rate_limit_per_minute"], body["ordering_key_path"]) == (None, "")
     assert (trigger.tenant, trigger.name, trigger.event_type_id) == (tenant, "crm", EVENT_TYPE)
     assert (trigger.sample, trigger.identifier, trigger.mapping) == (SAMPLE, IDENTIFIER, MAPPING)
 
@@ -136,6 +136,11 @@ def test_two_triggers_get_different_keys(admin):
         ({"identifier": "contact.email"}, "identifier"),
         ({"identifier": "contact..phone"}, "identifier"),
         ({"identifier": ""}, "identifier"),
+        ({"ordering_key_path": "conversation.id"}, "ordering_key_path"),
+        ({"ordering_key_path": "contact"}, "ordering_key_path"),
+        ({"ordering_key_path": "contact..phone"}, "ordering_key_path"),
+        ({"ordering_key_path": None}, "ordering_key_path"),
+        ({"ordering_key_path": "p" * 501}, "ordering_key_path"),
         ({"sample": ["not", "an", "object"]}, "sample"),
         ({"sample": "text"}, "sample"),
         ({"sample": None}, "sample"),
@@ -173,6 +178,24 @@ def test_a_path_the_sample_lacks_is_named_in_the_error(admin):
     response = _create(admin, mapping={"contact.email": "email"})
 
     assert response.json()["errors"]["mapping"] == ["'contact.email' is not a path of the sample."]
+
+
+def test_create_takes_an_ordering_key_path_and_captures_use_it(admin):
+    response = _create(admin, sample={**SAMPLE, "conversation": {"id": "c0"}}, ordering_key_path="conversation.id")
+
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert created["ordering_key_path"] == "conversation.id"
+    assert Trigger.objects.get().ordering_key_path == "conversation.id"
+    post_capture(created["id"], {**BODY, "conversation": {"id": "c1"}}, key=created["api_key"])
+    assert Event.objects.get().ordering_key == "c1"
+
+
+def test_an_ordering_key_path_the_sample_lacks_is_named_in_the_error(admin):
+    response = _create(admin, ordering_key_path="conversation.id")
+
+    assert response.json()["errors"] == {"ordering_key_path": ["'conversation.id' is not a path of the sample."]}
+    assert not Trigger.objects.exists()
 
 
 def test_an_archived_event_type_is_refused(admin):
@@ -285,6 +308,27 @@ def test_patch_with_a_new_sample_and_mapping_is_checked_together(admin, made):
     assert (trigger.identifier, trigger.mapping) == ("ref", {"who.email": "email"})
 
 
+def test_patch_sets_and_clears_the_ordering_key_path(admin, made):
+    set_ = admin.patch(detail(made.trigger.pk), {"ordering_key_path": "contact.name"}, format="json")
+    stored = Trigger.objects.get(pk=made.trigger.pk).ordering_key_path
+    cleared = admin.patch(detail(made.trigger.pk), {"ordering_key_path": ""}, format="json")
+
+    assert (set_.status_code, set_.json()["ordering_key_path"], stored) == (200, "contact.name", "contact.name")
+    assert (cleared.status_code, cleared.json()["ordering_key_path"]) == (200, "")
+    assert Trigger.objects.get(pk=made.trigger.pk).ordering_key_path == ""
+
+
+def test_patch_with_a_sample_lacking_the_kept_ordering_key_path_is_400_and_changes_nothing(admin, tenant):
+    trigger = make_trigger(tenant, ordering_key_path="contact.name").trigger
+    before = trigger_state()
+
+    response = admin.patch(detail(trigger.pk), {"sample": {"contact": {"phone": "+1"}}, "mapping": {}}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"ordering_key_path": ["'contact.name' is not a path of the sample."]}
+    assert trigger_state() == before
+
+
 def test_patch_may_clear_the_rate_limit(admin, tenant):
     trigger = make_trigger(tenant, rate_limit_per_minute=9).trigger
 
@@ -301,6 +345,8 @@ def test_patch_may_clear_the_rate_limit(admin, tenant):
         ({"sample": {"other": 1}}, "mapping"),  # the kept mapping no longer fits the new sample
         ({"sample": {"contact": {"name": "Ana"}}, "mapping": {}}, "identifier"),
         ({"identifier": "nope"}, "identifier"),
+        ({"ordering_key_path": "nope"}, "ordering_key_path"),
+        ({"ordering_key_path": "items"}, "ordering_key_path"),
         ({"sample": []}, "sample"),
         ({"event_type": "no.such_type"}, "event_type"),
         ({"name": ""}, "name"),
@@ -541,8 +587,10 @@ def test_creating_as_another_tenants_admin_writes_to_their_tenant(made, other_te
         ("sample", {"contact": {"phone": "+1555\u0000"}}),
         ("sample", {"contact\u0000": {"phone": "+1555"}}),
         ("sample", {"contact": {"phone": "\ud800"}}),
+        ("ordering_key_path", "contact.name\u0000"),
+        ("ordering_key_path", "contact.\ud800"),
     ],
-    ids=["nul in a value", "nul in a key", "lone surrogate"],
+    ids=["nul in a value", "nul in a key", "lone surrogate", "nul in the key path", "lone surrogate in the key path"],
 )
 def test_text_the_database_cannot_store_is_a_400_naming_the_field(admin, field, value):
     before = trigger_state()

@@ -76,6 +76,7 @@ class EndpointSerializer(serializers.ModelSerializer):
             "timeout_s",
             "rate_limit_per_s",
             "max_in_flight",
+            "ordered",
             "filter",
             "created_at",
             "updated_at",
@@ -101,6 +102,10 @@ class EndpointWriteSerializer(serializers.Serializer):
         required=False, min_value=1, max_value=MAX_IN_FLIGHT, help_text="Requests open at once, across all workers."
     )
     filter = serializers.DictField(required=False, allow_null=True)
+    ordered = serializers.BooleanField(
+        required=False,
+        help_text="Deliver the events of one ordering key one at a time, in publish order (default false).",
+    )
 
     def to_service_kwargs(self) -> dict:
         data = dict(self.validated_data)

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from deliveries.models import Delivery
 from deliveries.services.batch_publishing import MAX_BATCH, BatchRefused, publish_many
 from deliveries.services.publishing import publish
-from events.exceptions import PayloadTooLarge, PublishError, UnknownEventType
+from events.exceptions import InvalidPayload, PayloadTooLarge, PublishError, UnknownEventType
 from events.models import Event, EventSource
+from events.ordering import MAX_LENGTH, checked_key
 from webhookhub.web.api.deliveries import DeliverySerializer
 from webhookhub.web.api.errors import PayloadTooLargeError
 from webhookhub.web.api.filters import UtcDateTimeFilter
@@ -23,10 +24,11 @@ class EventFilter(django_filters.FilterSet):
     type = django_filters.CharFilter(field_name="event_type_id")
     since = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    ordering_key = django_filters.CharFilter(field_name="ordering_key")
 
     class Meta:
         model = Event
-        fields = ["type", "since", "until", "source"]
+        fields = ["type", "since", "until", "source", "ordering_key"]
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -34,7 +36,7 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ["id", "type", "data", "occurred_at", "created_at", "idempotency_key", "source"]
+        fields = ["id", "type", "data", "occurred_at", "created_at", "idempotency_key", "source", "ordering_key"]
         read_only_fields = fields
 
 
@@ -46,9 +48,30 @@ class DeliveryEventSerializer(EventSerializer):
         read_only_fields = fields
 
 
+class OrderingKeyField(serializers.CharField):
+    """A string as ``events.ordering.checked_key`` takes it (a number is refused, not turned into text)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(trim_whitespace=False, max_length=MAX_LENGTH, **kwargs)
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            return checked_key(super().to_internal_value(data))
+        except InvalidPayload as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
 class PublishSerializer(serializers.Serializer):
     type = serializers.CharField(max_length=100)
     data = serializers.DictField(help_text="The event data: a JSON object.")  # type: ignore[assignment]  # a field
+    ordering_key = OrderingKeyField(
+        required=False,
+        help_text="Endpoints set to ordered receive the events of one key one at a time, in publish order. "
+        "Without it, the type's key path may give one (message.*: data.chat_id; chat.*, contact.*: data.id).",
+    )
+
 
 
 class PublishedSerializer(serializers.Serializer):
@@ -129,6 +152,7 @@ class EventViewSet(
                 data=serializer.validated_data["data"],
                 idempotency_key=idempotency_key,
                 source=EventSource.API,
+                ordering_key=serializer.validated_data.get("ordering_key"),
             )
         except PayloadTooLarge as exc:
             raise PayloadTooLargeError(str(exc)) from exc

@@ -42,7 +42,17 @@ class TriggerForm(forms.ModelForm):
 
     class Meta:
         model = Trigger
-        fields = ["tenant", "name", "event_type", "enabled", "sample", "identifier", "mapping", "rate_limit_per_minute"]
+        fields = [
+            "tenant",
+            "name",
+            "event_type",
+            "enabled",
+            "sample",
+            "identifier",
+            "ordering_key_path",
+            "mapping",
+            "rate_limit_per_minute",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,7 +64,10 @@ class TriggerForm(forms.ModelForm):
         if {"sample", "identifier"} <= cleaned.keys():
             try:
                 validate_trigger_mapping(
-                    sample=cleaned["sample"], mapping=cleaned.get("mapping") or {}, identifier=cleaned["identifier"]
+                    sample=cleaned["sample"],
+                    mapping=cleaned.get("mapping") or {},
+                    identifier=cleaned["identifier"],
+                    ordering_key_path=cleaned.get("ordering_key_path") or "",
                 )
             except ValidationError as exc:
                 self.add_error(None, exc)
@@ -68,6 +81,7 @@ class TriggerForm(forms.ModelForm):
             "enabled": data["enabled"],
             "sample": data["sample"],
             "identifier": data["identifier"],
+            "ordering_key_path": data.get("ordering_key_path") or "",
             "mapping": data.get("mapping") or {},
             "rate_limit_per_minute": data["rate_limit_per_minute"],
         }
@@ -90,7 +104,7 @@ class TriggerAdmin(TenantScopedAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "event_type", "enabled", "capture_url", "key_prefix"]}),
-        ("Map fields", {"fields": ["sample", "available_paths", "identifier", "mapping"]}),
+        ("Map fields", {"fields": ["sample", "available_paths", "identifier", "mapping", "ordering_key_path"]}),
         ("Limits", {"fields": ["rate_limit_per_minute"]}),
         ("Requests", {"fields": ["recent_requests", "created_at", "updated_at"]}),
     ]

@@ -35,6 +35,7 @@ class TriggerSerializer(serializers.ModelSerializer):
             "key_prefix",
             "sample",
             "identifier",
+            "ordering_key_path",
             "mapping",
             "available_paths",
             "rate_limit_per_minute",
@@ -57,13 +58,20 @@ class CreatedTriggerSerializer(TriggerSerializer):
 
 
 class TriggerWriteSerializer(serializers.Serializer):
-    """Shapes only; the service checks the event type, the sample, the mapping and the identifier."""
+    """Shapes only; the service checks the event type, the sample, the mapping, the identifier and the key path."""
 
     name = serializers.CharField(max_length=200)
     event_type = serializers.CharField(max_length=100)
     enabled = serializers.BooleanField(required=False)
     sample = serializers.JSONField(help_text="An example request body (a JSON object).")
     identifier = serializers.CharField(max_length=500, help_text="The path every request must carry.")
+    ordering_key_path = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="A path whose value (a string or an integer) becomes the event's ordering key;"
+        " empty: the event type's default.",
+    )
     mapping = serializers.DictField(child=serializers.CharField(), required=False, help_text=_MAPPING_HELP)
     rate_limit_per_minute = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT_PER_MINUTE

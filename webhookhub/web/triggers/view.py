@@ -17,7 +17,14 @@ from deliveries.services.publishing import publish
 from events import field_mapping
 from events.exceptions import PayloadTooLarge, PublishError
 from events.models import EventSource, Trigger
-from events.triggers import CAPTURED_MESSAGE, key_matches, log_request, take_rate_slot
+from events.triggers import (
+    CAPTURED_MESSAGE,
+    UnusableOrderingKey,
+    key_matches,
+    log_request,
+    ordering_key_in,
+    take_rate_slot,
+)
 from ground.conf import setting
 
 _MAX_ID_LENGTH = 40
@@ -111,7 +118,17 @@ def capture(request: HttpRequest, trigger_id: str) -> JsonResponse:
     except field_mapping.MappingError as exc:
         return refuse(400, f"The trigger's mapping cannot be applied: {exc}", body=body)
     try:
-        event = publish(tenant=trigger.tenant, type=trigger.event_type_id, data=data, source=EventSource.TRIGGER)
+        ordering_key = ordering_key_in(payload, trigger.ordering_key_path)
+    except UnusableOrderingKey as exc:
+        return refuse(400, str(exc), {exc.path: [str(exc)]}, body=body)
+    try:
+        event = publish(
+            tenant=trigger.tenant,
+            type=trigger.event_type_id,
+            data=data,
+            source=EventSource.TRIGGER,
+            ordering_key=ordering_key,
+        )
     except PayloadTooLarge as exc:
         return refuse(413, f"Not published: the mapped event is too large ({exc})", body=body)
     except PublishError as exc:

@@ -17,6 +17,9 @@ class Command(BaseCommand):
             "--event-type", action="append", dest="event_types", metavar="TYPE", help="repeatable; default: every type"
         )
         parser.add_argument("--name", default="")
+        parser.add_argument(
+            "--ordered", action="store_true", help="deliver the events of one ordering key one at a time, in order"
+        )
         auth = parser.add_mutually_exclusive_group()
         auth.add_argument("--bearer", metavar="TOKEN")
         auth.add_argument("--api-key-header", metavar="NAME:VALUE")
@@ -44,11 +47,13 @@ class Command(BaseCommand):
                 name=options["name"],
                 auth_type=auth_type,
                 auth=auth,
+                ordered=options["ordered"],
             )
         except ValidationError as exc:
             raise CommandError(one_line(exc)) from exc
         endpoint = created.endpoint
-        self.stdout.write(f"Endpoint {endpoint.pk} -> {endpoint.url} for {', '.join(endpoint.event_types)}")
+        ordered = " (ordered by key)" if endpoint.ordered else ""
+        self.stdout.write(f"Endpoint {endpoint.pk} -> {endpoint.url} for {', '.join(endpoint.event_types)}{ordered}")
         self.stdout.write(endpoint.pk)
         self.stdout.write("Signing secret (shown once; receivers verify with it):")
         self.stdout.write(created.secret)

@@ -15,14 +15,25 @@ class Command(BaseCommand):
         parser.add_argument("type", help="event type, e.g. message.received")
         parser.add_argument("data", help="the event data as a JSON object")
         parser.add_argument("--idempotency-key", default=None)
+        parser.add_argument(
+            "--ordering-key", default=None, help="ordered endpoints get the events of one key one at a time, in order"
+        )
 
-    def handle(self, *args, tenant: str, type: str, data: str, idempotency_key: str | None, **options):
+    def handle(
+        self, *args, tenant: str, type: str, data: str, idempotency_key: str | None, ordering_key: str | None, **options
+    ):
         try:
             payload = json.loads(data)
         except json.JSONDecodeError as exc:
             raise CommandError(f"The data is not valid JSON: {exc}") from exc
         try:
-            event = publish(tenant=self.tenant(tenant), type=type, data=payload, idempotency_key=idempotency_key)
+            event = publish(
+                tenant=self.tenant(tenant),
+                type=type,
+                data=payload,
+                idempotency_key=idempotency_key,
+                ordering_key=ordering_key,
+            )
         except PublishError as exc:
             raise CommandError(str(exc)) from exc
         count = event.deliveries.count()
