@@ -107,6 +107,25 @@ def test_the_retention_period_must_be_a_positive_number_of_days(days):
     assert "WEBHOOKHUB_RETENTION_DAYS must be a positive whole number" in result.stderr
 
 
+@pytest.mark.parametrize("seconds", ["0", "soon"])
+def test_the_blocked_key_threshold_must_be_a_positive_number(seconds):
+    result = load_settings({"WEBHOOKHUB_ORDERING_BLOCKED_AFTER_SECONDS": seconds})
+
+    assert result.returncode != 0
+    assert "WEBHOOKHUB_ORDERING_BLOCKED_AFTER_SECONDS must be a positive whole number" in result.stderr
+
+
+def test_the_blocked_key_threshold_is_read_from_the_environment():
+    result = load_settings(
+        {"WEBHOOKHUB_ORDERING_BLOCKED_AFTER_SECONDS": "600"},
+        code="import django; django.setup(); from ground.conf import setting; "
+        "print(setting('ORDERING_BLOCKED_AFTER_SECONDS'))",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "600"
+
+
 PRINT_PREPARE = (
     "import django; django.setup(); from django.conf import settings; "
     "print(settings.DATABASES['default']['OPTIONS'].get('prepare_threshold'))"
