@@ -224,6 +224,7 @@ class KeySequence(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["endpoint", "key"], name="key_sequence_unique")]
+        indexes = [models.Index(fields=["updated_at"], name="key_sequence_updated")]  # retention: idle keys
 
     def __str__(self) -> str:
         return f"{self.key} on {self.endpoint_id}: {self.last}"

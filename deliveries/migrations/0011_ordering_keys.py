@@ -34,6 +34,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "constraints": [models.UniqueConstraint(fields=("endpoint", "key"), name="key_sequence_unique")],
+                "indexes": [models.Index(fields=["updated_at"], name="key_sequence_updated")],
             },
         ),
         migrations.AddField(

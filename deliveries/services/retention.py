@@ -6,7 +6,8 @@ Each batch is one short transaction: it locks the batch's deliveries (so a resen
 one pending meanwhile), re-checks, and deletes attempts, deliveries and events. Rollups and
 endpoint health live in their own tables and are not touched. The sweeper purges past
 ``RETENTION_DAYS`` for a quarter of each turn; ``manage.py purge`` does the same on demand, paced
-so that it deletes half of the time (``--busy``).
+so that it deletes half of the time (``--busy``). The sweeper also forgets the sequence counters of
+ordering keys idle for as long (``forget_idle_keys``).
 """
 
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from accounts.models import Tenant
-from deliveries.models import Attempt, Delivery, DeliveryStatus
+from deliveries.models import Attempt, Delivery, DeliveryStatus, KeySequence
 from events.models import Event, TriggerRequest
 
 PURGE_BATCH_EVENTS = 200  # events per transaction: short locks, small deletes
@@ -120,6 +121,17 @@ def purge(
             return total
         if busy_share < 1:
             sleep((monotonic() - batch_started) * (1 / busy_share - 1))
+
+
+def forget_idle_keys(*, before: datetime, size: int = 1000) -> int:
+    """Delete the sequence counters of ordering keys last published to before ``before`` with nothing of the key
+    pending (up to ``size``); returns how many. A key that comes back after that starts again at 1."""
+    waiting = Delivery.objects.filter(
+        endpoint_id=OuterRef("endpoint_id"), ordering_key=OuterRef("key"), status=DeliveryStatus.PENDING
+    )
+    idle = KeySequence.objects.filter(updated_at__lt=before).exclude(Exists(waiting))
+    ids = list(idle.order_by("updated_at").values_list("pk", flat=True)[:size])
+    return _delete(KeySequence, "id", ids)
 
 
 def retention_cutoff(*, now: datetime, days: int) -> datetime:

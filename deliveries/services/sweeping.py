@@ -16,7 +16,7 @@ from django.utils import timezone
 from deliveries.models import Delivery, SweepTurn
 from deliveries.numbers.maintenance import prune_rollups
 from deliveries.services.doorbell import ring_now
-from deliveries.services.retention import purge, retention_cutoff
+from deliveries.services.retention import forget_idle_keys, purge, retention_cutoff
 from events.triggers import prune_trigger_requests
 from ground.conf import setting
 
@@ -66,5 +66,7 @@ def sweep() -> SweepResult | None:
     prune_trigger_requests(now=now)
     result = sweep_due(now=now)
     # Retention keeps up with ingest (measured: bench/operations/) in batches of short transactions.
-    purge(before=retention_cutoff(now=now, days=setting("RETENTION_DAYS")), max_seconds=interval * PURGE_SHARE)
+    cutoff = retention_cutoff(now=now, days=setting("RETENTION_DAYS"))
+    purge(before=cutoff, max_seconds=interval * PURGE_SHARE)
+    forget_idle_keys(before=cutoff)
     return result

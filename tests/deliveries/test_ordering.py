@@ -13,6 +13,7 @@ from deliveries.selectors import blocked_keys, held_back_by
 from deliveries.services.actions import cancel_pending, resend
 from deliveries.services.batch_publishing import publish_many
 from deliveries.services.recording import write_results
+from deliveries.services.retention import forget_idle_keys
 from deliveries.services.sending import SendResult, claim
 from events.exceptions import InvalidPayload
 from events.models import Event
@@ -240,3 +241,16 @@ def test_keys_waiting_longer_than_the_threshold_are_blocked(tenant, ordered):
 
     assert [(b.endpoint_id, b.key, b.waiting) for b in blocked] == [(ordered.pk, "stuck", 3)]
     assert blocked_keys(now=timezone.now(), older_than_seconds=3600, tenant_id="ten_other") == []
+
+
+def test_the_counters_of_keys_idle_past_retention_are_forgotten_unless_something_of_the_key_waits(tenant, ordered):
+    _publish(tenant, "idle"), _publish(tenant, "waiting"), _publish(tenant, "recent")
+    Delivery.objects.filter(ordering_key="idle").update(status=DeliveryStatus.SUCCEEDED)
+    long_ago = timezone.now() - timedelta(days=31)
+    KeySequence.objects.filter(key__in=["idle", "waiting"]).update(updated_at=long_ago)
+
+    forgotten = forget_idle_keys(before=timezone.now() - timedelta(days=30))
+
+    assert forgotten == 1
+    assert sorted(KeySequence.objects.values_list("key", flat=True)) == ["recent", "waiting"]
+    assert Delivery.objects.get(event=_publish(tenant, "idle"), endpoint=ordered).sequence == 1  # starts again
