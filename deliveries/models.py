@@ -1,7 +1,7 @@
 from datetime import datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Tenant
 from events.models import Event
@@ -35,8 +35,19 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         return self.exclude(lease_held(now))
 
     def due_unowned(self, now: datetime) -> "DeliveryQuerySet":
-        """Pending, due, and held by no worker: what a claim may take now."""
+        """Pending, due, and held by no worker: what a claim may take now, but for ``free_to_go``."""
         return self.pending().not_in_flight(now).filter(next_attempt_at__lte=now)
+
+    def free_to_go(self, now: datetime) -> "DeliveryQuerySet":
+        """Leaves out keyed deliveries that wait for another of their ordering key: one before it is pending, or
+        one of the key is being sent (the claims' rule, ``deliveries.services.ordering``)."""
+        ahead = (
+            Delivery.objects.pending()
+            .filter(endpoint_id=OuterRef("endpoint_id"), ordering_key=OuterRef("ordering_key"))
+            .exclude(pk=OuterRef("pk"))
+            .filter(Q(sequence__lt=OuterRef("sequence")) | lease_held(now))
+        )
+        return self.exclude(Q(ordering_key__isnull=False) & Exists(ahead))
 
 
 class Delivery(models.Model):
@@ -84,6 +95,12 @@ class Delivery(models.Model):
                 fields=["endpoint", "ordering_key", "sequence"],
                 name="delivery_pending_key",
                 condition=models.Q(status="pending", ordering_key__isnull=False),
+            ),
+            # The log filtered by an ordering key (only keyed rows are in it).
+            models.Index(
+                fields=["ordering_key", "-created_at"],
+                name="delivery_key_created",
+                condition=models.Q(ordering_key__isnull=False),
             ),
         ]
 

@@ -55,4 +55,12 @@ class Migration(migrations.Migration):
                 name="delivery_pending_key",
             ),
         ),
+        AddIndexConcurrentlyOnPostgres(
+            model_name="delivery",
+            index=models.Index(
+                condition=models.Q(("ordering_key__isnull", False)),
+                fields=["ordering_key", "-created_at"],
+                name="delivery_key_created",
+            ),
+        ),
     ]

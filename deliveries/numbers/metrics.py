@@ -7,6 +7,7 @@ stays cheap however long the delivery log is. With ``by_tenant`` each number is 
 (its slug); otherwise everything is summed under the key ``""``.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,8 @@ from deliveries.models import (
     lease_held,
 )
 from deliveries.numbers.tallying import ATTEMPT_COUNTERS
+from deliveries.selectors import blocked_keys
+from ground.conf import setting
 from subscriptions.models import Endpoint
 
 ENDPOINT_STATES = ("enabled", "paused", "circuit_open", "disabled")
@@ -48,6 +51,7 @@ class Snapshot:
     pending: dict[tuple[str, str], int]  # (tenant, state)
     lag_seconds: dict[str, float]  # the oldest due delivery nobody is sending, of a sendable endpoint
     endpoints: dict[tuple[str, str], int]  # (tenant, state)
+    ordering_keys_blocked: dict[str, int]  # keys waiting longer than ORDERING_BLOCKED_AFTER_SECONDS
 
 
 class _Labels:
@@ -117,7 +121,7 @@ def _held_back(now: datetime) -> Q:
 
 
 def _lag(label: _Labels, now: datetime) -> dict[str, float]:
-    waiting = Delivery.objects.due_unowned(now).filter(endpoint__enabled=True).exclude(_held_back(now))
+    waiting = Delivery.objects.due_unowned(now).free_to_go(now).filter(endpoint__enabled=True).exclude(_held_back(now))
     result: dict[str, float] = {}
     for key, row in label.rows(waiting, "endpoint__tenant_id", oldest=Min("next_attempt_at")):
         lag = max(0.0, (now - row["oldest"]).total_seconds()) if row["oldest"] else 0.0
@@ -137,6 +141,15 @@ def _endpoints(label: _Labels, now: datetime) -> dict[tuple[str, str], int]:
     return _by_state(label.rows(Endpoint.objects.all(), "tenant_id", **counts), ENDPOINT_STATES)
 
 
+def _blocked(label: _Labels, now: datetime) -> dict[str, int]:
+    """Ordering keys blocked longer than the setting, by tenant label."""
+    keys = blocked_keys(now=now, older_than_seconds=setting("ORDERING_BLOCKED_AFTER_SECONDS"))
+    if not label.by_tenant:
+        return {"": len(keys)}
+    tenants = dict(Endpoint.objects.filter(pk__in={key.endpoint_id for key in keys}).values_list("pk", "tenant_id"))
+    return dict(Counter(label(tenants[key.endpoint_id]) for key in keys if key.endpoint_id in tenants))
+
+
 def snapshot(*, now: datetime, by_tenant: bool) -> Snapshot:
     label = _Labels(by_tenant)
     events, deliveries = _published(label)
@@ -147,4 +160,5 @@ def snapshot(*, now: datetime, by_tenant: bool) -> Snapshot:
         pending=_pending(label, now),
         lag_seconds=_lag(label, now),
         endpoints=_endpoints(label, now),
+        ordering_keys_blocked=_blocked(label, now),
     )

@@ -13,6 +13,7 @@ from subscriptions.services import disable_endpoint
 from tests.factories import URL, TenantFactory, make_endpoint
 from tests.support.receiver import Reply
 from tests.support.sending import drain_due
+from tests.web.dashboard.support import keyed_deliveries, published_ago
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db
@@ -105,6 +106,21 @@ def test_pending_deliveries_by_state_and_the_lag_of_the_oldest_due_one(metrics_o
     assert 90 <= value(samples, "webhookhub_delivery_lag_seconds") < 150
 
 
+def test_deliveries_waiting_behind_their_ordering_key_are_no_lag(metrics_on, tenant):
+    endpoint = make_endpoint(tenant, URL, ordered=True).endpoint
+    for n in range(3):
+        publish(tenant=tenant, type="chat.updated", data={"n": n}, ordering_key="conv_1")
+    head, *behind = Delivery.objects.filter(endpoint=endpoint).order_by("sequence")
+    now = timezone.now()
+    Delivery.objects.filter(pk=head.pk).update(next_attempt_at=now + timedelta(hours=1))  # retrying later
+    Delivery.objects.filter(pk__in=[d.pk for d in behind]).update(next_attempt_at=now - timedelta(minutes=10))
+
+    assert value(scrape(), "webhookhub_delivery_lag_seconds") == 0  # they wait on purpose, behind the head
+
+    Delivery.objects.filter(pk=head.pk).update(status=DeliveryStatus.SUCCEEDED)
+    assert 600 <= value(scrape(), "webhookhub_delivery_lag_seconds") < 660  # the next is free to go: it lags
+
+
 def test_no_lag_when_nothing_waits(metrics_on, tenant):
     assert value(scrape(), "webhookhub_delivery_lag_seconds") == 0
 
@@ -124,6 +140,42 @@ def test_endpoints_by_state(metrics_on, tenant):
         for state in ("enabled", "paused", "circuit_open", "disabled")
     }
     assert counts == {"enabled": 2, "paused": 1, "circuit_open": 1, "disabled": 1}
+
+
+def test_ordering_keys_blocked_counts_the_keys_held_back_longer_than_the_setting(metrics_on, settings, tenant):
+    endpoint = make_endpoint(tenant, URL).endpoint
+    assert value(scrape(), "webhookhub_ordering_keys_blocked") == 0
+
+    published_ago(keyed_deliveries(endpoint, "conv_1", 3), timedelta(hours=2))  # blocked
+    published_ago(keyed_deliveries(endpoint, "conv_alone", 1), timedelta(hours=2))  # nothing waits behind it
+    published_ago(keyed_deliveries(endpoint, "conv_2", 2), timedelta(minutes=10))  # not for long yet
+    one = scrape()
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ORDERING_BLOCKED_AFTER_SECONDS": 300}
+    two = scrape()
+
+    assert value(one, "webhookhub_ordering_keys_blocked") == 1
+    assert value(two, "webhookhub_ordering_keys_blocked") == 2
+
+
+def test_ordering_keys_blocked_has_help_and_type_lines(metrics_on):
+    body = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+
+    assert "# HELP webhookhub_ordering_keys_blocked Ordering keys of ordered endpoints" in body
+    assert "# TYPE webhookhub_ordering_keys_blocked gauge" in body
+
+
+def test_ordering_keys_blocked_split_by_tenant_when_tenant_labels_are_on(metrics_on, settings, tenant):
+    other = TenantFactory(slug="other-co")
+    for owner, keys in ((tenant, ["conv_1"]), (other, ["conv_1", "conv_2"])):
+        endpoint = make_endpoint(owner, URL).endpoint
+        for key in keys:
+            published_ago(keyed_deliveries(endpoint, key, 2), timedelta(hours=2))
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "METRICS_TENANT_LABELS": True}
+
+    samples = scrape()
+
+    assert value(samples, "webhookhub_ordering_keys_blocked", tenant=tenant.slug) == 1
+    assert value(samples, "webhookhub_ordering_keys_blocked", tenant="other-co") == 2
 
 
 def test_tenant_labels_are_off_by_default_and_split_every_metric_when_on(metrics_on, settings, tenant):

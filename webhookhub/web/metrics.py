@@ -89,7 +89,15 @@ class _Families:
         )
         for (key, state), value in numbers.endpoints.items():
             endpoints.add_metric(self.values(key, state), value)
-        return [events, created, attempts, duration, pending, lag, endpoints]
+        keys_blocked = GaugeMetricFamily(
+            "webhookhub_ordering_keys_blocked",
+            "Ordering keys of ordered endpoints whose oldest pending delivery has waited longer than "
+            "ORDERING_BLOCKED_AFTER_SECONDS with others of the key behind it.",
+            labels=self.labels(),
+        )
+        for key, value in numbers.ordering_keys_blocked.items():
+            keys_blocked.add_metric(self.values(key), value)
+        return [events, created, attempts, duration, pending, lag, endpoints, keys_blocked]
 
 
 def _seconds(milliseconds: int) -> str:

@@ -224,6 +224,21 @@ def test_changing_another_tenants_endpoint_changes_nothing(tenant_admin, tenant,
     assert db_state() == before
 
 
+def test_another_tenants_admin_cannot_see_or_turn_on_ordered_delivery(tenant_admin, other_tenant, others):
+    endpoint_id = others["subscriptions_endpoint"]
+    before = db_state()
+
+    page = tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint_id))
+    response = tenant_admin.post(
+        admin_url("subscriptions_endpoint_change", endpoint_id), endpoint_form(other_tenant, ordered="on")
+    )
+
+    assert (page.status_code, page["Location"]) == (302, admin_url("index"))
+    assert (response.status_code, response["Location"]) == (302, admin_url("index"))
+    assert db_state() == before
+    assert Endpoint.objects.get(pk=endpoint_id).ordered is False
+
+
 def test_deleting_another_tenants_endpoint_deletes_nothing(tenant_admin, others):
     before = db_state()
     endpoint_id = others["subscriptions_endpoint"]

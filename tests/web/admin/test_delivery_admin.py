@@ -14,6 +14,7 @@ from tests.support.db import db_state, delivery_state
 from tests.support.sending import drain_due
 from tests.support.write_only import HEADER_VALUE, TOKEN
 from tests.web.admin.support import admin_url, messages_shown, shown_ids, staff_client, text
+from tests.web.dashboard.support import keyed_deliveries
 
 pytestmark = pytest.mark.django_db
 
@@ -191,6 +192,87 @@ def test_changelist_parameters_it_cannot_apply_redirect_to_the_error_flag(tenant
     assert response["Location"] == admin_url("deliveries_delivery_changelist") + "?e=1"
 
 
+# --- ordering keys -----------------------------------------------------------------------------------
+
+
+def _readonly(html: str, field: str) -> str:
+    """What a read-only field of the change page shows."""
+    found = re.search(rf'class="form-row field-{field}">.*?<div class="readonly">(.*?)</div>', html, re.S)
+    assert found, f"no {field} on the page"
+    return found.group(1)
+
+
+def test_a_waiting_keyed_delivery_links_the_delivery_it_waits_behind(tenant_admin, tenant):
+    first, second = keyed_deliveries(endpoint_for(tenant), "conv_1", 2)
+
+    waiting = text(tenant_admin.get(admin_url("deliveries_delivery_change", second.pk)))
+    head = text(tenant_admin.get(admin_url("deliveries_delivery_change", first.pk)))
+
+    link = re.search(r'Waiting behind <a href="([^"]+)" id="waiting-behind">delivery (\d+)</a>', waiting)
+    assert link and link.groups() == (admin_url("deliveries_delivery_change", first.pk), str(first.pk))
+    assert tenant_admin.get(link.group(1)).status_code == 200
+    assert (_readonly(waiting, "sequence"), _readonly(head, "sequence")) == ("2", "1")
+    assert ">conv_1</a>" in _readonly(waiting, "key_link")
+    assert "Waiting behind" not in head
+
+
+def test_a_keyed_delivery_waits_no_more_once_the_one_before_it_was_cancelled(tenant_admin, tenant):
+    first, second = keyed_deliveries(endpoint_for(tenant), "conv_1", 2)
+    Delivery.objects.filter(pk=first.pk).update(status=DeliveryStatus.CANCELLED, next_attempt_at=None)
+
+    html = text(tenant_admin.get(admin_url("deliveries_delivery_change", second.pk)))
+
+    assert "Waiting behind" not in html
+    assert _readonly(html, "waiting_behind") == "-"
+
+
+def test_the_key_of_a_delivery_links_to_that_endpoints_deliveries_with_the_key(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+    first, second = keyed_deliveries(endpoint, "conv 1&2", 2)
+    keyed_deliveries(endpoint, "conv_2", 1)
+    keyed_deliveries(endpoint_for(tenant), "conv 1&2", 1)  # the same key to another endpoint
+
+    html = text(tenant_admin.get(admin_url("deliveries_delivery_change", first.pk)))
+    href = re.search(r'<a href="([^"]+)">conv 1&amp;2</a>', _readonly(html, "key_link")).group(1)
+
+    listed = tenant_admin.get(href.replace("&amp;", "&"))
+    assert listed.status_code == 200
+    assert shown_ids(text(listed), "deliveries_delivery") == {str(first.pk), str(second.pk)}
+
+
+def test_the_delivery_list_shows_keys_and_numbers_and_searching_a_key_finds_its_deliveries(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+    first, second = keyed_deliveries(endpoint, "conv_1", 2)
+    keyed_deliveries(endpoint, "conv_10", 1)
+    _pending(tenant, endpoint)  # no key
+
+    response = tenant_admin.get(admin_url("deliveries_delivery_changelist"), {"q": "conv_1"})
+
+    assert shown_ids(text(response), "deliveries_delivery") == {str(first.pk), str(second.pk)}
+    cells = re.findall(
+        r'<td class="field-ordering_key">([^<]*)</td><td class="field-sequence">(\d+)</td>', text(response)
+    )
+    assert sorted(cells) == [("conv_1", "1"), ("conv_1", "2")]
+
+
+@pytest.mark.parametrize(("keyed", "expected"), [("yes", "keyed"), ("no", "plain")])
+def test_the_ordering_key_filter_lists_deliveries_with_or_without_a_key(tenant_admin, tenant, keyed, expected):
+    endpoint = endpoint_for(tenant)
+    made = {"keyed": keyed_deliveries(endpoint, "conv_1", 2), "plain": [_pending(tenant, endpoint)]}
+
+    response = tenant_admin.get(admin_url("deliveries_delivery_changelist"), {"keyed": keyed})
+
+    assert shown_ids(text(response), "deliveries_delivery") == {str(d.pk) for d in made[expected]}
+
+
+def test_searching_another_tenants_ordering_key_finds_nothing(tenant_admin, other_tenant):
+    keyed_deliveries(endpoint_for(other_tenant), "conv_1", 2)
+
+    response = tenant_admin.get(admin_url("deliveries_delivery_changelist"), {"q": "conv_1"})
+
+    assert shown_ids(text(response), "deliveries_delivery") == set()
+
+
 # --- actions -----------------------------------------------------------------------------------------
 
 
@@ -296,3 +378,16 @@ def test_event_changes_are_refused(tenant_admin, tenant):
 
     assert (change.status_code, delete.status_code) == (403, 403)
     assert db_state() == before
+
+
+def test_event_page_shows_its_ordering_key_and_search_finds_events_by_key(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+    first, second = keyed_deliveries(endpoint, "conv_1", 2)
+    other = _pending(tenant, endpoint)
+
+    page = text(tenant_admin.get(admin_url("events_event_change", first.event_id)))
+    found = text(tenant_admin.get(admin_url("events_event_changelist"), {"q": "conv_1"}))
+
+    assert _readonly(page, "ordering_key") == "conv_1"
+    assert shown_ids(found, "events_event") == {first.event_id, second.event_id}
+    assert other.event_id not in found

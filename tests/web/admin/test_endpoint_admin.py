@@ -284,6 +284,34 @@ def test_changing_event_types_url_and_limits(tenant_admin, tenant):
     assert (endpoint.timeout_s, endpoint.rate_limit_per_s, endpoint.max_in_flight) == (60.0, 100000, 3)
 
 
+def test_ticking_ordered_delivery_stores_it_and_unticking_turns_it_off(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant)
+
+    ticked = _change(tenant_admin, endpoint, ordered="on")
+    endpoint.refresh_from_db()
+    ordered_after_ticking = endpoint.ordered
+    unticked = _change(tenant_admin, endpoint)
+    endpoint.refresh_from_db()
+
+    assert (ticked.status_code, unticked.status_code) == (302, 302)
+    assert (ordered_after_ticking, endpoint.ordered) == (True, False)
+
+
+def test_an_endpoint_can_be_created_with_ordered_delivery(tenant_admin, tenant):
+    _add(tenant_admin, tenant, ordered="on")
+
+    assert Endpoint.objects.get(tenant=tenant).ordered is True
+
+
+def test_the_change_page_shows_the_ordered_checkbox_with_what_it_does(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant, ordered=True)
+
+    html = text(tenant_admin.get(admin_url("subscriptions_endpoint_change", endpoint.pk)))
+
+    assert re.search(r'<input type="checkbox" name="ordered" [^>]*checked', html)
+    assert "Events with the same ordering key are sent one at a time, in publish order" in html
+
+
 def test_max_in_flight_out_of_range_is_a_form_error_and_changes_nothing(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
 
@@ -747,6 +775,21 @@ def test_send_test_with_another_types_example_sends_that_data_as_a_test_event(te
 
     assert (delivery.event.event_type_id, delivery.event.source) == ("webhook.test", "test")
     assert delivery.event.data == EXAMPLES["contact.opted_out"]
+
+
+def test_send_test_to_an_ordered_endpoint_creates_the_delivery_and_its_result_page_shows_it(tenant_admin, tenant):
+    endpoint = endpoint_for(tenant, ordered=True)
+
+    delivery = _test_delivery(tenant_admin, endpoint, example="message.received")
+    result = tenant_admin.get(admin_url("subscriptions_endpoint_test_result", endpoint.pk, delivery.pk))
+
+    assert (delivery.endpoint_id, delivery.status, delivery.event.event_type_id) == (
+        endpoint.pk,
+        "pending",
+        "webhook.test",
+    )
+    assert result.status_code == 200
+    assert admin_url("deliveries_delivery_change", delivery.pk) in text(result)
 
 
 def test_send_test_to_a_disabled_endpoint_still_creates_the_delivery(tenant_admin, tenant):

@@ -3,18 +3,41 @@ worker records them, and what a dashboard page shows."""
 
 import html
 import re
+from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils import timezone
 
 from deliveries.models import Delivery
 from tests.factories import delivery_to
+from webhookhub import publish
 
 FORM_TIME = "%Y-%m-%dT%H:%M"  # what a datetime-local input posts
 
 
 def deliveries_to(endpoint, count: int, **kwargs) -> list[Delivery]:
     return [delivery_to(endpoint, **kwargs) for _ in range(count)]
+
+
+def keyed_deliveries(endpoint, key: str, count: int) -> list[Delivery]:
+    """``count`` events with ordering key ``key`` published in turn to ``endpoint`` (made ordered) only, and their
+    deliveries: each after the first is pending behind the one before it."""
+    if not endpoint.ordered:
+        endpoint.ordered = True
+        endpoint.save()
+    events = [
+        publish(
+            tenant=endpoint.tenant, type="message.received", data={"n": n}, ordering_key=key, endpoint_ids=[endpoint.pk]
+        )
+        for n in range(count)
+    ]
+    return [Delivery.objects.get(event=event) for event in events]
+
+
+def published_ago(deliveries: list[Delivery], age: timedelta) -> None:
+    """Move the deliveries' creation ``age`` into the past (a key waiting that long is blocked past the setting)."""
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(created_at=timezone.now() - age)
 
 
 def url(name: str, *args, **query) -> str:

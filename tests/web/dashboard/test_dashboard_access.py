@@ -14,7 +14,7 @@ from tests.factories import MembershipFactory, delivery_to, endpoint_for, make_u
 from tests.support.clients import member_client
 from tests.support.db import db_state
 from tests.support.recording import record
-from tests.web.dashboard.support import FORM_TIME, listed, page, section, url
+from tests.web.dashboard.support import FORM_TIME, keyed_deliveries, listed, page, published_ago, section, url
 
 pytestmark = pytest.mark.django_db
 
@@ -255,6 +255,49 @@ def test_an_admin_of_two_tenants_sees_both_and_can_narrow_the_log_to_one(world, 
 
     assert sorted(everything) == sorted([world["delivery"].pk, world["failed"].pk, theirs.pk])
     assert narrowed == [theirs.pk]
+
+
+def _blocked(tenant, name: str, key: str) -> None:
+    published_ago(keyed_deliveries(endpoint_for(tenant, name=name), key, 2), timedelta(hours=2))
+
+
+def test_the_overview_of_a_tenant_admin_lists_only_its_tenants_blocked_keys(tenant, other_tenant, tenant_admin):
+    _blocked(tenant, "orders of the tenant", "conv_ours")
+    _blocked(other_tenant, "payroll of the other tenant", "conv_theirs")
+
+    response = tenant_admin.get(url("overview"))
+
+    assert 'class="blocked-key">conv_ours</a>' in section(response, "blocked-keys")
+    assert "conv_theirs" not in page(response)
+
+
+def test_the_log_filtered_by_another_tenants_ordering_key_lists_nothing(tenant, other_tenant, tenant_admin):
+    keyed_deliveries(endpoint_for(other_tenant), "conv_1", 2)
+
+    assert listed(tenant_admin.get(url("deliveries", ordering_key="conv_1"))) == []
+
+
+def test_an_admin_of_two_tenants_sees_the_blocked_keys_of_both(tenant, other_tenant):
+    client = member_client(tenant, Role.ADMIN, is_staff=True)
+    MembershipFactory(user=client.user, tenant=other_tenant, role=Role.ADMIN)
+    _blocked(tenant, "orders of the tenant", "conv_ours")
+    _blocked(other_tenant, "payroll of the other tenant", "conv_theirs")
+
+    table = section(client.get(url("overview")), "blocked-keys")
+
+    assert "conv_ours" in table and "conv_theirs" in table
+
+
+def test_a_superuser_sees_every_tenants_blocked_keys_until_one_is_picked(tenant, other_tenant, superuser):
+    _blocked(tenant, "orders of the tenant", "conv_ours")
+    _blocked(other_tenant, "payroll of the other tenant", "conv_theirs")
+
+    everyone = section(superuser.get(url("overview")), "blocked-keys")
+    picked = section(superuser.get(url("overview", tenant=other_tenant.pk)), "blocked-keys")
+
+    assert "conv_ours" in everyone and "conv_theirs" in everyone
+    assert "conv_ours" not in picked and "conv_theirs" in picked
+    assert f"tenant={other_tenant.pk}" in picked  # the key's log link keeps the tenant picked
 
 
 def test_a_superuser_sees_every_tenants_endpoints(tenant, other_tenant, superuser):

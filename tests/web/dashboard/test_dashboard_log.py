@@ -1,5 +1,6 @@
 """The delivery log: filters, text search, newest first, keyset pages, and bad filter values."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,7 +8,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import delivery_to, endpoint_for
-from tests.web.dashboard.support import FORM_TIME, link, listed, page, url
+from tests.web.dashboard.support import FORM_TIME, keyed_deliveries, link, listed, page, url
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,27 @@ def test_filtering_by_event_id_lists_that_events_deliveries(tenant, endpoint, te
     delivery_to(endpoint)
 
     assert _log(tenant_admin, event=first.event_id) == [first.pk]
+
+
+def test_filtering_by_ordering_key_lists_only_that_keys_deliveries(endpoint, tenant_admin):
+    first, second = keyed_deliveries(endpoint, "conv_1", 2)
+    keyed_deliveries(endpoint, "conv_10", 1)
+    delivery_to(endpoint)  # no key
+
+    assert _log(tenant_admin, ordering_key="conv_1") == [second.pk, first.pk]
+    assert _log(tenant_admin, ordering_key="conv") == []  # exact: no prefix or substring match
+    assert _log(tenant_admin, ordering_key="CONV_1") == []
+
+
+def test_the_log_shows_each_keyed_deliverys_key_and_number_linking_to_that_key(endpoint, tenant_admin):
+    keyed_deliveries(endpoint, "conv_1", 2)
+    delivery_to(endpoint)  # no key: an empty cell
+
+    html = tenant_admin.get(url("deliveries")).content.decode()
+
+    key_cell = r'<a href="\?ordering_key=conv_1" class="ordering-key">conv_1</a> <span class="muted">#(\d+)</span>'
+    assert re.findall(key_cell, html) == ["2", "1"]  # newest first
+    assert html.count('class="ordering-key"') == 2
 
 
 # --- text search -------------------------------------------------------------------------------------
@@ -233,8 +255,18 @@ def test_paging_keeps_the_filters(endpoint, tenant_admin):
         ({"since": "2025-03-02T10:00", "until": "2025-03-01T10:00"}, "Must be after the start of the range."),
         ({"status": "exploded"}, "Select a valid choice. exploded is not one of the available choices."),
         ({"event_type": "no.such.type"}, "Select a valid choice. no.such.type is not one of the available choices."),
+        ({"ordering_key": "k" * 201}, "Ensure this value has at most 200 characters (it has 201)."),
+        ({"ordering_key": "conv\x00_1"}, "Null characters are not allowed."),
     ],
-    ids=["bad-since", "bad-until", "until-before-since", "unknown-status", "unknown-event-type"],
+    ids=[
+        "bad-since",
+        "bad-until",
+        "until-before-since",
+        "unknown-status",
+        "unknown-event-type",
+        "long-ordering-key",
+        "nul-in-ordering-key",
+    ],
 )
 def test_a_bad_filter_value_shows_a_form_error_and_no_rows(endpoint, tenant_admin, query, error):
     delivery_to(endpoint)

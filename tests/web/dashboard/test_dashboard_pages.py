@@ -20,11 +20,13 @@ from tests.web.dashboard.support import (
     FORM_TIME,
     deliveries_to,
     hidden_fields,
+    keyed_deliveries,
     kpi,
     labelled_kpi,
     listed,
     messages_shown,
     page,
+    published_ago,
     section,
     url,
 )
@@ -399,6 +401,82 @@ def test_cancel_refuses_a_delivery_that_is_no_longer_pending(endpoint, tenant_ad
     ]
 
 
+def test_a_waiting_keyed_delivery_links_the_delivery_it_waits_behind(endpoint, tenant_admin):
+    first, second = keyed_deliveries(endpoint, "conv_1", 2)
+
+    waiting = page(tenant_admin.get(url("delivery", second.pk)))
+    head = page(tenant_admin.get(url("delivery", first.pk)))
+
+    behind = re.search(r'<dd id="waiting-behind">Waiting behind <a href="([^"]+)">delivery #(\d+)</a>', waiting)
+    assert behind and behind.groups() == (url("delivery", first.pk), str(first.pk))
+    assert tenant_admin.get(behind.group(1)).status_code == 200
+    assert re.search(r'id="ordering-key"><a [^>]*>conv_1</a> <span class="muted">\(number 2 of this key\)', waiting)
+    assert re.search(r'id="ordering-key"><a [^>]*>conv_1</a> <span class="muted">\(number 1 of this key\)', head)
+    assert "Waiting behind" not in head
+
+
+def test_a_keyed_delivery_waits_no_more_once_the_one_before_it_succeeded(endpoint, tenant_admin):
+    first, second = keyed_deliveries(endpoint, "conv_1", 2)
+    Delivery.objects.filter(pk=first.pk).update(
+        status=DeliveryStatus.SUCCEEDED, next_attempt_at=None, completed_at=timezone.now()
+    )
+
+    html = page(tenant_admin.get(url("delivery", second.pk)))
+
+    assert "Waiting behind" not in html
+    assert 'id="ordering-key"' in html
+
+
+def test_the_key_of_a_delivery_links_to_the_log_of_that_key(endpoint, tenant, tenant_admin):
+    first, second = keyed_deliveries(endpoint, "conv 1&2", 2)
+    keyed_deliveries(endpoint, "conv_2", 1)
+    keyed_deliveries(endpoint_for(tenant, name="billing"), "conv 1&2", 1)  # same key, another endpoint
+
+    html = page(tenant_admin.get(url("delivery", first.pk)))
+
+    log_link = re.search(r'id="ordering-key"><a href="([^"]+)"', html).group(1)
+    assert listed(tenant_admin.get(log_link)) == [second.pk, first.pk]
+
+
+def test_a_delivery_without_a_key_shows_no_ordering(endpoint, tenant_admin):
+    html = page(tenant_admin.get(url("delivery", delivery_to(endpoint).pk)))
+
+    assert 'id="ordering-key"' not in html and "Waiting behind" not in html
+
+
+# --- blocked ordering keys -------------------------------------------------------------------------------
+
+
+def test_the_overview_lists_keys_blocked_longer_than_the_setting_with_a_link_to_their_log(endpoint, tenant_admin):
+    stuck = keyed_deliveries(endpoint, "conv_1", 3)
+    published_ago(stuck, timedelta(hours=2))
+    published_ago(keyed_deliveries(endpoint, "conv_alone", 1), timedelta(hours=2))  # nothing behind it
+    keyed_deliveries(endpoint, "conv_recent", 2)  # waiting, but not for long yet
+
+    response = tenant_admin.get(url("overview"))
+
+    table = section(response, "blocked-keys")
+    rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]
+    assert len(rows) == 1
+    assert "orders" in rows[0] and re.search(r'<td class="num">3</td>', rows[0])
+    since = Delivery.objects.get(pk=stuck[0].pk).created_at
+    assert f"{since:%Y-%m-%d %H:%M}" in rows[0]
+    key_link = re.search(r'<a href="([^"]+)" class="blocked-key">conv_1</a>', page(response)).group(1)
+    assert listed(tenant_admin.get(key_link)) == sorted((d.pk for d in stuck), reverse=True)
+
+
+def test_the_overview_shows_no_blocked_keys_when_none_waited_that_long(endpoint, tenant_admin, settings):
+    published_ago(keyed_deliveries(endpoint, "conv_1", 2), timedelta(minutes=30))
+
+    before = tenant_admin.get(url("overview"))
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ORDERING_BLOCKED_AFTER_SECONDS": 600}
+    after = tenant_admin.get(url("overview"))
+
+    assert 'id="blocked-keys"' not in before.content.decode()
+    assert 'class="blocked-key">conv_1</a>' in section(after, "blocked-keys")
+    assert "waited more than 10\xa0minutes" in page(after)
+
+
 # --- endpoint page ---------------------------------------------------------------------------------------
 
 
@@ -431,6 +509,25 @@ def test_the_endpoint_page_shows_its_scheduling(endpoint, tenant_admin):
     assert re.search(r'id="leased">0 \(at most 4 requests open at once\)<', panel)
     assert re.search(r'id="pending">3<', panel)
     assert re.search(r'id="rate-limit">5 requests/s<', panel)
+
+
+def test_the_endpoint_page_shows_whether_delivery_is_ordered(endpoint, tenant_admin):
+    unordered = section(tenant_admin.get(url("endpoint", endpoint.pk)), "scheduling")
+    Endpoint.objects.filter(pk=endpoint.pk).update(ordered=True)
+    ordered = section(tenant_admin.get(url("endpoint", endpoint.pk)), "scheduling")
+
+    assert re.search(r'id="ordered">off: ', unordered)
+    assert re.search(r'id="ordered">on: events with the same ordering key are sent one at a time', ordered)
+
+
+def test_the_endpoint_page_lists_its_own_blocked_keys_only(tenant, endpoint, tenant_admin):
+    published_ago(keyed_deliveries(endpoint, "conv_1", 2), timedelta(hours=3))
+    published_ago(keyed_deliveries(endpoint_for(tenant, name="billing"), "conv_billing", 2), timedelta(hours=3))
+
+    own = section(tenant_admin.get(url("endpoint", endpoint.pk)), "blocked-keys")
+
+    assert 'class="blocked-key">conv_1</a>' in own
+    assert "conv_billing" not in own
 
 
 def test_sending_a_test_event_publishes_to_that_endpoint_only_and_opens_its_delivery(tenant, endpoint, tenant_admin):

@@ -2,15 +2,33 @@
 event's deliveries on its page."""
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from deliveries.models import Delivery
+from deliveries.selectors import held_back_by
 from deliveries.services.actions import cancel_pending, resend
 from webhookhub.web.admin.scoping import ReadOnlyTenantScopedAdmin
 from webhookhub.web.request_access import is_tenant_admin
+
+
+class KeyedFilter(admin.SimpleListFilter):
+    """Deliveries of keyed events to ordered endpoints (sent one at a time per key), or the others."""
+
+    title = "ordering key"
+    parameter_name = "keyed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "with a key"), ("no", "without")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(ordering_key__isnull=self.value() == "no")
+        return queryset
 
 
 @admin.register(Delivery)
@@ -21,19 +39,29 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
         "status",
         "endpoint",
         "event_type",
+        "ordering_key",
+        "sequence",
         "attempt_count",
         "last_status_code",
         "created_at",
         "completed_at",
     ]
-    list_filter = ["status", "event__event_type", ("endpoint__tenant", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["event__id"]
+    list_filter = [
+        "status",
+        KeyedFilter,
+        "event__event_type",
+        ("endpoint__tenant", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["event__id", "=ordering_key"]
     date_hierarchy = "created_at"
     list_select_related = ["event", "endpoint"]
     fields = readonly_fields = (
         "event_link",
         "endpoint",
         "status",
+        "key_link",
+        "sequence",
+        "waiting_behind",
         "attempt_count",
         "next_attempt_at",
         "last_status_code",
@@ -52,6 +80,31 @@ class DeliveryAdmin(ReadOnlyTenantScopedAdmin):
     def event_link(self, delivery: Delivery) -> str:
         url = reverse("admin:events_event_change", args=[delivery.event_id])
         return format_html('<a href="{}">{}</a>', url, delivery.event_id)
+
+    @admin.display(description="ordering key")
+    def key_link(self, delivery: Delivery) -> str:
+        """The key, linking to the endpoint's deliveries with it."""
+        if delivery.ordering_key is None:
+            return "-"
+        query = urlencode({"endpoint__id__exact": delivery.endpoint_id, "ordering_key": delivery.ordering_key})
+        url = f"{reverse('admin:deliveries_delivery_changelist')}?{query}"
+        return format_html('<a href="{}">{}</a>', url, delivery.ordering_key)
+
+    @admin.display(description="held back")
+    def waiting_behind(self, delivery: Delivery) -> str:
+        """The delivery of the same endpoint and key this pending one waits for (so of the same tenant)."""
+        ahead = held_back_by(delivery, now=timezone.now())
+        if ahead is None:
+            return "-"
+        url = reverse("admin:deliveries_delivery_change", args=[ahead.pk])
+        return format_html(
+            'Waiting behind <a href="{}" id="waiting-behind">delivery {}</a> (number {} of this key, {} attempt(s) '
+            "so far): it is sent once that one succeeds, fails for good or is cancelled.",
+            url,
+            ahead.pk,
+            ahead.sequence,
+            ahead.attempt_count,
+        )
 
     @admin.display(description="attempts")
     def attempts_table(self, delivery: Delivery) -> str:
@@ -108,7 +161,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = readonly_fields = ("endpoint", "status", "attempt_count", "last_status_code", "completed_at")
+    fields = readonly_fields = ("endpoint", "status", "sequence", "attempt_count", "last_status_code", "completed_at")
     show_change_link = True
 
     def has_add_permission(self, request, obj=None) -> bool:

@@ -74,7 +74,7 @@ class EndpointAdmin(TenantScopedAdmin):
         "scheduling_now",
         "why_disabled",
     ]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", EventTypeFilter]
+    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", "ordered", EventTypeFilter]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = [
         "id",
@@ -101,6 +101,7 @@ class EndpointAdmin(TenantScopedAdmin):
                     "rate_limit_per_s",
                     "max_in_flight",
                     "filter",
+                    "ordered",
                 ]
             },
         ),

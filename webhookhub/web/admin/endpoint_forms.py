@@ -72,8 +72,15 @@ class EndpointForm(forms.ModelForm):
             "rate_limit_per_s",
             "max_in_flight",
             "filter",
+            "ordered",
         ]
         field_classes = {"filter": JSONTextField}
+        labels = {"ordered": "Ordered delivery per key"}
+        help_texts = {
+            "ordered": "Events with the same ordering key are sent one at a time, in publish order: each waits until "
+            "the one before it succeeded, failed for good or was cancelled (a failing one holds its key back through "
+            "all its retries). Events without a key are never held back."
+        }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -146,6 +153,7 @@ class EndpointForm(forms.ModelForm):
             "max_in_flight": data["max_in_flight"],
             "filter": data["filter"],
             "enabled": data.get("enabled", True),
+            "ordered": data.get("ordered", False),
         }
 
 

@@ -9,9 +9,19 @@ from webhookhub.web.admin.scoping import ReadOnlyTenantScopedAdmin
 
 @admin.register(Event)
 class EventAdmin(ReadOnlyTenantScopedAdmin):
-    list_display = ["id", "event_type", "tenant", "source", "created_at"]
+    list_display = ["id", "event_type", "tenant", "source", "ordering_key", "created_at"]
     list_filter = ["source", "event_type", ("tenant", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["id", "idempotency_key"]
+    search_fields = ["id", "idempotency_key", "=ordering_key"]
     date_hierarchy = "created_at"
-    fields = ["id", "tenant", "event_type", "source", "idempotency_key", "occurred_at", "created_at", "body"]
+    fields = [
+        "id",
+        "tenant",
+        "event_type",
+        "source",
+        "idempotency_key",
+        "ordering_key",
+        "occurred_at",
+        "created_at",
+        "body",
+    ]
     inlines = [DeliveryInline]

@@ -73,7 +73,6 @@ class PublishSerializer(serializers.Serializer):
     )
 
 
-
 class PublishedSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="The event id (the webhook-id receivers see).")
     deliveries = serializers.IntegerField(help_text="Deliveries created for it.")

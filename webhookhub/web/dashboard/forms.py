@@ -28,6 +28,7 @@ class LogFilterForm(forms.Form):
         required=False, input_formats=_DATETIME_FORMATS, widget=_DATETIME_INPUT, label="To (UTC)"
     )
     event = forms.CharField(required=False, max_length=40, label="Event id")
+    ordering_key = forms.CharField(required=False, max_length=200, strip=False, label="Ordering key")  # exact
     q = forms.CharField(
         required=False,
         max_length=200,

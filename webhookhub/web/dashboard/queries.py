@@ -14,10 +14,12 @@ from datetime import datetime, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from deliveries import selectors
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.numbers.stats import Counts, counter_sums, counts_by_endpoint, rollup_rows, window_start
 from deliveries.numbers.tallying import bucket_start
 from deliveries.numbers.windows import Window
+from ground.conf import setting
 from subscriptions.models import Endpoint
 
 
@@ -73,6 +75,32 @@ def health_table(tenant_ids: list[str] | None, window: Window, now: datetime) ->
 
 
 @dataclass(frozen=True)
+class BlockedKeyRow:
+    """An ordering key held back longer than ``ORDERING_BLOCKED_AFTER_SECONDS``, with its endpoint."""
+
+    endpoint: Endpoint
+    key: str
+    waiting: int  # pending deliveries of the key, the one they wait for included
+    since: datetime
+
+
+def blocked_keys(tenant_ids: list[str] | None, endpoints: list[Endpoint], now: datetime) -> list[BlockedKeyRow]:
+    """The blocked keys of ``endpoints`` (of the tenants in view), longest blocked first."""
+    after = setting("ORDERING_BLOCKED_AFTER_SECONDS")
+    if tenant_ids is None:
+        found = selectors.blocked_keys(now=now, older_than_seconds=after)
+    else:
+        found = [
+            key
+            for tenant_id in tenant_ids
+            for key in selectors.blocked_keys(now=now, older_than_seconds=after, tenant_id=tenant_id)
+        ]
+    by_id = {endpoint.pk: endpoint for endpoint in endpoints}
+    rows = [BlockedKeyRow(by_id[k.endpoint_id], k.key, k.waiting, k.since) for k in found if k.endpoint_id in by_id]
+    return sorted(rows, key=lambda row: row.since)
+
+
+@dataclass(frozen=True)
 class Overview:
     window: Window
     since: datetime
@@ -80,6 +108,7 @@ class Overview:
     retries_pending: int
     endpoints: list[EndpointRow]
     bars: list[Bar]
+    blocked_keys: list[BlockedKeyRow]
 
 
 def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None = None) -> Overview:
@@ -98,6 +127,7 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
         retries_pending=pending.count(),
         endpoints=endpoints,
         bars=series(tenant_ids, window, now),
+        blocked_keys=blocked_keys(tenant_ids, [row.endpoint for row in endpoints], now),
     )
 
 
@@ -118,6 +148,7 @@ class LogFilters:
     since: datetime | None = None
     until: datetime | None = None
     event_id: str = ""
+    ordering_key: str = ""
     text: str = ""
 
 
@@ -142,6 +173,8 @@ def _filtered(filters: LogFilters, now: datetime) -> tuple[QuerySet[Delivery], d
         deliveries = deliveries.filter(status=filters.status)
     if filters.event_id:
         deliveries = deliveries.filter(event_id=filters.event_id)
+    if filters.ordering_key:
+        deliveries = deliveries.filter(ordering_key=filters.ordering_key)
     if filters.text:
         deliveries, searched_since = _searched(deliveries, filters, now)
     since = filters.since

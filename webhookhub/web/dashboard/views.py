@@ -7,11 +7,12 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 from django.views.decorators.http import require_POST
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS, Window
-from deliveries.selectors import scheduling_state
+from deliveries.selectors import held_back_by, scheduling_state
 from deliveries.services.actions import cancel_pending, replay, resend, send_test_event
 from events.exceptions import PublishError
 from ground.conf import setting
@@ -42,6 +43,12 @@ def _charts(bars: list[queries.Bar], window: Window) -> dict:
     }
 
 
+def _blocked_after() -> str:
+    """When an ordering key counts as blocked, in words ("1 hour")."""
+    now = timezone.now()
+    return timesince(now - timedelta(seconds=setting("ORDERING_BLOCKED_AFTER_SECONDS")), now)
+
+
 def _page(request: ScopedRequest, template: str, nav: str = "", **context) -> HttpResponse:
     context = {"scope": request.scope, "windows": WINDOWS.values(), "nav": nav, **context}
     return render(request, template, context)
@@ -57,6 +64,7 @@ def overview(request: ScopedRequest) -> HttpResponse:
         nav="overview",
         window=window,
         summary=summary,
+        blocked_after=_blocked_after(),
         **_charts(summary.bars, window),
     )
 
@@ -85,6 +93,7 @@ def delivery_log(request: ScopedRequest) -> HttpResponse:
             since=data["since"],
             until=data["until"],
             event_id=data["event"].strip(),
+            ordering_key=data["ordering_key"],
             text=data["q"].strip(),
         )
         page = queries.delivery_log(filters, before=_cursor(request, "before"), after=_cursor(request, "after"))
@@ -135,6 +144,7 @@ def delivery_detail(request: ScopedRequest, pk: int) -> HttpResponse:
         attempts=attempts,
         refresh=sending,
         cancellable=delivery.status == DeliveryStatus.PENDING,
+        waiting_behind=held_back_by(delivery, now=now),
     )
 
 
@@ -200,6 +210,8 @@ def _endpoint_page(
         totals=totals,
         health=EndpointHealth.objects.filter(endpoint=endpoint).first(),
         scheduling=scheduling_state(endpoint, now=now),
+        blocked_keys=queries.blocked_keys([endpoint.tenant_id], [endpoint], now),
+        blocked_after=_blocked_after(),
         failures=queries.recent_failures(endpoint),
         replay_form=replay_form,
         preview=preview,
