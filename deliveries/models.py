@@ -39,15 +39,15 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         return self.pending().not_in_flight(now).filter(next_attempt_at__lte=now)
 
     def free_to_go(self, now: datetime) -> "DeliveryQuerySet":
-        """Leaves out keyed deliveries that wait for another of their ordering key: one before it is pending, or
-        one of the key is being sent (the claims' rule, ``deliveries.services.ordering``)."""
+        """Leaves out keyed deliveries of ordered endpoints that wait for another of their ordering key: one before
+        it is pending, or one of the key is being sent (the claims' rule, ``deliveries.services.ordering``)."""
         ahead = (
             Delivery.objects.pending()
             .filter(endpoint_id=OuterRef("endpoint_id"), ordering_key=OuterRef("ordering_key"))
             .exclude(pk=OuterRef("pk"))
             .filter(Q(sequence__lt=OuterRef("sequence")) | lease_held(now))
         )
-        return self.exclude(Q(ordering_key__isnull=False) & Exists(ahead))
+        return self.exclude(Q(ordering_key__isnull=False, endpoint__ordered=True) & Exists(ahead))
 
 
 class Delivery(models.Model):

@@ -55,7 +55,7 @@ def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
 def held_back_by(delivery: Delivery, *, now: datetime) -> Delivery | None:
     """The delivery this pending keyed one waits for (``deliveries.services.ordering``): the earliest pending
     one before it with its key, else the one of its key being sent; None if it waits for none."""
-    if delivery.ordering_key is None or delivery.status != DeliveryStatus.PENDING:
+    if delivery.ordering_key is None or delivery.status != DeliveryStatus.PENDING or not delivery.endpoint.ordered:
         return None
     same_key = (
         Delivery.objects.pending()

@@ -105,16 +105,17 @@ def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[str, list[Delivery]]:
+def _lease(wanted: dict[str, int], *, now: datetime, until: datetime, ordered: bool) -> dict[str, list[Delivery]]:
     """Lease up to ``wanted[endpoint]`` of each endpoint's most overdue due deliveries; by endpoint, loaded
-    with their events (all but the data: the body is what is sent)."""
+    with their events (all but the data: the body is what is sent). ``ordered``: some of the endpoints are
+    ordered per key (only then does the statement ask whether one of a delivery's key is ahead of it)."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
+    due_params = [adapt(now)] * (3 if ordered else 2)
     if connection.vendor == "postgresql":  # every endpoint, and the loading, in one statement
         with bound_cursor() as cursor:
             cursor.execute(
-                _lease_and_load_sql(),
-                [adapt(until), list(wanted), list(wanted.values()), adapt(now), adapt(now), adapt(now)],
+                _lease_and_load_sql(ordered), [adapt(until), list(wanted), list(wanted.values()), *due_params]
             )
             deliveries = [_loaded(row) for row in cursor.fetchall()]
     else:
@@ -123,8 +124,8 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime) -> dict[st
             for endpoint_id, count in wanted.items():
                 cursor.execute(
                     f"UPDATE {table} SET lease_until = %s WHERE id IN (SELECT id FROM {table} d "  # noqa: S608
-                    f"WHERE endpoint_id = %s AND {_due_sql()} ORDER BY next_attempt_at LIMIT %s) RETURNING id",
-                    [adapt(until), endpoint_id, adapt(now), adapt(now), adapt(now), count],
+                    f"WHERE endpoint_id = %s AND {_due_sql(ordered)} ORDER BY next_attempt_at LIMIT %s) RETURNING id",
+                    [adapt(until), endpoint_id, *due_params, count],
                 )
                 ids += [row[0] for row in cursor.fetchall()]
         deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event").defer("event__data"))
@@ -138,24 +139,23 @@ _DELIVERY_FIELDS, _DELIVERY_COLUMNS = rows.columns(Delivery, prefix="leased")
 _EVENT_FIELDS, _EVENT_COLUMNS = rows.columns(Event, prefix="e", leave_out=["data"])  # the body is what is sent
 
 
-def _due_sql() -> str:
-    """What a claim may lease of the deliveries ``d``: pending, due, held by no worker, and not held back by the
-    deliveries before it with its ordering key. Three parameters: now, now, now."""
-    return (
-        f"d.status = '{_PENDING}' AND d.next_attempt_at <= %s AND (d.lease_until IS NULL OR d.lease_until < %s)"
-        f" AND {free_to_go_sql('d')}"
-    )
+def _due_sql(ordered: bool) -> str:
+    """What a claim may lease of the deliveries ``d``: pending, due, held by no worker, and (of ordered endpoints)
+    not held back by the deliveries before it with its ordering key. Parameters: now, now (and now)."""
+    due = f"d.status = '{_PENDING}' AND d.next_attempt_at <= %s AND (d.lease_until IS NULL OR d.lease_until < %s)"
+    return f"{due} AND {free_to_go_sql('d')}" if ordered else due
 
 
-@lru_cache(maxsize=1)
-def _lease_and_load_sql() -> str:
+@lru_cache(maxsize=2)
+def _lease_and_load_sql(ordered: bool) -> str:
     quote = connection.ops.quote_name
     table = quote(Delivery._meta.db_table)
     returned = ", ".join(quote(field.column) for field in _DELIVERY_FIELDS)
     return (
         f"WITH leased AS (UPDATE {table} SET lease_until = %s WHERE id IN ("  # noqa: S608 - identifiers only
         f"SELECT picked.id FROM unnest(%s::text[], %s::int[]) AS wanted(endpoint_id, n) "
-        f"CROSS JOIN LATERAL (SELECT d.id FROM {table} d WHERE d.endpoint_id = wanted.endpoint_id AND {_due_sql()} "
+        f"CROSS JOIN LATERAL (SELECT d.id FROM {table} d "
+        f"WHERE d.endpoint_id = wanted.endpoint_id AND {_due_sql(ordered)} "
         f"ORDER BY d.next_attempt_at LIMIT wanted.n FOR UPDATE OF d SKIP LOCKED) AS picked"
         f") RETURNING {returned}) "
         f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM leased JOIN {quote(Event._meta.db_table)} e "
@@ -172,7 +172,7 @@ def _loaded(row: tuple[Any, ...]) -> Delivery:
 
 
 def _lease_shares(
-    allowed: dict[str, int], capacity: int, *, now: datetime, until: datetime
+    allowed: dict[str, int], capacity: int, *, now: datetime, until: datetime, ordered: bool
 ) -> dict[str, list[Delivery]]:
     """Lease up to ``capacity`` in all, in equal shares over the endpoints (in their round-robin order),
     each within what it is allowed; a share one endpoint has no due work for goes to the others."""
@@ -186,7 +186,7 @@ def _lease_shares(
             if take <= 0:
                 break
             wanted[endpoint_id] = take
-        got = _lease(wanted, now=now, until=until)
+        got = _lease(wanted, now=now, until=until, ordered=ordered)
         for endpoint_id, deliveries in got.items():
             leased.setdefault(endpoint_id, []).extend(deliveries)
             room -= len(deliveries)
@@ -301,7 +301,8 @@ def claim_due(
                 schedules[schedule.endpoint_id], allowed[schedule.endpoint_id] = schedule, decided.count
             elif decided.wake_at is None:
                 claimed.more_due = True  # it holds all it may: what is due goes as its answers come
-        leased = _lease_shares(allowed, capacity, now=now, until=until)
+        ordered = any(schedules[endpoint_id].endpoint.ordered for endpoint_id in allowed)
+        leased = _lease_shares(allowed, capacity, now=now, until=until, ordered=ordered)
         capacity_ran_short = sum(len(ids) for ids in leased.values()) >= capacity
         claimed.more_due = (
             claimed.more_due

@@ -8,13 +8,14 @@ follow the order in which the publishes of one key commit, and whatever sees a d
 before it. The number travels as ``webhook-sequence``, so a receiver can tell a gap (a delivery cancelled,
 or failed for good) and a repeat (a resend keeps its number).
 
-**The rule** (decided by the database in every claim, whichever worker on whichever host claims): a keyed
-delivery may be leased only when no other pending delivery of its endpoint and key has a lower number, and
-none is leased (being sent or about to be). So the next request for a key starts only once the one before
-it has been recorded as succeeded, failed for good, or cancelled; a failing head holds its key back through
-its whole retry schedule (that is what a key means), and a worker that dies mid-send holds it until its
-lease runs out and the head is sent again. A resend or replay keeps the delivery's number: it goes before
-the key's later deliveries that have not started.
+**The rule** (decided by the database in every claim of an ordered endpoint, whichever worker on whichever
+host claims): a keyed delivery may be leased only when no other pending delivery of its endpoint and key has
+a lower number, and none is leased (being sent or about to be). So the next request for a key starts only
+once the one before it has been recorded as succeeded, failed for good, or cancelled; a failing head holds
+its key back through its whole retry schedule (that is what a key means), and a worker that dies mid-send
+holds it until its lease runs out and the head is sent again. A resend or replay keeps the delivery's
+number: it goes before the key's later deliveries that have not started. Once an endpoint is no longer
+ordered, its claims do not ask (what waited goes at once).
 """
 
 from collections import Counter
@@ -24,6 +25,7 @@ from django.db import connection
 
 from deliveries.models import Delivery, DeliveryStatus, KeySequence
 from ground.db import bound_cursor
+from subscriptions.models import Endpoint
 
 
 def numbers(keys: list[tuple[str, str | None]], *, now: datetime) -> list[int | None]:
@@ -76,11 +78,15 @@ def _take(counts: Counter[tuple[str, str]], now: datetime) -> dict[tuple[str, st
 
 
 def free_to_go_sql(alias: str) -> str:
-    """A SQL condition on the delivery ``alias``: no delivery of its key holds it back (see the rule above).
-    One parameter: now. Deliveries without a key pass at the first test."""
-    table = connection.ops.quote_name(Delivery._meta.db_table)
+    """A SQL condition on the delivery ``alias``: no delivery of its key holds it back (see the rule above), or
+    its endpoint is no longer ordered. One parameter: now. Deliveries without a key pass at the first test."""
+    quote = connection.ops.quote_name
+    table = quote(Delivery._meta.db_table)
+    endpoints, endpoint_id = quote(Endpoint._meta.db_table), quote(Endpoint._meta.pk.column)
     return (
-        f"({alias}.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM {table} ahead "  # noqa: S608 - identifiers only
+        f"({alias}.ordering_key IS NULL"  # noqa: S608 - identifiers only
+        f" OR NOT EXISTS (SELECT 1 FROM {endpoints} o WHERE o.{endpoint_id} = {alias}.endpoint_id AND o.ordered)"
+        f" OR NOT EXISTS (SELECT 1 FROM {table} ahead "
         f"WHERE ahead.endpoint_id = {alias}.endpoint_id AND ahead.ordering_key = {alias}.ordering_key "
         f"AND ahead.status = '{DeliveryStatus.PENDING.value}' AND ahead.id <> {alias}.id "
         f"AND (ahead.sequence < {alias}.sequence OR ahead.lease_until >= %s)))"

@@ -142,6 +142,15 @@ def test_turning_ordering_on_applies_to_events_published_after_it(tenant, unorde
 # --- the rule -------------------------------------------------------------------------------------------------
 
 
+def test_turning_ordering_off_lets_the_waiting_deliveries_go_at_once(tenant, ordered):
+    events = [_publish(tenant, "a", n) for n in range(3)]
+    assert len(_claim()) == 1
+
+    update_endpoint(endpoint=ordered, ordered=False)
+
+    assert sorted(_events(_claim())) == sorted(e.pk for e in events[1:])
+
+
 def test_a_claim_takes_only_the_head_of_each_key_and_every_unkeyed_delivery(tenant, ordered):
     a1, a2, a3 = (_publish(tenant, "a", n) for n in range(3))
     b1 = _publish(tenant, "b")
