@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import Tenant
 from events.models import Event
+from ground.ids import new_id
 from subscriptions.models import Endpoint
 
 
@@ -50,6 +51,23 @@ class DeliveryQuerySet(models.QuerySet["Delivery"]):
         return self.exclude(Q(ordering_key__isnull=False, endpoint__ordered=True) & Exists(ahead))
 
 
+def _payload_id() -> str:
+    return new_id("pl")
+
+
+class Payload(models.Model):
+    """A body some deliveries of an event send instead of the event's own (``Event.body``): one per distinct
+    payload shape among the endpoints the event went to (``subscriptions.payloads``), fixed when they are
+    created, so every retry sends the same bytes whatever happens to the endpoint's shape later."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=_payload_id, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    body = models.TextField()
+
+    def __str__(self) -> str:
+        return f"payload {self.pk} of {self.event_id}"
+
+
 class Delivery(models.Model):
     """One event to one endpoint. Retries wait here, in ``next_attempt_at``, not in the broker.
 
@@ -72,6 +90,18 @@ class Delivery(models.Model):
     # the endpoint's deliveries with that key (1, 2, 3...; see deliveries.services.ordering).
     ordering_key = models.CharField(max_length=200, null=True, blank=True)
     sequence = models.PositiveBigIntegerField(null=True, blank=True)
+    # The body it sends when its endpoint has a payload shape; empty: the event's standard envelope. A payload
+    # goes only with its event, as the delivery does (retention deletes the deliveries first): no constraint
+    # and no index, which every publish would maintain for nothing.
+    payload = models.ForeignKey(
+        Payload,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     # Not a column: the lease this process was granted when it claimed the delivery (set in memory).
     claimed_lease: datetime | None
 
@@ -106,6 +136,11 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} of {self.event_id} to {self.endpoint_id}"
+
+    def body(self) -> str:
+        """What it sends, on every attempt: its payload's body, or its event's (a Heymarket token slot is filled
+        in when the request is built)."""
+        return self.payload.body if self.payload is not None else self.event.body
 
 
 class AttemptOutcome(models.TextChoices):
@@ -264,6 +299,7 @@ class PublishTotal(models.Model):
     shard = models.PositiveSmallIntegerField()
     events = models.BigIntegerField(default=0)
     deliveries = models.BigIntegerField(default=0)
+    schema_violations = models.BigIntegerField(default=0)  # events published although their data broke the schema
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant_id", "shard"], name="publish_total_unique_shard")]

@@ -60,16 +60,20 @@ def build_request(
     user_agent: str,
     ordering: tuple[str, int] | None = None,
 ) -> OutboundRequest:
-    """``ordering``: a keyed delivery's (ordering key, sequence), sent as ``webhook-ordering-key`` (percent-encoded
-    UTF-8 where the key holds a ``%`` or a character outside printable ASCII) and ``webhook-sequence``."""
+    """``secrets``: those that sign, primary first (none: no ``webhook-signature``). ``ordering``: a keyed
+    delivery's (ordering key, sequence), sent as ``webhook-ordering-key`` (percent-encoded UTF-8 where the key
+    holds a ``%`` or a character outside printable ASCII) and ``webhook-sequence``."""
     payload = body.encode()
     system = {
         "content-type": "application/json",
         "user-agent": user_agent,
         "webhook-id": event_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature_header(secrets=secrets, msg_id=event_id, timestamp=timestamp, body=payload),
     }
+    if secrets:
+        system["webhook-signature"] = signature_header(
+            secrets=secrets, msg_id=event_id, timestamp=timestamp, body=payload
+        )
     if ordering is not None:
         key, sequence = ordering
         system |= {"webhook-ordering-key": quote(key, safe=_KEY_SAFE), "webhook-sequence": str(sequence)}

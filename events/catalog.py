@@ -1,7 +1,9 @@
 """The event-type catalog, declared once; the EventType table is synced from it after migrate."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from events.catalog_schemas import SCHEMAS
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,13 @@ _CHAT = {
     "contact": {"id": "ct_01jd3k7q2m", "name": "Ana Silva", "phone_number": "+15555550123"},
 }
 
-CATALOG: tuple[EventTypeSpec, ...] = (
+
+def _with_schemas(*specs: EventTypeSpec) -> tuple[EventTypeSpec, ...]:
+    """Each spec with the JSON Schema of its data, from ``events.catalog_schemas``."""
+    return tuple(replace(spec, schema=SCHEMAS[spec.name]) for spec in specs)
+
+
+CATALOG: tuple[EventTypeSpec, ...] = _with_schemas(
     EventTypeSpec("message.received", "A contact sent a message to the tenant.", _MESSAGE),
     EventTypeSpec(
         "message.sent",

@@ -10,6 +10,14 @@ from ground.ids import new_id
 EVENT_TYPE_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
 
 
+class SchemaMode(models.TextChoices):
+    """What publishing does with data that breaks its type's schema (``events.schemas``)."""
+
+    OFF = "off", "Off: not checked"
+    WARN = "warn", "Warn: published, logged and counted"
+    ENFORCE = "enforce", "Enforce: refused"
+
+
 class EventType(models.Model):
     name = models.CharField(
         primary_key=True,
@@ -17,7 +25,17 @@ class EventType(models.Model):
         validators=[RegexValidator(EVENT_TYPE_NAME, "Use dotted lower-case names such as 'message.received'.")],
     )
     description = models.TextField(blank=True)
-    schema = models.JSONField(null=True, blank=True, help_text="Optional JSON Schema of the event data.")
+    schema = models.JSONField(
+        null=True, blank=True, help_text="JSON Schema (draft 2020-12) of the event data; extra fields are allowed."
+    )
+    schema_mode = models.CharField(
+        max_length=8,
+        choices=SchemaMode.choices,
+        blank=True,
+        default="",
+        help_text="What publishing does with data that breaks the schema; empty: the deployment's "
+        "WEBHOOKHUB_SCHEMA_MODE.",
+    )
     example = models.JSONField(default=dict, blank=True)
     archived = models.BooleanField(default=False)
 
@@ -54,6 +72,8 @@ class Event(models.Model):
     # Deliveries to an ordered endpoint with the same key go one at a time, in publish order (see
     # deliveries.services.ordering); the publisher's, or empty (the catalog's path for the type may give one).
     ordering_key = models.CharField(max_length=200, null=True, blank=True)
+    # Not a column: set by publishing on an event that goes out although its data broke its type's schema.
+    breaks_schema = False
 
     class Meta:
         ordering = ["-created_at"]

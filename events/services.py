@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
+from events import schemas
 from events.catalog import CATALOG
 from events.envelope import render_body
 from events.exceptions import InvalidPayload, PayloadTooLarge, UnknownEventType
@@ -88,8 +89,9 @@ def new_event(
 ) -> Event:
     """Validate and build an unsaved Event with its final body and ordering key (``events.ordering``).
 
-    Raises UnknownEventType (unless the caller already checked the type), InvalidPayload
-    or PayloadTooLarge.
+    The data is checked against the type's schema as its mode says (``events.schemas``): ``breaks_schema``
+    is set on an event that goes out although it broke it. Raises UnknownEventType (unless the caller
+    already checked the type), InvalidPayload (SchemaViolation under ``enforce``) or PayloadTooLarge.
     """
     if idempotency_key is not None and (
         not isinstance(idempotency_key, str) or not idempotency_key or len(idempotency_key) > 200
@@ -107,6 +109,7 @@ def new_event(
     size = len(event.body.encode())
     if size > limit:
         raise PayloadTooLarge(f"The event is {size} bytes; the limit is {limit} bytes.")
+    event.breaks_schema = schemas.check(type, data)
     return event
 
 

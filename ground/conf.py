@@ -12,6 +12,9 @@ DEFAULTS: dict[str, Any] = {
     "ALLOW_PRIVATE_NETWORKS": [],
     "REQUIRE_HTTPS": False,
     "MAX_PAYLOAD_BYTES": 256 * 1024,
+    # Event data that breaks its type's JSON Schema: "off" (not checked), "warn" (published, logged and
+    # counted in /metrics) or "enforce" (refused); an event type may set its own (events.schemas).
+    "SCHEMA_MODE": "warn",
     # Seconds to wait after attempt 1, 2, ...; len + 1 attempts in all.
     "RETRY_SCHEDULE": [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600],
     "RETRY_JITTER": 0.2,

@@ -16,6 +16,24 @@ class AuthType(models.TextChoices):
     BASIC = "basic", "Basic (user and password)"
 
 
+class PayloadFormat(models.TextChoices):
+    """The body an endpoint receives (``subscriptions.payloads``)."""
+
+    STANDARD = "standard", "Standard envelope"
+    HEYMARKET = "heymarket", "Heymarket"
+    HEYY = "heyy", "Heyy"
+    CUSTOMERTEXT = "customertext", "CustomerText"
+    CUSTOM = "custom", "Custom shape (JMESPath)"
+
+
+class Verification(models.TextChoices):
+    """How the receiver checks that a request comes from us."""
+
+    SIGNATURE = "signature", "Standard Webhooks signature headers"
+    TOKEN = "token", "Verification token in the body (Heymarket)"  # noqa: S105 - a choice, not a secret
+    BOTH = "both", "Both (while a receiver moves over)"
+
+
 def _endpoint_id() -> str:
     return new_id("ep")
 
@@ -55,11 +73,35 @@ class Endpoint(models.Model):
         help_text="Events with the same ordering key are delivered one at a time, in publish order: each waits "
         "until the one before it succeeded, failed for good or was cancelled.",
     )
+    payload_format = models.CharField(
+        max_length=16,
+        choices=PayloadFormat.choices,
+        default=PayloadFormat.STANDARD,
+        help_text="The body it receives: the standard envelope, a preset reproducing another platform's "
+        "documented payload, or a custom shape. A change applies to events published after it.",
+    )
+    payload_shape = models.TextField(
+        blank=True,
+        help_text="For a custom shape: a JMESPath expression over {id, type, timestamp, tenant_id, data} "
+        "giving a JSON object, e.g. {event: type, payload: data}.",
+    )
+    verification = models.CharField(
+        max_length=16,
+        choices=Verification.choices,
+        default=Verification.SIGNATURE,
+        help_text="How the receiver checks the sender; the verification token in the body exists only for "
+        "the Heymarket format.",
+    )
+    # Heymarket's per-endpoint verification token (sent in the body); encrypted at rest, shown once.
+    verification_token = EncryptedJSONField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     # Publishers cache routes and signers cache secrets until this changes: any write that
-    # changes event types, filter, enabled, ordered or secrets must set it (save() does).
+    # changes event types, filter, enabled, ordered, the payload settings or secrets must set it (save() does).
     updated_at = models.DateTimeField(auto_now=True)
+
+    # Not a column: a verification token issued by this change of the endpoint, to be answered once.
+    issued_verification_token: str | None = None
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,7 +1,7 @@
 """Reads: which endpoints want an event, and the secrets that sign for an endpoint."""
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +11,7 @@ from django.db.models import Q
 from accounts.models import Role, Tenant
 from ground.model_fields import concrete_field
 from subscriptions.models import Endpoint, EndpointSecret
+from subscriptions.payloads import Shape, shape_of
 
 _MISSING = object()
 
@@ -49,6 +50,8 @@ class Routes:
     routes: tuple[Route, ...]
     loaded_at: float = 0.0  # time.monotonic()
     ordered: frozenset[str] = frozenset()  # the endpoints that receive each ordering key's events one at a time
+    # The endpoints (enabled or not) that receive another body than the standard envelope, with its recipe.
+    shapes: dict[str, Shape] = field(default_factory=dict)
 
     def endpoint_ids(self, event_type: str, data: dict[str, Any]) -> list[str]:
         """Endpoints subscribed to ``event_type`` whose filter accepts ``data``."""
@@ -89,7 +92,18 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
         return cached
     quote = connection.ops.quote_name
     fields = [
-        concrete_field(Endpoint, name) for name in ("id", "event_types", "filter", "enabled", "updated_at", "ordered")
+        concrete_field(Endpoint, name)
+        for name in (
+            "id",
+            "event_types",
+            "filter",
+            "enabled",
+            "updated_at",
+            "ordered",
+            "payload_format",
+            "payload_shape",
+            "verification",
+        )
     ]
     sql = (
         f"SELECT {', '.join(quote(field.column) for field in fields)}"  # noqa: S608 - identifiers only
@@ -114,6 +128,7 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
             for endpoint_id, event_types, endpoint_filter, *_ in enabled_rows
         ),
         ordered=frozenset(row[0] for row in enabled_rows if row[5]),
+        shapes={row[0]: shape for row in rows if (shape := shape_of(row[0], *row[6:9])) is not None},
     )
     if len(_routes_cache) > _MAX_CACHED_TENANTS:
         _routes_cache.clear()

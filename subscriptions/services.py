@@ -19,7 +19,7 @@ from ground.conf import setting
 from ground.model_fields import concrete_field
 from ground.task_names import NOTIFY_DISABLED_TASK
 from subscriptions import validation
-from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret
+from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret, PayloadFormat
 from subscriptions.selectors import tenant_admin_emails
 
 logger = logging.getLogger(__name__)
@@ -31,10 +31,15 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def generate_verification_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 @dataclass(frozen=True)
 class CreatedEndpoint:
     endpoint: Endpoint
     secret: str  # the signing secret, returned once at creation
+    verification_token: str | None = None  # a Heymarket endpoint's, returned once at creation
 
 
 @transaction.atomic
@@ -54,21 +59,30 @@ def create_endpoint(
     filter: dict[str, Any] | None = None,
     enabled: bool = True,
     ordered: bool = False,
+    payload_format: str = PayloadFormat.STANDARD,
+    payload_shape: str = "",
+    verification: str | None = None,
     created_by: Any = None,
 ) -> CreatedEndpoint:
-    """Validate everything first (ValidationError naming the field), then write endpoint and secret.
+    """Validate everything first (ValidationError naming the field), then write endpoint and secret (and a
+    Heymarket endpoint's verification token).
 
-    ``max_in_flight`` None is the model field's default.
+    ``max_in_flight`` None is the model field's default; ``verification`` None, the format's default.
     """
     if max_in_flight is None:
         max_in_flight = concrete_field(Endpoint, "max_in_flight").default
     clean_auth = validation.clean_auth(auth_type, auth)
     clean_headers = validation.clean_custom_headers(custom_headers)
     validation.check_headers_together(clean_headers, auth_type, clean_auth)
+    clean_types = validation.clean_event_types(event_types if event_types is not None else ["*"])
+    if verification is None:
+        verification = validation.default_verification(payload_format)
+    validation.clean_payload(payload_format, payload_shape, verification, clean_types)
+    token = generate_verification_token() if payload_format == PayloadFormat.HEYMARKET else None
     endpoint = Endpoint.objects.create(
         tenant=tenant,
         url=validation.clean_url(url),
-        event_types=validation.clean_event_types(event_types if event_types is not None else ["*"]),
+        event_types=clean_types,
         name=name,
         description=description,
         auth_type=auth_type,
@@ -80,11 +94,24 @@ def create_endpoint(
         filter=validation.clean_filter(filter),
         enabled=enabled,
         ordered=validation.clean_ordered(ordered),
+        payload_format=payload_format,
+        payload_shape=payload_shape,
+        verification=verification,
+        verification_token=token,
         created_by=created_by,
     )
     secret = generate_secret()
     EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
-    return CreatedEndpoint(endpoint=endpoint, secret=secret)
+    return CreatedEndpoint(endpoint=endpoint, secret=secret, verification_token=token)
+
+
+def rotate_verification_token(*, endpoint: Endpoint) -> str:
+    """A new Heymarket verification token, returned once: requests (retries too) carry it from now on."""
+    if endpoint.payload_format != PayloadFormat.HEYMARKET:
+        raise ValidationError({"payload_format": "Only a Heymarket endpoint has a verification token."})
+    endpoint.verification_token = token = generate_verification_token()
+    endpoint.save(update_fields=["verification_token", "updated_at"])
+    return token
 
 
 @transaction.atomic
@@ -174,11 +201,18 @@ def update_endpoint(
     filter: dict[str, Any] | None = _UNSET,
     enabled: bool = _UNSET,
     ordered: bool = _UNSET,
+    payload_format: str = _UNSET,
+    payload_shape: str = _UNSET,
+    verification: str = _UNSET,
 ) -> Endpoint:
     """Change what is given; validate all of it first (ValidationError naming the field).
 
-    Auth is replaced only when ``auth`` is given; changing ``auth_type`` requires new values.
+    Auth is replaced only when ``auth`` is given; changing ``auth_type`` requires new values. A change of
+    ``payload_format`` drops a shape it does not use and takes the new format's verification unless one is
+    given; the first switch to Heymarket issues a verification token, returned once in
+    ``endpoint.issued_verification_token``. A new shape applies to events published after it.
     """
+    _change_payload(endpoint, payload_format, payload_shape, verification, event_types)
     if url is not _UNSET:
         endpoint.url = validation.clean_url(url)
     if event_types is not _UNSET:
@@ -213,6 +247,25 @@ def update_endpoint(
             restart_failing_clock(endpoint)
     endpoint.save()
     return endpoint
+
+
+def _change_payload(
+    endpoint: Endpoint, payload_format: Any, payload_shape: Any, verification: Any, event_types: Any
+) -> None:
+    endpoint.issued_verification_token = None
+    if all(value is _UNSET for value in (payload_format, payload_shape, verification, event_types)):
+        return
+    new_format = endpoint.payload_format if payload_format is _UNSET else payload_format
+    switched = new_format != endpoint.payload_format
+    if payload_shape is _UNSET:
+        payload_shape = endpoint.payload_shape if new_format == PayloadFormat.CUSTOM else ""
+    if verification is _UNSET:
+        verification = validation.default_verification(new_format) if switched else endpoint.verification
+    types = endpoint.event_types if event_types is _UNSET else event_types
+    validation.clean_payload(new_format, payload_shape, verification, types if isinstance(types, list) else [])
+    endpoint.payload_format, endpoint.payload_shape, endpoint.verification = new_format, payload_shape, verification
+    if new_format == PayloadFormat.HEYMARKET and not endpoint.verification_token:
+        endpoint.verification_token = endpoint.issued_verification_token = generate_verification_token()
 
 
 def primary_secret(endpoint: Endpoint) -> str:

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 
 from events.envelope import unstorable_text
 from events.models import EventType
-from subscriptions.models import ALL_EVENT_TYPES, AuthType
+from subscriptions.models import ALL_EVENT_TYPES, AuthType, PayloadFormat, Verification
+from subscriptions.payloads import shape_problem
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
 
 # RFC 9110 token characters.
@@ -184,3 +185,25 @@ def clean_timeout(value: Any) -> float | None:
     if not isinstance(value, int | float) or not 0 < value <= 60:
         raise ValidationError({"timeout_s": "The timeout must be a number of seconds between 0 and 60."})
     return float(value)
+
+
+def clean_payload(payload_format: Any, payload_shape: Any, verification: Any, event_types: list[str]) -> None:
+    """The body settings together: a known format; a custom format's shape compiles and gives a JSON object
+    for the example of every subscribed type; the token in the body only for Heymarket."""
+    if payload_format not in PayloadFormat.values:
+        raise ValidationError({"payload_format": f"Choose one of {', '.join(PayloadFormat.values)}."})
+    if not isinstance(payload_shape, str):
+        raise ValidationError({"payload_shape": "Give a JMESPath expression as a string."})
+    if problem := shape_problem(payload_format, payload_shape, event_types):
+        raise ValidationError({"payload_shape": problem})
+    if verification not in Verification.values:
+        raise ValidationError({"verification": f"Choose one of {', '.join(Verification.values)}."})
+    if verification != Verification.SIGNATURE and payload_format != PayloadFormat.HEYMARKET:
+        raise ValidationError(
+            {"verification": "Only the Heymarket format carries a verification token; use signature."}
+        )
+
+
+def default_verification(payload_format: str) -> str:
+    """Heymarket receivers check the token in the body; the signature headers go too, for the move."""
+    return Verification.BOTH if payload_format == PayloadFormat.HEYMARKET else Verification.SIGNATURE

@@ -43,6 +43,13 @@ def _wake_up(name: str) -> str:
     return value
 
 
+def _schema_mode(name: str) -> str:
+    value = os.environ[name].strip().lower()
+    if value not in ("off", "warn", "enforce"):
+        raise ImproperlyConfigured(f"{name} must be off, warn or enforce, not {value!r}.")
+    return value
+
+
 def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -351,6 +358,7 @@ _optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "SEND_LEASE_SECONDS": ("WEBHOOKHUB_SEND_LEASE_SECONDS", lambda name: float(os.environ[name])),
     "AUTO_DISABLE_AFTER_SECONDS": ("WEBHOOKHUB_AUTO_DISABLE_AFTER_SECONDS", lambda name: float(os.environ[name])),
     "MAX_PAYLOAD_BYTES": ("WEBHOOKHUB_MAX_PAYLOAD_BYTES", lambda name: int(os.environ[name])),
+    "SCHEMA_MODE": ("WEBHOOKHUB_SCHEMA_MODE", lambda name: _schema_mode(name)),
     "TRIGGER_RATE_LIMIT_PER_MINUTE": ("WEBHOOKHUB_TRIGGER_RATE_LIMIT_PER_MINUTE", lambda name: int(os.environ[name])),
     "RETENTION_DAYS": ("WEBHOOKHUB_RETENTION_DAYS", lambda name: _positive_int(name)),
     "ORDERING_BLOCKED_AFTER_SECONDS": ("WEBHOOKHUB_ORDERING_BLOCKED_AFTER_SECONDS", lambda name: _positive_int(name)),

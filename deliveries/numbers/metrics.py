@@ -47,6 +47,7 @@ class Snapshot:
 
     events_published: dict[str, int]
     deliveries_created: dict[str, int]
+    schema_violations: dict[str, int]  # events published although their data broke the schema (mode warn)
     attempts: dict[str, AttemptCounts]
     pending: dict[tuple[str, str], int]  # (tenant, state)
     lag_seconds: dict[str, float]  # the oldest due delivery nobody is sending, of a sendable endpoint
@@ -73,13 +74,16 @@ class _Labels:
         return [("", {name: value or 0 for name, value in totals.items()})]
 
 
-def _published(label: _Labels) -> tuple[dict[str, int], dict[str, int]]:
+def _published(label: _Labels) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     events: dict[str, int] = {}
     deliveries: dict[str, int] = {}
-    for key, row in label.rows(PublishTotal.objects.all(), "tenant_id", e=Sum("events"), d=Sum("deliveries")):
+    violations: dict[str, int] = {}
+    sums = {"e": Sum("events"), "d": Sum("deliveries"), "v": Sum("schema_violations")}
+    for key, row in label.rows(PublishTotal.objects.all(), "tenant_id", **sums):
         events[key] = events.get(key, 0) + row["e"]
         deliveries[key] = deliveries.get(key, 0) + row["d"]
-    return events, deliveries
+        violations[key] = violations.get(key, 0) + row["v"]
+    return events, deliveries, violations
 
 
 def _attempts(label: _Labels) -> dict[str, AttemptCounts]:
@@ -152,10 +156,11 @@ def _blocked(label: _Labels, now: datetime) -> dict[str, int]:
 
 def snapshot(*, now: datetime, by_tenant: bool) -> Snapshot:
     label = _Labels(by_tenant)
-    events, deliveries = _published(label)
+    events, deliveries, violations = _published(label)
     return Snapshot(
         events_published=events,
         deliveries_created=deliveries,
+        schema_violations=violations,
         attempts=_attempts(label),
         pending=_pending(label, now),
         lag_seconds=_lag(label, now),

@@ -178,22 +178,27 @@ def _upsert(table: str, counters: tuple[str, ...], rows_sql: str) -> str:
 
 @lru_cache(maxsize=2)
 def published_sql(*, in_publish_statement: bool) -> str:
-    """Adds to a tenant's publish totals: parameters (tenant, events, deliveries).
+    """Adds to a tenant's publish totals: parameters (tenant, events, deliveries, schema violations).
 
     ``in_publish_statement``: a data-modifying CTE of the PostgreSQL publish statement, which
     adds one event, only when that statement inserted it (a repeated idempotency key adds
-    nothing); parameters (tenant, deliveries).
+    nothing); parameters (tenant, deliveries, schema violations).
     """
     table = connection.ops.quote_name(PublishTotal._meta.db_table)
     shard = _shard()
-    rows = f"SELECT %s, {shard}, 1, %s FROM parent" if in_publish_statement else f"VALUES (%s, {shard}, %s, %s)"  # noqa: S608
-    return _upsert(table, ("events", "deliveries"), rows)
+    rows = (
+        f"SELECT %s, {shard}, 1, %s, %s FROM parent"  # noqa: S608 - a constant only
+        if in_publish_statement
+        else f"VALUES (%s, {shard}, %s, %s, %s)"
+    )
+    return _upsert(table, ("events", "deliveries", "schema_violations"), rows)
 
 
-def count_published(tenant_id: str, deliveries: int, events: int = 1) -> None:
-    """Inside the transaction that inserted the events (a batch, or databases without the one-statement path)."""
+def count_published(tenant_id: str, deliveries: int, events: int = 1, schema_violations: int = 0) -> None:
+    """Inside the transaction that inserted the events (a batch, or databases without the one-statement path).
+    ``schema_violations``: how many of the events broke their type's schema and went out (mode ``warn``)."""
     with connection.cursor() as cursor:
-        cursor.execute(published_sql(in_publish_statement=False), [tenant_id, events, deliveries])
+        cursor.execute(published_sql(in_publish_statement=False), [tenant_id, events, deliveries, schema_violations])
 
 
 @lru_cache(maxsize=16)

@@ -17,10 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Tenant
-from deliveries.models import Delivery
+from deliveries.models import Delivery, DeliveryStatus, Payload
 from deliveries.numbers.tallying import count_published
 from deliveries.services import doorbell, ordering, wakeups
-from deliveries.services.publishing import DELIVERY_COLUMNS, IDEMPOTENCY_CONFLICT, resolve_tenant
+from deliveries.services.publishing import DELIVERY_COLUMNS, IDEMPOTENCY_CONFLICT, PAYLOAD_COLUMNS, resolve_tenant
+from deliveries.services.shaping import NOT_SHAPED, bodies_for
 from events.exceptions import InvalidPayload, PublishError, UnknownEventType
 from events.models import Event, EventSource
 from events.services import EVENT_COLUMNS, new_event, publishable_types
@@ -132,29 +133,57 @@ def _write(batch: _Batch) -> tuple[set[str], dict[str, int]]:
     fresh = list(batch.events.values())
     inserted = set(raw_insert.insert(fresh, EVENT_COLUMNS, returning="id", conflict=IDEMPOTENCY_CONFLICT))
     current = routes(batch.tenant, fresh=True)
+    now = timezone.now()
     event_ids: list[str] = []
     endpoint_ids: list[str] = []
     keys: list[tuple[str, str | None]] = []  # (endpoint, ordering key) of each delivery to an ordered endpoint
+    payloads: list[Payload] = []
+    payload_ids: list[str | None] = []  # of each delivery: its body, when its endpoint has a payload shape
+    refusals: list[str | None] = []  # of each delivery: why its endpoint's shape gave no body
     delivered: dict[str, int] = {}
     for event in fresh:
         if event.id in inserted:
             wanting = current.endpoint_ids(event.event_type_id, event.data)
+            bodies = bodies_for(event, wanting, current.shapes)
             event_ids += [event.id] * len(wanting)
             endpoint_ids += wanting
-            keys += [(pk, event.ordering_key if pk in current.ordered else None) for pk in wanting]
+            keys += [
+                (pk, event.ordering_key if pk in current.ordered and pk not in bodies.refused else None)
+                for pk in wanting
+            ]
+            payloads += bodies.payloads
+            payload_ids += [bodies.payload_ids.get(pk) for pk in wanting]
+            refusals += [bodies.refused.get(pk) for pk in wanting]
             delivered[event.id] = len(wanting)
     varying: dict[str, list[Any]] = {"event_id": event_ids, "endpoint_id": endpoint_ids}
     if any(key is not None for _, key in keys):
-        varying |= {"ordering_key": [key for _, key in keys], "sequence": ordering.numbers(keys, now=timezone.now())}
-    pending = Delivery(next_attempt_at=timezone.now())  # each delivery: this, for one event and endpoint
+        varying |= {"ordering_key": [key for _, key in keys], "sequence": ordering.numbers(keys, now=now)}
+    if payloads:
+        for start in range(0, len(payloads), 1000):
+            raw_insert.insert(payloads[start : start + 1000], PAYLOAD_COLUMNS)
+        varying["payload_id"] = payload_ids
+    if any(refusals):
+        varying |= _failed_at_once(refusals, now)
+    pending = Delivery(next_attempt_at=now)  # each delivery: this, for one event and endpoint
     for start in range(0, len(event_ids), 1000):
         chunk = slice(start, start + 1000)
         raw_insert.insert_copies(pending, DELIVERY_COLUMNS, {name: values[chunk] for name, values in varying.items()})
-    count_published(batch.tenant.pk, len(event_ids), events=len(inserted))
+    violations = sum(event.breaks_schema for event in fresh if event.id in inserted)
+    count_published(batch.tenant.pk, len(event_ids), events=len(inserted), schema_violations=violations)
     if event_ids and wakeups.notifying():
         wakeups.notify(set(endpoint_ids))  # sent when the transaction commits
     _taken_meanwhile(batch, inserted)
     return inserted, delivered
+
+
+def _failed_at_once(refusals: list[str | None], now: datetime) -> dict[str, list[Any]]:
+    """The columns that make the deliveries whose endpoint's shape gave no body failed from the start."""
+    return {
+        "status": [DeliveryStatus.FAILED if why else DeliveryStatus.PENDING for why in refusals],
+        "next_attempt_at": [None if why else now for why in refusals],
+        "completed_at": [now if why else None for why in refusals],
+        "last_error": [NOT_SHAPED + why if why else "" for why in refusals],
+    }
 
 
 def _taken_meanwhile(batch: _Batch, inserted: set[str]) -> None:

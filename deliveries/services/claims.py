@@ -33,7 +33,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F, Q
 
-from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule, Payload
 from deliveries.pacing import (
     Budget,
     EndpointState,
@@ -107,7 +107,7 @@ def endpoints_with_due_work(now: datetime, *, owner: str) -> list[str]:
 
 def _lease(wanted: dict[str, int], *, now: datetime, until: datetime, ordered: bool) -> dict[str, list[Delivery]]:
     """Lease up to ``wanted[endpoint]`` of each endpoint's most overdue due deliveries; by endpoint, loaded
-    with their events (all but the data: the body is what is sent). ``ordered``: some of the endpoints are
+    with their events (all but the data: the body is what is sent) and payloads. ``ordered``: some of the endpoints are
     ordered per key (only then does the statement ask whether one of a delivery's key is ahead of it)."""
     table = connection.ops.quote_name(Delivery._meta.db_table)
     adapt = connection.ops.adapt_datetimefield_value
@@ -128,7 +128,7 @@ def _lease(wanted: dict[str, int], *, now: datetime, until: datetime, ordered: b
                     [adapt(until), endpoint_id, *due_params, count],
                 )
                 ids += [row[0] for row in cursor.fetchall()]
-        deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event").defer("event__data"))
+        deliveries = list(Delivery.objects.filter(pk__in=ids).select_related("event", "payload").defer("event__data"))
     leased: dict[str, list[Delivery]] = {}
     for delivery in sorted(deliveries, key=lambda delivery: (delivery.next_attempt_at, delivery.pk)):
         leased.setdefault(delivery.endpoint_id, []).append(delivery)
@@ -158,16 +158,21 @@ def _lease_and_load_sql(ordered: bool) -> str:
         f"WHERE d.endpoint_id = wanted.endpoint_id AND {_due_sql(ordered)} "
         f"ORDER BY d.next_attempt_at LIMIT wanted.n FOR UPDATE OF d SKIP LOCKED) AS picked"
         f") RETURNING {returned}) "
-        f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS} FROM leased JOIN {quote(Event._meta.db_table)} e "
-        f"ON e.{quote(Event._meta.pk.column)} = leased.{quote(Delivery._meta.get_field('event').column)}"
+        f"SELECT {_DELIVERY_COLUMNS}, {_EVENT_COLUMNS}, p.body FROM leased JOIN {quote(Event._meta.db_table)} e "
+        f"ON e.{quote(Event._meta.pk.column)} = leased.{quote(Delivery._meta.get_field('event').column)} "
+        f"LEFT JOIN {quote(Payload._meta.db_table)} p "
+        f"ON p.{quote(Payload._meta.pk.column)} = leased.{quote(Delivery._meta.get_field('payload').column)}"
     )
 
 
 def _loaded(row: tuple[Any, ...]) -> Delivery:
-    """A delivery and its event (data deferred) from one row of the lease-and-load statement."""
+    """A delivery, its event (data deferred) and its payload, if any, from one row of the lease-and-load
+    statement."""
     split = len(_DELIVERY_FIELDS)
     delivery = rows.instance(Delivery, _DELIVERY_FIELDS, row[:split])
-    delivery.event = rows.instance(Event, _EVENT_FIELDS, row[split:])
+    delivery.event = rows.instance(Event, _EVENT_FIELDS, row[split:-1])
+    if delivery.payload_id is not None:
+        delivery.payload = Payload(id=delivery.payload_id, event_id=delivery.event_id, body=row[-1])
     return delivery
 
 

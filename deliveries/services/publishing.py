@@ -8,9 +8,10 @@ from django.utils import timezone
 
 from accounts.access import tenant_named
 from accounts.models import Tenant
-from deliveries.models import Delivery
+from deliveries.models import Delivery, DeliveryStatus, Payload
 from deliveries.numbers.tallying import count_published, published_sql
 from deliveries.services import doorbell, ordering, wakeups
+from deliveries.services.shaping import Bodies, bodies_for, new_deliveries
 from events.exceptions import UnknownEventType
 from events.models import Event, EventSource
 from events.services import (
@@ -25,6 +26,7 @@ from ground import raw_insert
 from subscriptions.selectors import Routes, owned_endpoint_ids, routes
 
 DELIVERY_COLUMNS = [field.attname for field in Delivery._meta.concrete_fields if not field.primary_key]
+PAYLOAD_COLUMNS = [field.attname for field in Payload._meta.concrete_fields]
 IDEMPOTENCY_CONFLICT = (["tenant_id", "idempotency_key"], "idempotency_key IS NOT NULL")
 
 
@@ -41,20 +43,18 @@ def resolve_tenant(tenant: Tenant | str) -> Tenant:
     return found
 
 
-def new_deliveries(event: Event, endpoint_ids: list[str]) -> list[Delivery]:
-    now = timezone.now()
-    return [Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now) for endpoint_id in endpoint_ids]
-
-
 def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[str, list[Any]]]) -> bool:
     """One statement: writes only if the type is publishable and the routes are current; with NOTIFY wake-ups
     it also wakes the workers, when it commits."""
     conflict = IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
-    counted = (published_sql(in_publish_statement=True), [event.tenant_id, len(endpoint_ids)])
+    counted = (
+        published_sql(in_publish_statement=True),
+        [event.tenant_id, len(endpoint_ids), int(event.breaks_schema)],
+    )
     inserted, held = raw_insert.insert_with_children(
         event,
         EVENT_COLUMNS,
-        new_deliveries(event, endpoint_ids),
+        new_deliveries(event, endpoint_ids, Bodies(), now=timezone.now()),
         DELIVERY_COLUMNS,
         conflict=conflict,
         guards=guards,
@@ -71,19 +71,17 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[
 def _publish_postgresql(
     event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
 ) -> tuple[bool, list[str]]:
-    """(inserted, endpoint ids) in one round trip when this process's routes are current."""
+    """(inserted, endpoint ids) in one round trip when this process's routes are current and every delivery sends
+    the event's own body, unnumbered; else in a transaction."""
     type_guard = publishable_type_guard(event.event_type_id)
-    if endpoint_ids is not None:
-        if _numbered(event, endpoint_ids, routes(tenant)):
-            return _publish_in_transaction(event, tenant, data, endpoint_ids)
-        return _write_postgresql(event, endpoint_ids, [type_guard]), endpoint_ids
     for fresh in (False, True):
         current = routes(tenant, fresh=fresh)
-        matched = current.endpoint_ids(event.event_type_id, data)
-        if _numbered(event, matched, current):  # the guard below sees a change of an endpoint's ordering
-            return _publish_in_transaction(event, tenant, data, None)
+        targets = endpoint_ids if endpoint_ids is not None else current.endpoint_ids(event.event_type_id, data)
+        # The guard below sees a change of an endpoint's ordering or shape since ``current`` was read.
+        if _numbered(event, targets, current) or _shaped(targets, current):
+            return _publish_in_transaction(event, tenant, data, endpoint_ids)
         try:
-            return _write_postgresql(event, matched, [type_guard, current.guard()]), matched
+            return _write_postgresql(event, targets, [type_guard, current.guard()]), targets
         except _Stale:
             continue
     raise RuntimeError("The tenant's endpoints changed during publishing twice in a row; try again.")
@@ -94,28 +92,38 @@ def _numbered(event: Event, endpoint_ids: list[str], current: Routes) -> bool:
     return event.ordering_key is not None and not current.ordered.isdisjoint(endpoint_ids)
 
 
+def _shaped(endpoint_ids: list[str], current: Routes) -> bool:
+    """Whether some of the event's deliveries send another body than the event's (``shaping``)."""
+    return bool(current.shapes) and not current.shapes.keys().isdisjoint(endpoint_ids)
+
+
 def _publish_in_transaction(
     event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
 ) -> tuple[bool, list[str]]:
-    """The statements one by one in a transaction: on other databases, and for a keyed event to an ordered
-    endpoint (its deliveries are numbered in the same transaction)."""
+    """The statements one by one in a transaction: on other databases, for a keyed event to an ordered
+    endpoint (its deliveries are numbered in the same transaction), and for deliveries with a payload shape
+    (their bodies are inserted first)."""
     if not is_publishable_type(event.event_type_id):
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
     with transaction.atomic():
-        current = routes(tenant, fresh=True) if endpoint_ids is None or event.ordering_key is not None else None
-        if endpoint_ids is None and current is not None:
+        current = routes(tenant, fresh=True)
+        if endpoint_ids is None:
             endpoint_ids = current.endpoint_ids(event.event_type_id, data)
-        endpoint_ids = endpoint_ids or []
         if not insert_event(event):
             return False, endpoint_ids
         if endpoint_ids:
-            deliveries = new_deliveries(event, endpoint_ids)
-            if current is not None and _numbered(event, endpoint_ids, current):
-                ordering.number(deliveries, ordered=current.ordered, now=timezone.now())
+            now = timezone.now()
+            bodies = bodies_for(event, endpoint_ids, current.shapes)
+            deliveries = new_deliveries(event, endpoint_ids, bodies, now=now)
+            if _numbered(event, endpoint_ids, current):
+                pending = [delivery for delivery in deliveries if delivery.status == DeliveryStatus.PENDING]
+                ordering.number(pending, ordered=current.ordered, now=now)
+            if bodies.payloads:
+                raw_insert.insert(bodies.payloads, PAYLOAD_COLUMNS)
             raw_insert.insert(deliveries, DELIVERY_COLUMNS)
             if wakeups.notifying():
                 wakeups.notify(endpoint_ids)  # sent when the transaction commits
-        count_published(event.tenant_id, len(endpoint_ids))
+        count_published(event.tenant_id, len(endpoint_ids), schema_violations=int(event.breaks_schema))
     return True, endpoint_ids
 
 

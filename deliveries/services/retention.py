@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, Model, OuterRef, QuerySet
 
 from accounts.models import Tenant
-from deliveries.models import Attempt, Delivery, DeliveryStatus, KeySequence
+from deliveries.models import Attempt, Delivery, DeliveryStatus, KeySequence, Payload
 from events.models import Event, TriggerRequest
 
 PURGE_BATCH_EVENTS = 200  # events per transaction: short locks, small deletes
@@ -73,6 +73,7 @@ def purge_batch(*, before: datetime, tenant: Tenant | None = None, size: int = P
         delivery_ids = [pk for pk, event_id, _ in locked if event_id not in pending_now]
         attempts = _delete(Attempt, "delivery_id", delivery_ids)
         deliveries = _delete(Delivery, "id", delivery_ids)
+        _delete(Payload, "event_id", ids)
         TriggerRequest.objects.filter(event_id__in=ids).update(event=None)  # what its SET_NULL asks
         _delete(Event, "id", ids)
         return Purged(events=len(ids), deliveries=deliveries, attempts=attempts)

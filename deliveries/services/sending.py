@@ -18,6 +18,7 @@ from deliveries.outbound import build_request
 from deliveries.pacing import Signal, signal_of
 from deliveries.services.claims import Claimed, claim_due
 from ground.db import bound_cursor
+from subscriptions.payloads import fill_token, signs
 from subscriptions.selectors import signing_secrets
 
 
@@ -119,19 +120,21 @@ def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
 
 
 def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> SendResult:
-    """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint)."""
+    """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint), unless the
+    endpoint's receiver checks the verification token in the body instead."""
     endpoint = delivery.endpoint
     started_at = timezone.now()
+    signing = signs(endpoint.verification)
     request = build_request(
         endpoint=endpoint,
         event_id=delivery.event_id,
-        body=delivery.event.body,
-        secrets=secrets,
+        body=fill_token(delivery.body(), endpoint.verification_token),
+        secrets=secrets if signing else [],
         timestamp=int(started_at.timestamp()),
         user_agent=config["USER_AGENT"],
         ordering=(delivery.ordering_key, delivery.sequence or 0) if delivery.ordering_key is not None else None,
     )
-    if not secrets:
+    if signing and not secrets:
         result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")
         return SendResult(delivery, started_at, request.masked_headers, result, request_made=False)
     result = http.post(

@@ -47,6 +47,13 @@ class _Families:
             events.add_metric(self.values(key), value)
         for key, value in numbers.deliveries_created.items():
             created.add_metric(self.values(key), value)
+        violations = CounterMetricFamily(
+            "webhookhub_schema_violations",
+            "Events published although their data broke their type's JSON Schema (schema mode warn).",
+            labels=self.labels(),
+        )
+        for key, value in numbers.schema_violations.items():
+            violations.add_metric(self.values(key), value)
 
         attempts = CounterMetricFamily(
             "webhookhub_attempts",
@@ -97,7 +104,7 @@ class _Families:
         )
         for key, value in numbers.ordering_keys_blocked.items():
             keys_blocked.add_metric(self.values(key), value)
-        return [events, created, attempts, duration, pending, lag, endpoints, keys_blocked]
+        return [events, created, violations, attempts, duration, pending, lag, endpoints, keys_blocked]
 
 
 def _seconds(milliseconds: int) -> str:

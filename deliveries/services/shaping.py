@@ -1,0 +1,78 @@
+"""The bodies an event's deliveries send: the event's own envelope, or one ``Payload`` per distinct payload
+shape among their endpoints (``subscriptions.payloads``), rendered once, when the deliveries are created.
+
+A delivery whose endpoint's shape gives no body for this event (not a JSON object, too large) is created
+failed, with the reason, and sends nothing; the event's other deliveries go as usual.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from deliveries.models import Delivery, DeliveryStatus, Payload
+from events.envelope import format_timestamp
+from events.models import Event
+from subscriptions.payloads import Shape, ShapeError
+
+NOT_SHAPED = "Not sent: "
+
+
+@dataclass
+class Bodies:
+    """What an event's deliveries send besides the event's own body."""
+
+    payloads: list[Payload] = field(default_factory=list)  # inserted before the deliveries that use them
+    payload_ids: dict[str, str] = field(default_factory=dict)  # endpoint id -> its payload
+    refused: dict[str, str] = field(default_factory=dict)  # endpoint id -> why its shape gave no body
+
+    def __bool__(self) -> bool:
+        return bool(self.payloads or self.refused)
+
+
+def envelope_of(event: Event) -> dict[str, Any]:
+    """What a shape reads: the standard envelope as data, ``{id, type, timestamp, tenant_id, data}``."""
+    return {
+        "id": event.id,
+        "type": event.event_type_id,
+        "timestamp": format_timestamp(event.occurred_at),
+        "tenant_id": event.tenant_id,
+        "data": event.data,
+    }
+
+
+def bodies_for(event: Event, endpoint_ids: Iterable[str], shapes: dict[str, Shape]) -> Bodies:
+    """Render each distinct shape of these endpoints once for ``event``."""
+    bodies = Bodies()
+    made: dict[Shape, Payload | str] = {}
+    envelope: dict[str, Any] | None = None
+    for endpoint_id in endpoint_ids:
+        shape = shapes.get(endpoint_id)
+        if shape is None:
+            continue
+        if shape not in made:
+            envelope = envelope or envelope_of(event)
+            try:
+                made[shape] = payload = Payload(event_id=event.id, body=shape.render(envelope))
+                bodies.payloads.append(payload)
+            except ShapeError as error:
+                made[shape] = str(error)
+        outcome = made[shape]
+        if isinstance(outcome, Payload):
+            bodies.payload_ids[endpoint_id] = outcome.pk
+        else:
+            bodies.refused[endpoint_id] = outcome
+    return bodies
+
+
+def new_deliveries(event: Event, endpoint_ids: list[str], bodies: Bodies, *, now: datetime) -> list[Delivery]:
+    """The event's deliveries to these endpoints, each with its body; those whose shape gave none, failed."""
+    deliveries = []
+    for endpoint_id in endpoint_ids:
+        delivery = Delivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now)
+        delivery.payload_id = bodies.payload_ids.get(endpoint_id)
+        if endpoint_id in bodies.refused:
+            delivery.status, delivery.next_attempt_at, delivery.completed_at = DeliveryStatus.FAILED, None, now
+            delivery.last_error = NOT_SHAPED + bodies.refused[endpoint_id]
+        deliveries.append(delivery)
+    return deliveries

@@ -1,0 +1,133 @@
+"""Event data checked against its type's JSON Schema (draft 2020-12) when it is published.
+
+The mode is the type's own (``EventType.schema_mode``) or else the deployment's ``SCHEMA_MODE``
+(``WEBHOOKHUB_SCHEMA_MODE``): ``off`` checks nothing; ``warn`` publishes, logs the violation (once a
+minute per type, path and rule in each process) and counts it in ``/metrics``; ``enforce`` refuses the
+event with ``SchemaViolation``, which names each path and rule, and nothing is written.
+
+Each process builds a type's validator once and reads the type's row again at most every
+``MAX_AGE_SECONDS`` (at once in the process that saved it), so a changed schema or mode reaches every
+publisher within that.
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, ValidationError
+
+from events.exceptions import SchemaViolation, Violation
+from events.models import EventType, SchemaMode
+from ground.conf import setting
+
+logger = logging.getLogger(__name__)
+
+MAX_AGE_SECONDS = 30.0
+MAX_LISTED = 10  # violations named in one refusal
+_LOG_EVERY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _TypeSchema:
+    mode: str  # the type's own mode, or "" for the deployment's
+    validator: Draft202012Validator | None
+    loaded_at: float
+
+
+_cache: dict[str, _TypeSchema] = {}
+_last_logged: dict[tuple[str, str, str], float] = {}
+
+
+def schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` cannot serve as an event type's schema, or None (for the admin and the API)."""
+    if schema is None:
+        return None
+    if not isinstance(schema, dict):
+        return "A schema is a JSON object."
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        return f"Not a valid JSON Schema (draft 2020-12): {error.message}"
+    return None
+
+
+def forget(name: str | None = None) -> None:
+    """Drop this process's copy of a type's schema (or of all), so the next publish reads it again."""
+    if name is None:
+        _cache.clear()
+    else:
+        _cache.pop(name, None)
+
+
+def forget_saved_type(sender: type, instance: EventType, **kwargs: Any) -> None:
+    """``post_save`` of an event type: this process applies its new schema and mode at once."""
+    forget(instance.name)
+
+
+def _type_schema(name: str) -> _TypeSchema:
+    cached = _cache.get(name)
+    if cached is not None and time.monotonic() - cached.loaded_at < MAX_AGE_SECONDS:
+        return cached
+    row = EventType.objects.filter(name=name).values_list("schema", "schema_mode").first()
+    schema, mode = row if row is not None else (None, "")
+    validator = Draft202012Validator(schema) if isinstance(schema, dict) and schema_problem(schema) is None else None
+    loaded = _TypeSchema(mode=mode, validator=validator, loaded_at=time.monotonic())
+    _cache[name] = loaded
+    return loaded
+
+
+def mode_of(name: str) -> str:
+    """The mode publishing applies to this type now."""
+    return _type_schema(name).mode or setting("SCHEMA_MODE")
+
+
+def violations(name: str, data: Any) -> list[Violation]:
+    """How ``data`` breaks the type's schema (at most ``MAX_LISTED``, by path); empty if it fits or has none."""
+    validator = _type_schema(name).validator
+    if validator is None:
+        return []
+    found: list[Violation] = []
+    for error in validator.iter_errors(data):
+        found += _described(error)
+    return sorted(found, key=lambda violation: violation.path)[:MAX_LISTED]
+
+
+def _described(error: ValidationError) -> list[Violation]:
+    where = "data" + error.json_path.removeprefix("$")
+    if error.validator == "required" and isinstance(error.instance, dict):
+        required: Any = error.validator_value
+        missing = [name for name in required if name not in error.instance]
+        return [Violation(f"{where}.{name}", "required", "is required") for name in missing]
+    return [Violation(where, str(error.validator), error.message)]
+
+
+def check(name: str, data: Any) -> bool:
+    """Apply the type's mode to ``data``: raises ``SchemaViolation`` under ``enforce``; True when the data broke
+    the schema and goes out anyway (``warn``: logged here, counted by the caller with the publish)."""
+    mode = mode_of(name)
+    if mode == SchemaMode.OFF:
+        return False
+    found = violations(name, data)
+    if not found:
+        return False
+    if mode == SchemaMode.ENFORCE:
+        raise SchemaViolation(name, found)
+    _log(name, found)
+    return True
+
+
+def _log(name: str, found: list[Violation]) -> None:
+    now = time.monotonic()
+    for violation in found:
+        key = (name, violation.path, violation.rule)
+        if now - _last_logged.get(key, -_LOG_EVERY_SECONDS) >= _LOG_EVERY_SECONDS:
+            _last_logged[key] = now
+            logger.warning(  # path and rule only: the data itself stays out of the logs
+                "Published %s although its data breaks the schema at %s (rule: %s)",
+                name,
+                violation.path,
+                violation.rule,
+                extra={"event_type": name, "path": violation.path, "rule": violation.rule},
+            )
