@@ -1,5 +1,6 @@
 """Reads: which endpoints want an event, and the secrets that sign for an endpoint."""
 
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,19 @@ def filter_matches(endpoint_filter: dict[str, Any] | None, data: dict[str, Any])
         if actual is _MISSING or actual not in allowed:
             return False
     return True
+
+
+def filter_mismatch(endpoint_filter: dict[str, Any] | None, data: dict[str, Any]) -> str | None:
+    """Why the filter turns ``data`` away (its first condition that fails), or None when it lets it through."""
+    for path, expected in (endpoint_filter or {}).items():
+        actual = _lookup(data, path)
+        allowed = expected if isinstance(expected, list) else [expected]
+        wanted = f"one of {json.dumps(allowed)}" if len(allowed) > 1 else json.dumps(allowed[0])
+        if actual is _MISSING:
+            return f"The filter wants data.{path} to be {wanted}; the event has no data.{path}."
+        if actual not in allowed:
+            return f"The filter wants data.{path} to be {wanted}, not {json.dumps(actual)}."
+    return None
 
 
 @dataclass(frozen=True)

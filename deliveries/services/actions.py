@@ -10,6 +10,7 @@ from django.utils import timezone
 from deliveries.models import Delivery, DeliveryQuerySet, DeliveryStatus
 from deliveries.services import doorbell
 from deliveries.services.publishing import publish
+from deliveries.services.shaping import with_bodies_again
 from events.catalog import TEST_EVENT_TYPE
 from events.models import EventSource, EventType
 from subscriptions.models import Endpoint
@@ -30,7 +31,8 @@ def resend(delivery: Delivery) -> Delivery:
     A delivery a worker is sending right now (pending with a live lease) is left to it.
     """
     now = timezone.now()
-    if Delivery.objects.filter(pk=delivery.pk).not_in_flight(now).update(next_attempt_at=now, **_AGAIN):
+    chosen = with_bodies_again(Delivery.objects.filter(pk=delivery.pk))
+    if chosen.not_in_flight(now).update(next_attempt_at=now, **_AGAIN):
         transaction.on_commit(doorbell.ring)
     delivery.refresh_from_db()
     return delivery
@@ -64,6 +66,7 @@ def replay(*, endpoint: Endpoint, statuses: list[str], since: datetime, until: d
     )
     if dry_run:
         return chosen.count()
+    chosen = with_bodies_again(chosen)
     count = chosen.update(next_attempt_at=timezone.now(), **_AGAIN)
     if count:
         transaction.on_commit(doorbell.ring)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from deliveries.models import Delivery, DeliveryStatus, Payload
+from deliveries.models import Delivery, DeliveryQuerySet, DeliveryStatus, Payload
 from events.envelope import format_timestamp
 from events.models import Event
-from subscriptions.payloads import Shape, ShapeError
+from subscriptions.payloads import Shape, ShapeError, shape_of
 
 NOT_SHAPED = "Not sent: "
 
@@ -76,3 +76,22 @@ def new_deliveries(event: Event, endpoint_ids: list[str], bodies: Bodies, *, now
             delivery.last_error = NOT_SHAPED + bodies.refused[endpoint_id]
         deliveries.append(delivery)
     return deliveries
+
+
+def with_bodies_again(chosen: DeliveryQuerySet) -> DeliveryQuerySet:
+    """Before a resend or replay: deliveries created failed because their endpoint's shape gave no body get one
+    from the endpoint's shape now (an admin may have fixed it). Those it still gives none are left out."""
+    unshaped = chosen.filter(payload__isnull=True, attempt_count=0, last_error__startswith=NOT_SHAPED)
+    still_failing: list[int] = []
+    for delivery in unshaped.select_related("event", "endpoint"):
+        endpoint = delivery.endpoint
+        shape = shape_of(endpoint.pk, endpoint.payload_format, endpoint.payload_shape, endpoint.verification)
+        if shape is None:
+            continue  # the standard envelope now: the event's own body
+        try:
+            payload = Payload.objects.create(event_id=delivery.event_id, body=shape.render(envelope_of(delivery.event)))
+        except ShapeError:
+            still_failing.append(delivery.pk)
+            continue
+        Delivery.objects.filter(pk=delivery.pk).update(payload=payload)
+    return chosen.exclude(pk__in=still_failing) if still_failing else chosen

@@ -6,10 +6,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from deliveries.models import DeliveryStatus
+from deliveries.preview import DEFAULT_LIMIT, MAX_LIMIT
 from deliveries.selectors import scheduling_state
 from deliveries.services.actions import REPLAYABLE_STATUSES
 from ground.crypto import mask
-from subscriptions.models import AuthType, Endpoint
+from subscriptions.models import AuthType, Endpoint, PayloadFormat, Verification
+from subscriptions.payloads import MAX_SHAPE_CHARS, heymarket_webhook_id
 from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S
 
 AUTH_VALUE_KEYS = {
@@ -59,6 +61,19 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     auth = MaskedAuthField(source="*", read_only=True)
     custom_headers = MaskedHeadersField(read_only=True)
+    verification_token = serializers.SerializerMethodField(
+        help_text="Heymarket only: the token its receivers find in the body, masked (answered in full once, when "
+        "it is issued)."
+    )
+    heymarket_webhook_id = serializers.SerializerMethodField(
+        help_text='Heymarket only: the number its bodies carry as "id" (the webhook configuration id).'
+    )
+
+    def get_verification_token(self, endpoint: Endpoint) -> str | None:
+        return mask(endpoint.verification_token) if endpoint.verification_token else None
+
+    def get_heymarket_webhook_id(self, endpoint: Endpoint) -> int | None:
+        return heymarket_webhook_id(endpoint.pk) if endpoint.payload_format == PayloadFormat.HEYMARKET else None
 
     class Meta:
         model = Endpoint
@@ -78,6 +93,11 @@ class EndpointSerializer(serializers.ModelSerializer):
             "max_in_flight",
             "ordered",
             "filter",
+            "payload_format",
+            "payload_shape",
+            "verification",
+            "verification_token",
+            "heymarket_webhook_id",
             "created_at",
             "updated_at",
         ]
@@ -106,6 +126,26 @@ class EndpointWriteSerializer(serializers.Serializer):
         required=False,
         help_text="Deliver the events of one ordering key one at a time, in publish order (default false).",
     )
+    payload_format = serializers.ChoiceField(
+        choices=PayloadFormat.choices,
+        required=False,
+        help_text="The body it receives: standard (default), a preset (heymarket, heyy, customertext) or custom. "
+        "A change applies to events published after it.",
+    )
+    payload_shape = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=MAX_SHAPE_CHARS,
+        help_text="custom only: a JMESPath expression over {id, type, timestamp, tenant_id, data} that gives a JSON "
+        "object, e.g. {event: type, payload: data}.",
+    )
+    verification = serializers.ChoiceField(
+        choices=Verification.choices,
+        required=False,
+        help_text="signature (Standard Webhooks headers), token (Heymarket's verification token in the body) or "
+        "both; default: both for heymarket, signature otherwise.",
+    )
 
     def to_service_kwargs(self) -> dict:
         data = dict(self.validated_data)
@@ -128,6 +168,37 @@ class CreatedEndpointSerializer(EndpointSerializer):
     class Meta(EndpointSerializer.Meta):
         fields = [*EndpointSerializer.Meta.fields, "secret"]
         read_only_fields = fields
+
+
+class VerificationTokenSerializer(serializers.Serializer):
+    verification_token = serializers.CharField(help_text="Answered this once; reads show a mask.")
+
+
+class PreviewRequestSerializer(serializers.Serializer):
+    """How many of the latest events, and optionally settings to try instead of the saved ones."""
+
+    limit = serializers.IntegerField(required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT)
+    payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, required=False)
+    payload_shape = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=MAX_SHAPE_CHARS
+    )
+    filter = serializers.DictField(required=False, allow_null=True)
+
+
+class PreviewItemSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    event_type = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    would_send = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why it would not be sent (the filter, the shape, a disabled endpoint).")
+    body = serializers.CharField(
+        allow_null=True, help_text="The exact text that would be sent (a Heymarket token masked); null: no body."
+    )
+    headers = serializers.DictField(child=serializers.CharField(), help_text="Secrets masked.")
+
+
+class PreviewSerializer(serializers.Serializer):
+    results = PreviewItemSerializer(many=True)
 
 
 class ReplaySerializer(serializers.Serializer):

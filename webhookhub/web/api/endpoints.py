@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from deliveries.numbers.stats import endpoint_stats
 from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS
+from deliveries.preview import checked_proposal, preview
 from deliveries.selectors import scheduling_state
 from deliveries.services.actions import replay, send_test_event
 from events.exceptions import PublishError
@@ -23,6 +24,7 @@ from subscriptions.services import (
     enable_endpoint,
     primary_secret,
     rotate_secret,
+    rotate_verification_token,
     update_endpoint,
 )
 from webhookhub.web.api.deliveries import DeliverySerializer
@@ -31,11 +33,14 @@ from webhookhub.web.api.endpoint_serializers import (
     EndpointDetailSerializer,
     EndpointSerializer,
     EndpointWriteSerializer,
+    PreviewRequestSerializer,
+    PreviewSerializer,
     ReplayResultSerializer,
     ReplaySerializer,
     SecretSerializer,
     StatsSerializer,
     TestEventSerializer,
+    VerificationTokenSerializer,
 )
 from webhookhub.web.api.scoping import TenantScopedMixin
 
@@ -58,6 +63,8 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         user = request.user if getattr(request.user, "pk", None) else None
         created = create_endpoint(tenant=self.tenant_for_write(), created_by=user, **serializer.to_service_kwargs())
         body = EndpointSerializer(created.endpoint).data | {"secret": created.secret}
+        if created.verification_token:
+            body["verification_token"] = created.verification_token  # this once
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: EndpointDetailSerializer})
@@ -69,7 +76,10 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         serializer = EndpointWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         endpoint = update_endpoint(endpoint=self.get_object(), **serializer.to_service_kwargs())
-        return Response(EndpointSerializer(endpoint).data)
+        body = EndpointSerializer(endpoint).data
+        if endpoint.issued_verification_token:  # the first switch to heymarket: this once
+            body["verification_token"] = endpoint.issued_verification_token
+        return Response(body)
 
     @extend_schema(responses={200: SecretSerializer})
     @action(detail=True, methods=["get"])
@@ -80,6 +90,11 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
         return Response({"secret": rotate_secret(endpoint=self.get_object())})
+
+    @extend_schema(request=None, responses={200: VerificationTokenSerializer})
+    @action(detail=True, methods=["post"], url_path="rotate-verification-token")
+    def rotate_verification_token(self, request, pk=None):
+        return Response({"verification_token": rotate_verification_token(endpoint=self.get_object())})
 
     @extend_schema(request=None, responses={200: EndpointSerializer})
     @action(detail=True, methods=["post"])
@@ -106,6 +121,20 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         except PublishError as exc:
             raise serializers.ValidationError({"data": [str(exc)]}) from exc
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=PreviewRequestSerializer, responses={200: PreviewSerializer})
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk=None):
+        """A dry run on the tenant's latest real events of the endpoint's types: which would be sent, with the
+        exact body and headers (secrets masked), and why the others would not; optionally with a proposed
+        payload_format, payload_shape or filter instead of the saved ones. Nothing is sent or saved."""
+        serializer = PreviewRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        endpoint = self.get_object()
+        trial = checked_proposal(endpoint, data)
+        items = preview(endpoint, now=timezone.now(), limit=data["limit"], trial=trial)
+        return Response(PreviewSerializer({"results": [asdict(item) for item in items]}).data)
 
     @extend_schema(request=ReplaySerializer, responses={200: ReplayResultSerializer})
     @action(detail=True, methods=["post"])
