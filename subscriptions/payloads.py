@@ -103,8 +103,12 @@ class Shape:
         return _serialised(body)
 
 
+_JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "an array"}
+
+
 def _kind(value: Any) -> str:
-    return "null" if value is None else f"a {type(value).__name__}"
+    """What a JMESPath result is, in JSON's words."""
+    return "null" if value is None else _JSON_KINDS.get(type(value), type(value).__name__)
 
 
 def _serialised(body: dict[str, Any]) -> str:
