@@ -1,8 +1,9 @@
 """Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain,
 per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint),
-batch publishing, and ordering keys.
+batch publishing, ordering keys, and payload shapes in a fan-out.
 
-    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch,ordered]
+    .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch,ordered,
+                                                fanout_shapes]
 
 Same database, broker and worker command as bench/webhookhub.json (PostgreSQL
 ``bench_webhookhub``, Redis db 3, ``celery worker -P prefork -c 2`` plus beat), and the
@@ -180,6 +181,54 @@ def fanout(platform: Platform, trials: int = 5, endpoints: int = 100) -> dict:
     stats = _receiver("/stats")
     platform.stop_workers()
     return {"endpoints": endpoints, "trials_ms": times, "max_ms": max(times), "duplicates": stats["duplicates"]}
+
+
+SHAPE = (
+    "{event: type, sent_at: timestamp, message: {id: data.id, text: data.text, chat: data.chat_id},"
+    " contact: data.contact}"
+)
+
+
+def fanout_shapes(platform: Platform, trials: int = 8, endpoints: int = 100) -> dict:
+    """One event to 100 endpoints, alternating two tenants in one run: all on the standard envelope, and half on
+    it, half on one custom shape (one more body rendered and stored per event). Time from publish to the last of
+    the 100 arrivals, and the publishing call alone."""
+    from bench.common import message_data
+    from subscriptions.services import update_endpoint
+    from webhookhub import publish
+
+    standard = _tenant_with_endpoints([f"/hooks/standard/{n:03d}" for n in range(endpoints)], slug="bench-standard")
+    mixed = _tenant_with_endpoints([f"/hooks/mixed/{n:03d}" for n in range(endpoints)], slug="bench-mixed", clear=False)
+    for endpoint in list(mixed.endpoints.order_by("url"))[: endpoints // 2]:
+        update_endpoint(endpoint=endpoint, payload_format="custom", payload_shape=SHAPE)
+    _receiver("/reset", {"dedupe_by_path": True})
+    platform.start_workers()
+    times: dict[str, list[float]] = {"standard": [], "mixed": []}
+    publish_ms: dict[str, list[float]] = {"standard": [], "mixed": []}
+    for trial in range(2 * (trials + 1)):  # the first pair warms connections up and is not counted
+        name, tenant = ("standard", standard) if trial % 2 == 0 else ("mixed", mixed)
+        started = time.time()
+        event = publish(tenant=tenant, type="message.received", data=message_data("fanout", trial))
+        published = time.time()
+        arrived = _wait(lambda event_id=event.id: _arrivals(event_id, endpoints), timeout=30)
+        if arrived is None:
+            raise RuntimeError("fan-out event not fully delivered within 30 s")
+        if trial >= 2:
+            times[name].append(round(1000 * (max(arrived) - started), 1))
+            publish_ms[name].append(round(1000 * (published - started), 2))
+    stats = _receiver("/stats")
+    platform.stop_workers()
+    median = {name: sorted(values)[len(values) // 2] for name, values in times.items()}
+    publish_median = {name: sorted(values)[len(values) // 2] for name, values in publish_ms.items()}
+    return {
+        "endpoints": endpoints,
+        "trials_ms": times,
+        "median_ms": median,
+        "publish_ms": publish_ms,
+        "publish_median_ms": publish_median,
+        "mixed_to_standard": round(median["mixed"] / median["standard"], 2),
+        "duplicates": stats["duplicates"],
+    }
 
 
 def _paced_latencies(tenant, rate: float, seconds: float, healthy_prefix: str) -> tuple[list[float], int]:
@@ -560,7 +609,15 @@ def main(argv: list[str] | None = None) -> None:
     print(f"results: {out}  logs: {run_dir}")
 
 
-SCHEDULING = {"noisy": noisy, "slow": slow, "rate": rate, "down": down, "batch": batch, "ordered": ordered}
+SCHEDULING = {
+    "noisy": noisy,
+    "slow": slow,
+    "rate": rate,
+    "down": down,
+    "batch": batch,
+    "ordered": ordered,
+    "fanout_shapes": fanout_shapes,
+}
 
 if __name__ == "__main__":
     main()

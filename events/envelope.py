@@ -30,7 +30,7 @@ def unstorable_text(value: Any) -> str | None:
     return next((problem for item in items if (problem := unstorable_text(item))), None)
 
 
-def _plainly_storable(body: str) -> bool:
+def plainly_storable(body: str) -> bool:
     """Whether a serialised body shows no sign of an unstorable string, checked at C speed instead of walking the
     data: ``json.dumps`` writes a NUL as ``\\u0000`` and keeps an unpaired surrogate, which UTF-8 cannot encode.
     False (a text that merely spells ``\\u0000`` too) leaves the decision to ``unstorable_text``."""
@@ -55,7 +55,7 @@ def render_body(*, event_id: str, event_type: str, occurred_at: datetime, tenant
     }
     try:
         body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        problem = None if _plainly_storable(body) else unstorable_text(data)
+        problem = None if plainly_storable(body) else unstorable_text(data)
     except RecursionError as exc:
         raise InvalidPayload("Event data is nested too deeply.") from exc
     except (TypeError, ValueError) as exc:

@@ -28,7 +28,7 @@ import jmespath
 from jmespath.exceptions import JMESPathError
 
 from events.catalog import CATALOG
-from events.envelope import unstorable_text
+from events.envelope import plainly_storable, unstorable_text
 from ground.conf import setting
 from subscriptions.models import ALL_EVENT_TYPES, PayloadFormat, Verification
 
@@ -98,8 +98,10 @@ class Shape:
             body = _search(self.expression, envelope)
             if not isinstance(body, dict):
                 raise ShapeError(f"The payload shape gave {_kind(body)}, not a JSON object.")
-            if problem := unstorable_text(body):
+            text = _serialised(body)
+            if not plainly_storable(text) and (problem := unstorable_text(body)):  # json.dumps took its depth
                 raise ShapeError(f"The payload shape's result {problem}.")
+            return text
         return _serialised(body)
 
 
@@ -112,7 +114,12 @@ def _kind(value: Any) -> str:
 
 
 def _serialised(body: dict[str, Any]) -> str:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except RecursionError as error:
+        raise ShapeError("The payload shape gave a body nested too deeply.") from error
+    except ValueError as error:  # infinity or NaN (e.g. to_number('1e999'))
+        raise ShapeError(f"The payload shape gave a value JSON cannot carry: {error}") from error
     limit = setting("MAX_PAYLOAD_BYTES")
     size = len(text.encode())
     if size > limit:
@@ -130,6 +137,8 @@ def _search(expression: str, envelope: dict[str, Any]) -> Any:
         return _compiled(expression).search(envelope)
     except JMESPathError as error:  # e.g. a function given the wrong type by this event's data
         raise ShapeError(f"The payload shape failed on this event: {error}") from error
+    except RecursionError as error:
+        raise ShapeError("The payload shape is nested too deeply.") from error
 
 
 def heymarket_webhook_id(endpoint_id: str) -> int:
@@ -179,6 +188,8 @@ def shape_problem(payload_format: str, payload_shape: str, event_types: list[str
         _compiled(payload_shape)
     except JMESPathError as error:
         return f"Not a JMESPath expression: {error}"
+    except RecursionError:
+        return "The shape is nested too deeply."
     shape = Shape(PayloadFormat.CUSTOM, expression=payload_shape)
     for spec in CATALOG:
         if ALL_EVENT_TYPES in event_types or spec.name in event_types:

@@ -1,9 +1,12 @@
 """``/api/v1/event-types/``: the event-type catalog. Tenant admins read it; platform staff may add custom types."""
 
+from typing import Any
+
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.pagination import PageNumberPagination
 
 from events.models import EVENT_TYPE_NAME, EventType
+from events.schemas import schema_problem
 from webhookhub.web.api.permissions import IsPlatformStaff, IsTenantAdmin
 
 
@@ -12,11 +15,16 @@ class EventTypeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EventType
-        fields = ["name", "description", "schema", "example", "archived"]
+        fields = ["name", "description", "schema", "schema_mode", "example", "archived"]
 
     def validate_name(self, value: str) -> str:
         if EventType.objects.filter(name=value).exists():
             raise serializers.ValidationError("An event type with this name exists.")
+        return value
+
+    def validate_schema(self, value: Any) -> Any:
+        if problem := schema_problem(value):
+            raise serializers.ValidationError(problem)
         return value
 
 
