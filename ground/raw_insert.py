@@ -182,9 +182,7 @@ def insert_statement(
 def _insert_with_children_sql(
     parent_model: type[models.Model],
     parent_fields: tuple[str, ...],
-    child_model: type[models.Model] | None,
-    child_fields: tuple[str, ...],
-    children: int,
+    groups: tuple[tuple[type[models.Model], tuple[str, ...], int], ...],
     conflict: tuple[tuple[str, ...], str] | None,
     guards: tuple[str, ...],
     also: tuple[str, ...],
@@ -205,12 +203,11 @@ def _insert_with_children_sql(
         parent_sql += f" ON CONFLICT ({', '.join(quote(c) for c in columns)}) WHERE {predicate} DO NOTHING"
     guard_sql = "SELECT " + (", ".join(f"{sql} AS g{i}" for i, sql in enumerate(guards)) or "TRUE AS g")
     sql = f"WITH guard AS ({guard_sql}), parent AS ({parent_sql} RETURNING 1)"
-    if children and child_model is not None:
-        child_meta = child_model._meta
+    for i, (child_model, child_fields, children) in enumerate(groups):
         fields = [column(child_model, name) for name in child_fields]
         row = "(" + ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields) + ")"
         sql += (
-            f", children AS (INSERT INTO {quote(child_meta.db_table)}"  # noqa: S608 - identifiers only
+            f", children{i} AS (INSERT INTO {quote(child_model._meta.db_table)}"  # noqa: S608 - identifiers only
             f" ({', '.join(quote(f.column) for f in fields)})"
             f" SELECT * FROM (VALUES {', '.join([row] * children)}) AS v WHERE EXISTS (SELECT 1 FROM parent))"
         )
@@ -225,15 +222,15 @@ def _insert_with_children_sql(
 def insert_with_children(
     parent: models.Model,
     parent_fields: Sequence[str],
-    children: Sequence[models.Model],
-    child_fields: Sequence[str],
+    children: Sequence[tuple[Sequence[models.Model], Sequence[str]]],
     *,
     conflict: tuple[Sequence[str], str] | None = None,
     guards: Sequence[tuple[str, Sequence]] = (),
     also: Sequence[tuple[str, Sequence]] = (),
     notify: tuple[str, Sequence] | None = None,
 ) -> tuple[bool, list[bool]]:
-    """PostgreSQL only: insert ``parent`` and ``children`` in one statement, atomic on its own.
+    """PostgreSQL only: insert ``parent`` and ``children`` (groups of rows of one model each, with the fields
+    to insert: ``[(rows, fields), ...]``; empty groups are left out) in one statement, atomic on its own.
 
     Nothing is inserted unless every guard (a SQL boolean expression and its
     parameters) holds, or when ``conflict`` = (columns, predicate) names a partial
@@ -244,14 +241,12 @@ def insert_with_children(
     when it commits). One
     round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
     """
-    child_model = type(children[0]) if children else None
+    groups = [(rows, fields) for rows, fields in children if rows]
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None
     sql = _insert_with_children_sql(
         type(parent),
         tuple(parent_fields),
-        child_model,
-        tuple(child_fields),
-        len(children),
+        tuple((type(rows[0]), tuple(fields), len(rows)) for rows, fields in groups),
         conflict_key,
         tuple(guard_sql for guard_sql, _ in guards),
         tuple(also_sql for also_sql, _ in also),
@@ -260,11 +255,11 @@ def insert_with_children(
     params = [value for _, guard_params in guards for value in guard_params]
     parent_columns = [column(type(parent), name) for name in parent_fields]
     params += [field.get_db_prep_save(field.pre_save(parent, add=True), connection) for field in parent_columns]
-    if children and child_model is not None:
-        child_columns = [column(child_model, name) for name in child_fields]
+    for rows, fields in groups:
+        child_columns = [column(type(rows[0]), name) for name in fields]
         params += [
             field.get_db_prep_save(field.pre_save(child, add=True), connection)
-            for child in children
+            for child in rows
             for field in child_columns
         ]
     params += [value for _, also_params in also for value in also_params]

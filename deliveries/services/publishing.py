@@ -43,9 +43,11 @@ def resolve_tenant(tenant: Tenant | str) -> Tenant:
     return found
 
 
-def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[str, list[Any]]]) -> bool:
-    """One statement: writes only if the type is publishable and the routes are current; with NOTIFY wake-ups
-    it also wakes the workers, when it commits."""
+def _write_postgresql(
+    event: Event, endpoint_ids: list[str], bodies: Bodies, guards: list[tuple[str, list[Any]]]
+) -> bool:
+    """One statement, the event, its payloads and its deliveries: writes only if the type is publishable and the
+    routes are current; with NOTIFY wake-ups it also wakes the workers, when it commits."""
     conflict = IDEMPOTENCY_CONFLICT if event.idempotency_key is not None else None
     counted = (
         published_sql(in_publish_statement=True),
@@ -54,8 +56,10 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[
     inserted, held = raw_insert.insert_with_children(
         event,
         EVENT_COLUMNS,
-        new_deliveries(event, endpoint_ids, Bodies(), now=timezone.now()),
-        DELIVERY_COLUMNS,
+        [
+            (bodies.payloads, PAYLOAD_COLUMNS),
+            (new_deliveries(event, endpoint_ids, bodies, now=timezone.now()), DELIVERY_COLUMNS),
+        ],
         conflict=conflict,
         guards=guards,
         also=[counted],
@@ -71,17 +75,17 @@ def _write_postgresql(event: Event, endpoint_ids: list[str], guards: list[tuple[
 def _publish_postgresql(
     event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
 ) -> tuple[bool, list[str]]:
-    """(inserted, endpoint ids) in one round trip when this process's routes are current and every delivery sends
-    the event's own body, unnumbered; else in a transaction."""
+    """(inserted, endpoint ids) in one round trip when this process's routes are current and no delivery takes a
+    number of an ordering key; else in a transaction."""
     type_guard = publishable_type_guard(event.event_type_id)
     for fresh in (False, True):
         current = routes(tenant, fresh=fresh)
         targets = endpoint_ids if endpoint_ids is not None else current.endpoint_ids(event.event_type_id, data)
-        # The guard below sees a change of an endpoint's ordering or shape since ``current`` was read.
-        if _numbered(event, targets, current) or _shaped(targets, current):
+        if _numbered(event, targets, current):  # the guard below sees a change of an endpoint's ordering
             return _publish_in_transaction(event, tenant, data, endpoint_ids)
+        bodies = bodies_for(event, targets, current.shapes)  # and of an endpoint's shape
         try:
-            return _write_postgresql(event, targets, [type_guard, current.guard()]), targets
+            return _write_postgresql(event, targets, bodies, [type_guard, current.guard()]), targets
         except _Stale:
             continue
     raise RuntimeError("The tenant's endpoints changed during publishing twice in a row; try again.")
@@ -92,17 +96,11 @@ def _numbered(event: Event, endpoint_ids: list[str], current: Routes) -> bool:
     return event.ordering_key is not None and not current.ordered.isdisjoint(endpoint_ids)
 
 
-def _shaped(endpoint_ids: list[str], current: Routes) -> bool:
-    """Whether some of the event's deliveries send another body than the event's (``shaping``)."""
-    return bool(current.shapes) and not current.shapes.keys().isdisjoint(endpoint_ids)
-
-
 def _publish_in_transaction(
     event: Event, tenant: Tenant, data: dict[str, Any], endpoint_ids: list[str] | None
 ) -> tuple[bool, list[str]]:
-    """The statements one by one in a transaction: on other databases, for a keyed event to an ordered
-    endpoint (its deliveries are numbered in the same transaction), and for deliveries with a payload shape
-    (their bodies are inserted first)."""
+    """The statements one by one in a transaction: on other databases, and for a keyed event to an ordered
+    endpoint (its deliveries are numbered in the same transaction)."""
     if not is_publishable_type(event.event_type_id):
         raise UnknownEventType(f"Unknown event type {event.event_type_id!r}; see the event-type catalog.")
     with transaction.atomic():

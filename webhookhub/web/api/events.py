@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from deliveries.models import Delivery
 from deliveries.services.batch_publishing import MAX_BATCH, BatchRefused, publish_many
 from deliveries.services.publishing import publish
-from events.exceptions import InvalidPayload, PayloadTooLarge, PublishError, UnknownEventType
+from events.exceptions import InvalidPayload, PayloadTooLarge, PublishError, SchemaViolation, UnknownEventType
 from events.models import Event, EventSource
 from events.ordering import MAX_LENGTH, checked_key
 from webhookhub.web.api.deliveries import DeliverySerializer
@@ -108,6 +108,9 @@ class BatchPublishedSerializer(serializers.Serializer):
 
 
 def _item_errors(error: PublishError) -> dict[str, list[str]]:
+    """The field at fault and why; a schema violation, one line per broken rule (path and rule)."""
+    if isinstance(error, SchemaViolation):
+        return {"data": [str(violation) for violation in error.violations]}
     return {"type" if isinstance(error, UnknownEventType) else "data": [str(error)]}
 
 
@@ -156,8 +159,7 @@ class EventViewSet(
         except PayloadTooLarge as exc:
             raise PayloadTooLargeError(str(exc)) from exc
         except PublishError as exc:
-            field = "type" if isinstance(exc, UnknownEventType) else "data"
-            raise serializers.ValidationError({field: [str(exc)]}) from exc
+            raise serializers.ValidationError(_item_errors(exc)) from exc
         return Response({"id": event.id, "deliveries": event.deliveries.count()}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
