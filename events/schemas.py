@@ -47,13 +47,25 @@ def schema_problem(schema: Any) -> str | None:
     if not isinstance(schema, dict):
         return "A schema is a JSON object."
     try:
-        meta.validate(schema)
-        Draft202012Validator(schema)  # what the meta-schema lets through but compiling does not (a bad regex)
+        _compiled(schema)
     except ValidationError as error:
         return f"Not a valid JSON Schema (draft 2020-12): {error.message}"
     except ValueError as error:
         return f"Not a valid JSON Schema (draft 2020-12): {error}"
     return None
+
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _compiled(schema: dict[str, Any]) -> Draft202012Validator:
+    """The schema's validator; ValueError (ValidationError) if it cannot be one. Nothing is fetched: a schema
+    must not make the platform send requests, so ``$schema`` must name draft 2020-12 (the library would fetch
+    any other meta-schema) and a ``$ref`` to another document is refused (offline)."""
+    if schema.get("$schema", DRAFT) not in (DRAFT, DRAFT + "#"):
+        raise ValueError(f"$schema must be {DRAFT} (or left out).")
+    meta.validate(schema)
+    return Draft202012Validator(schema, offline=True)  # also what the meta-schema lets through: a bad regex
 
 
 def forget(name: str | None = None) -> None:
@@ -62,6 +74,11 @@ def forget(name: str | None = None) -> None:
         _cache.clear()
     else:
         _cache.pop(name, None)
+
+
+def reset_log_limits() -> None:
+    """Log each violation again at its next occurrence (tests)."""
+    _last_logged.clear()
 
 
 def forget_saved_type(sender: type, instance: EventType, **kwargs: Any) -> None:
@@ -75,7 +92,12 @@ def _type_schema(name: str) -> _TypeSchema:
         return cached
     row = EventType.objects.filter(name=name).values_list("schema", "schema_mode").first()
     schema, mode = row if row is not None else (None, "")
-    validator = Draft202012Validator(schema) if isinstance(schema, dict) and schema_problem(schema) is None else None
+    validator = None
+    if isinstance(schema, dict):
+        try:
+            validator = _compiled(schema)
+        except (ValidationError, ValueError):
+            logger.warning("The schema of %s is not a usable JSON Schema: its events are not checked.", name)
     loaded = _TypeSchema(mode=mode, validator=validator, loaded_at=time.monotonic())
     _cache[name] = loaded
     return loaded

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from deliveries.services.wakeups import listening_connection
+from events import schemas
 from tests.factories import TenantFactory
 from tests.support.broker import captured_queue
 from tests.support.receiver import Receiver
@@ -43,6 +44,17 @@ def pytest_sessionstart(session):
 def fast_password_hashing(settings):
     """Users are made per test; the production hasher would spend most of the run hashing."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_schemas():
+    """Each process keeps event types' schemas and modes for a while (``events.schemas``); a test's rolled-back
+    change of one must not reach the next test."""
+    schemas.forget()
+    schemas.reset_log_limits()
+    yield
+    schemas.forget()
+    schemas.reset_log_limits()
 
 
 @pytest.fixture

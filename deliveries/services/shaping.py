@@ -5,13 +5,13 @@ A delivery whose endpoint's shape gives no body for this event (not a JSON objec
 failed, with the reason, and sends nothing; the event's other deliveries go as usual.
 """
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from deliveries.models import Delivery, DeliveryQuerySet, DeliveryStatus, Payload
-from events.envelope import format_timestamp
 from events.models import Event
 from subscriptions.payloads import Shape, ShapeError, shape_of
 
@@ -31,14 +31,10 @@ class Bodies:
 
 
 def envelope_of(event: Event) -> dict[str, Any]:
-    """What a shape reads: the standard envelope as data, ``{id, type, timestamp, tenant_id, data}``."""
-    return {
-        "id": event.id,
-        "type": event.event_type_id,
-        "timestamp": format_timestamp(event.occurred_at),
-        "tenant_id": event.tenant_id,
-        "data": event.data,
-    }
+    """What a shape reads: the standard envelope ``{id, type, timestamp, tenant_id, data}``, parsed from the
+    event's body. Not from ``event.data`` as stored: PostgreSQL's jsonb keeps an object's keys in its own order,
+    and a body made later (a preview, a replay) must list them as the one made at publishing did."""
+    return json.loads(event.body)
 
 
 def bodies_for(event: Event, endpoint_ids: Iterable[str], shapes: dict[str, Shape]) -> Bodies:

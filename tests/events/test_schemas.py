@@ -13,6 +13,7 @@ from events.exceptions import SchemaViolation
 from events.models import Event, EventType, SchemaMode
 from tests.factories import endpoint_for
 from tests.support.db import db_state
+from tests.support.receiver import Reply
 from webhookhub import publish
 
 pytestmark = pytest.mark.django_db
@@ -228,6 +229,17 @@ def test_a_custom_type_with_its_own_enforce_mode_and_no_schema_is_not_refused(se
     publish(tenant=tenant, type="invoice.paid", data={"x": 1})
 
     assert _totals() == (1, 0, 0)
+
+
+def test_publishing_fetches_nothing_a_stored_schema_refers_to(settings, tenant, receiver):
+    _deployment_mode(settings, "enforce")
+    receiver.default = Reply(headers={"Content-Type": "application/json"}, body=b'{"required": ["invoice_id"]}')
+    EventType.objects.create(name="invoice.paid", schema={"$ref": receiver.url("/schema.json")})
+
+    publish(tenant=tenant, type="invoice.paid", data={"amount": 5})
+
+    assert receiver.requests == []  # no request to wherever a schema points, from any publishing process
+    assert Event.objects.filter(event_type_id="invoice.paid").count() == 1
 
 
 # --- batches ------------------------------------------------------------------------------------------------

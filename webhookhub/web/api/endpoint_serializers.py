@@ -70,7 +70,8 @@ class EndpointSerializer(serializers.ModelSerializer):
     )
 
     def get_verification_token(self, endpoint: Endpoint) -> str | None:
-        return mask(endpoint.verification_token) if endpoint.verification_token else None
+        heymarket = endpoint.payload_format == PayloadFormat.HEYMARKET
+        return mask(endpoint.verification_token) if heymarket and endpoint.verification_token else None
 
     def get_heymarket_webhook_id(self, endpoint: Endpoint) -> int | None:
         return heymarket_webhook_id(endpoint.pk) if endpoint.payload_format == PayloadFormat.HEYMARKET else None
