@@ -18,7 +18,7 @@ from ground.conf import setting
 from ground.crypto import mask
 from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, PayloadFormat
-from subscriptions.payloads import TOKEN_SLOT, ShapeError, fill_token, shape_of, signs
+from subscriptions.payloads import TOKEN_SLOT, ShapeError, fill_token, receivable_types, shape_of, signs
 from subscriptions.selectors import filter_mismatch, signing_secrets
 from subscriptions.validation import default_verification
 
@@ -64,11 +64,13 @@ class PreviewItem:
     headers: dict[str, str]
 
 
-def latest_events(endpoint: Endpoint, limit: int) -> list[Event]:
-    """The tenant's latest real events (test events left out) of the endpoint's types, newest first."""
+def latest_events(endpoint: Endpoint, payload_format: str, limit: int) -> list[Event]:
+    """The tenant's latest real events (test events left out) of the types the endpoint would receive in this
+    format, newest first."""
     events = Event.objects.filter(tenant_id=endpoint.tenant_id).exclude(source=EventSource.TEST)
-    if ALL_EVENT_TYPES not in endpoint.event_types:
-        events = events.filter(event_type_id__in=endpoint.event_types)
+    types = receivable_types(payload_format, endpoint.event_types)
+    if ALL_EVENT_TYPES not in types:
+        events = events.filter(event_type_id__in=types)
     return list(events.order_by("-created_at", "-id")[:limit])
 
 
@@ -82,7 +84,7 @@ def preview(
     secrets = signing_secrets([endpoint], now=now).get(endpoint.pk, []) if signs(trial.verification) else []
     token = mask(endpoint.verification_token) if endpoint.verification_token else "****"
     items = []
-    for event in latest_events(endpoint, limit):
+    for event in latest_events(endpoint, trial.payload_format, limit):
         reason = filter_mismatch(trial.filter, event.data) or ""
         body: str | None
         try:

@@ -63,6 +63,14 @@ CUSTOMERTEXT_TYPES = {
 }
 
 
+def receivable_types(payload_format: str, event_types: list[str]) -> list[str]:
+    """The types an endpoint receives: its own, but every type (``*``) on a Heymarket endpoint means Heymarket's
+    (its receivers know no others)."""
+    if payload_format == PayloadFormat.HEYMARKET and ALL_EVENT_TYPES in event_types:
+        return list(HEYMARKET_TYPES)
+    return event_types
+
+
 def snake_type(event_type: str, names: dict[str, str]) -> str:
     """A preset's name for a type: its documented one, else the dotted name with underscores."""
     return names.get(event_type) or event_type.replace(".", "_")
@@ -92,7 +100,7 @@ class Shape:
             body = {"id": envelope["id"], "tenantId": envelope["tenant_id"], "event": envelope["type"]}
             body["data"] = envelope["data"]
         elif self.format == PayloadFormat.CUSTOMERTEXT:
-            body = {"event": snake_type(envelope["type"], CUSTOMERTEXT_TYPES), "timestamp": envelope["timestamp"]}
+            body = {"event": snake_type(envelope["type"], CUSTOMERTEXT_TYPES), "timestamp": _whole_seconds(envelope)}
             body["data"] = envelope["data"]
         else:
             body = _search(self.expression, envelope)
@@ -106,6 +114,12 @@ class Shape:
 
 
 _JSON_KINDS = {str: "a string", int: "a number", float: "a number", bool: "true or false", list: "an array"}
+
+
+def _whole_seconds(envelope: dict[str, Any]) -> str:
+    """The envelope's timestamp as CustomerText writes it: ``2026-04-25T14:30:00Z``, no fraction."""
+    timestamp: str = envelope["timestamp"]
+    return timestamp.split(".")[0].removesuffix("Z") + "Z"
 
 
 def _kind(value: Any) -> str:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from accounts.models import Role, Tenant
 from ground.model_fields import concrete_field
 from subscriptions.models import Endpoint, EndpointSecret
-from subscriptions.payloads import Shape, shape_of
+from subscriptions.payloads import Shape, receivable_types, shape_of
 
 _MISSING = object()
 
@@ -136,10 +136,12 @@ def routes(tenant: Tenant, *, fresh: bool = False) -> Routes:
         routes=tuple(
             Route(
                 endpoint_id=endpoint_id,
-                event_types=event_types_field.from_db_value(event_types, None, connection),
+                event_types=receivable_types(
+                    payload_format, event_types_field.from_db_value(event_types, None, connection)
+                ),
                 filter=filter_field.from_db_value(endpoint_filter, None, connection),
             )
-            for endpoint_id, event_types, endpoint_filter, *_ in enabled_rows
+            for endpoint_id, event_types, endpoint_filter, _, _, _, payload_format, *_ in enabled_rows
         ),
         ordered=frozenset(row[0] for row in enabled_rows if row[5]),
         shapes={row[0]: shape for row in rows if (shape := shape_of(row[0], *row[6:9])) is not None},

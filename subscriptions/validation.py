@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from events.envelope import unstorable_text
 from events.models import EventType
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, PayloadFormat, Verification
-from subscriptions.payloads import shape_problem
+from subscriptions.payloads import HEYMARKET_TYPES, shape_problem
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
 
 # RFC 9110 token characters.
@@ -196,6 +196,8 @@ def clean_payload(payload_format: Any, payload_shape: Any, verification: Any, ev
         raise ValidationError({"payload_shape": "Give a JMESPath expression as a string."})
     if problem := shape_problem(payload_format, payload_shape, event_types):
         raise ValidationError({"payload_shape": problem})
+    if payload_format == PayloadFormat.HEYMARKET:
+        _check_heymarket_types(event_types)
     if verification not in Verification.values:
         raise ValidationError({"verification": f"Choose one of {', '.join(Verification.values)}."})
     if verification != Verification.SIGNATURE and payload_format != PayloadFormat.HEYMARKET:
@@ -207,3 +209,15 @@ def clean_payload(payload_format: Any, payload_shape: Any, verification: Any, ev
 def default_verification(payload_format: str) -> str:
     """Heymarket receivers check the token in the body; the signature headers go too, for the move."""
     return Verification.BOTH if payload_format == PayloadFormat.HEYMARKET else Verification.SIGNATURE
+
+
+def _check_heymarket_types(event_types: list[str]) -> None:
+    """A Heymarket endpoint takes only the types Heymarket has (``*``: those): its receivers know no others."""
+    foreign = sorted(name for name in event_types if name != ALL_EVENT_TYPES and name not in HEYMARKET_TYPES)
+    if foreign:
+        raise ValidationError(
+            {
+                "event_types": f"Heymarket has no event type for {', '.join(foreign)}; a Heymarket endpoint takes "
+                f'{", ".join(HEYMARKET_TYPES)} ("*" means those).'
+            }
+        )

@@ -34,7 +34,8 @@ def envelope_of(event: Event) -> dict[str, Any]:
     """What a shape reads: the standard envelope ``{id, type, timestamp, tenant_id, data}``, parsed from the
     event's body. Not from ``event.data`` as stored: PostgreSQL's jsonb keeps an object's keys in its own order,
     and a body made later (a preview, a replay) must list them as the one made at publishing did."""
-    return json.loads(event.body)
+    envelope: dict[str, Any] = json.loads(event.body)
+    return envelope
 
 
 def bodies_for(event: Event, endpoint_ids: Iterable[str], shapes: dict[str, Shape]) -> Bodies:

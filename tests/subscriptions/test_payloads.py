@@ -254,3 +254,47 @@ def test_the_shape_is_checked_against_the_examples_of_the_subscribed_types_only(
     )
     problem = shape_problem(PayloadFormat.CUSTOM, expression, ["*"])
     assert problem is not None and problem.endswith("The payload shape gave null, not a JSON object.")
+
+
+# --- which types a Heymarket endpoint takes ----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_heymarket_endpoint_on_every_type_receives_only_heymarket_types(tenant):
+    from deliveries.models import Delivery
+    from subscriptions.services import create_endpoint
+    from webhookhub import publish
+
+    endpoint = create_endpoint(tenant=tenant, url="http://127.0.0.1:9/hook", payload_format="heymarket").endpoint
+    taken = publish(tenant=tenant, type="message.received", data=EXAMPLES["message.received"])
+    left = publish(tenant=tenant, type="chat.updated", data=EXAMPLES["chat.updated"])
+
+    assert Delivery.objects.filter(event=taken, endpoint=endpoint).count() == 1
+    assert not Delivery.objects.filter(event=left).exists()  # Heymarket has no chat_updated for its receivers
+
+
+@pytest.mark.django_db
+def test_a_heymarket_endpoint_refuses_a_type_heymarket_does_not_have(tenant):
+    from django.core.exceptions import ValidationError
+
+    from subscriptions.models import Endpoint
+    from subscriptions.services import create_endpoint
+
+    with pytest.raises(ValidationError) as refused:
+        create_endpoint(
+            tenant=tenant,
+            url="https://example.com/hook",
+            event_types=["message.received", "chat.updated"],
+            payload_format="heymarket",
+        )
+
+    assert "chat.updated" in refused.value.message_dict["event_types"][0]
+    assert not Endpoint.objects.exists()
+
+
+def test_customertext_timestamps_are_whole_seconds_as_its_guide_writes_them():
+    envelope = example_envelope("contact.created", CONTACT) | {"timestamp": "2026-04-25T14:30:00.123456Z"}
+
+    body = json.loads(Shape(PayloadFormat.CUSTOMERTEXT).render(envelope))
+
+    assert body["timestamp"] == "2026-04-25T14:30:00Z"
