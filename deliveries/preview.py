@@ -20,7 +20,6 @@ from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, PayloadFormat
 from subscriptions.payloads import TOKEN_SLOT, ShapeError, fill_token, receivable_types, shape_of, signs
 from subscriptions.selectors import filter_mismatch, signing_secrets
-from subscriptions.validation import default_verification
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -47,7 +46,7 @@ def checked_proposal(endpoint: Endpoint, given: Mapping[str, Any]) -> Trial:
     switched = payload_format != endpoint.payload_format
     default_shape = endpoint.payload_shape if payload_format == PayloadFormat.CUSTOM else ""
     payload_shape = given.get("payload_shape", default_shape)
-    verification = default_verification(payload_format) if switched else endpoint.verification
+    verification = validation.default_verification(payload_format) if switched else endpoint.verification
     validation.clean_payload(payload_format, payload_shape, verification, endpoint.event_types)
     endpoint_filter = validation.clean_filter(given["filter"]) if "filter" in given else endpoint.filter
     return Trial(payload_format, payload_shape, verification, endpoint_filter)

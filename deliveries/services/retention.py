@@ -3,7 +3,7 @@
 An event older than the cutoff is purged only when none of its deliveries is pending (waiting,
 retrying or in flight): a delivery that may still be sent is never deleted, whatever its age.
 Each batch is one short transaction: it locks the batch's deliveries (so a resend cannot make
-one pending meanwhile), re-checks, and deletes attempts, deliveries and events. Rollups and
+one pending meanwhile), re-checks, and deletes attempts, deliveries, payloads and events. Rollups and
 endpoint health live in their own tables and are not touched. The sweeper purges past
 ``RETENTION_DAYS`` for a quarter of each turn; ``manage.py purge`` does the same on demand, paced
 so that it deletes half of the time (``--busy``). The sweeper also forgets the sequence counters of
