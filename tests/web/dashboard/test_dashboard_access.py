@@ -57,6 +57,8 @@ ROUTES = [
     Route("deliveries", "deliveries"),
     Route("delivery", "delivery", target="delivery"),
     Route("endpoint", "endpoint", target="endpoint"),
+    Route("endpoint-preview", "endpoint_preview", target="endpoint"),
+    Route("event-types", "event_types"),
     Route("resend", "delivery_resend", "post", "delivery", allowed=302),
     Route("cancel", "delivery_cancel", "post", "delivery", allowed=302),
     Route("test-event", "endpoint_test", "post", "endpoint", allowed=302),

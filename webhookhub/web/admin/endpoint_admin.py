@@ -1,4 +1,5 @@
-"""Endpoint admin: health at a glance, write-only secrets, and a working "Send test event" button."""
+"""Endpoint admin: health at a glance, write-only secrets, the payload format (its Heymarket token shown once), a
+working "Send test event" button and a preview of what it would send."""
 
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,8 @@ from deliveries.selectors import scheduling_state
 from deliveries.services.actions import send_test_event
 from events.exceptions import PublishError
 from events.models import EventType
-from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth
+from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth, PayloadFormat
+from subscriptions.payloads import heymarket_webhook_id
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
@@ -28,9 +30,11 @@ from subscriptions.services import (
     enable_endpoint,
     primary_secret,
     rotate_secret,
+    rotate_verification_token,
     update_endpoint,
 )
 from webhookhub.web.admin.endpoint_forms import EndpointForm, TestEventForm
+from webhookhub.web.admin.payloads import preview_context, token_mask
 from webhookhub.web.admin.scoping import TenantScopedAdmin
 
 
@@ -74,7 +78,13 @@ class EndpointAdmin(TenantScopedAdmin):
         "scheduling_now",
         "why_disabled",
     ]
-    list_filter = [("tenant", admin.RelatedOnlyFieldListFilter), "enabled", "ordered", EventTypeFilter]
+    list_filter = [
+        ("tenant", admin.RelatedOnlyFieldListFilter),
+        "enabled",
+        "ordered",
+        "payload_format",
+        EventTypeFilter,
+    ]
     search_fields = ["name", "url", "id", "description"]
     readonly_fields = [
         "id",
@@ -84,6 +94,8 @@ class EndpointAdmin(TenantScopedAdmin):
         "scheduling",
         "created_at",
         "updated_at",
+        "verification_token_shown",
+        "heymarket_id",
     ]
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "url", "description", "event_types", "enabled"]}),
@@ -105,6 +117,7 @@ class EndpointAdmin(TenantScopedAdmin):
                 ]
             },
         ),
+        ("Payload", {"fields": ["payload_format", "payload_shape", "verification"]}),
         (
             "Health",
             {"fields": ["disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at"]},
@@ -115,6 +128,31 @@ class EndpointAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         # An endpoint stays with its tenant (its secrets, deliveries and history belong there).
         return [*self.readonly_fields, "tenant"] if obj else self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        """A Heymarket endpoint's page also shows its webhook id and its token's mask."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.payload_format != PayloadFormat.HEYMARKET:
+            return fieldsets
+        heymarket = ["heymarket_id", "verification_token_shown"]
+        return [
+            (name, {**options, "fields": [*options["fields"], *heymarket]}) if name == "Payload" else (name, options)
+            for name, options in fieldsets
+        ]
+
+    @admin.display(description="Heymarket webhook id")
+    def heymarket_id(self, endpoint: Endpoint) -> str:
+        """The number its Heymarket bodies carry as "id"."""
+        if endpoint.payload_format != PayloadFormat.HEYMARKET:
+            return "-"
+        return str(heymarket_webhook_id(endpoint.pk))
+
+    @admin.display(description="verification token")
+    def verification_token_shown(self, endpoint: Endpoint) -> str:
+        """Only its mask: the token is shown in full once, when it is issued."""
+        if not endpoint.verification_token:
+            return "-"
+        return f"{token_mask(endpoint)} (shown in full once, when it was issued; rotate it for a new one)"
 
     def get_queryset(self, request):
         """Health columns from the recorder's rollups (read by ``stats``) and health rows: a few rows per
@@ -203,13 +241,17 @@ class EndpointAdmin(TenantScopedAdmin):
         """Through the services, as the API does; the form has already run their validation."""
         if change:
             # The form has already copied its values onto ``obj``; the service compares with the stored row.
-            update_endpoint(endpoint=Endpoint.objects.get(pk=obj.pk), **form.service_kwargs())
+            endpoint = update_endpoint(endpoint=Endpoint.objects.get(pk=obj.pk), **form.service_kwargs())
+            if endpoint.issued_verification_token:  # the first switch to Heymarket
+                _show_token_once(request, endpoint.issued_verification_token)
             return
         tenant = form.cleaned_data["tenant"]
         created = create_endpoint(tenant=tenant, created_by=request.user, **form.service_kwargs())
         obj.pk = created.endpoint.pk
         obj._state.adding = False
         messages.warning(request, f"Signing secret: {created.secret} (reveal it again from the endpoint page).")
+        if created.verification_token:
+            _show_token_once(request, created.verification_token)
 
     # --- actions -------------------------------------------------------------------------------
     @admin.action(description="Enable")
@@ -250,6 +292,16 @@ class EndpointAdmin(TenantScopedAdmin):
                 name="subscriptions_endpoint_send_test",
             ),
             path(
+                "<str:object_id>/rotate-verification-token/",
+                self.admin_site.admin_view(self.rotate_verification_token_view),
+                name="subscriptions_endpoint_rotate_verification_token",
+            ),
+            path(
+                "<str:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="subscriptions_endpoint_preview",
+            ),
+            path(
                 "<str:object_id>/test-result/<int:delivery_id>/",
                 self.admin_site.admin_view(self.test_result_view),
                 name="subscriptions_endpoint_test_result",
@@ -284,6 +336,31 @@ class EndpointAdmin(TenantScopedAdmin):
             secret=primary_secret(endpoint),
         )
 
+    def rotate_verification_token_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A new Heymarket verification token, shown on this page only (an explicit POST with CSRF)."""
+        endpoint = self._endpoint(request, object_id)
+        if request.method != "POST" or endpoint.payload_format != PayloadFormat.HEYMARKET:
+            return HttpResponseRedirect(reverse("admin:subscriptions_endpoint_change", args=[endpoint.pk]))
+        return self._page(
+            request,
+            endpoint,
+            "admin/subscriptions/endpoint/verification_token.html",
+            heading="new verification token",
+            token=rotate_verification_token(endpoint=endpoint),
+            webhook_id=heymarket_webhook_id(endpoint.pk),
+        )
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A dry run on the latest events, under the saved settings or ones to try; nothing is sent or saved."""
+        endpoint = self._endpoint(request, object_id)
+        return self._page(
+            request,
+            endpoint,
+            "admin/subscriptions/endpoint/preview.html",
+            heading="preview",
+            **preview_context(endpoint, request.GET),
+        )
+
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         endpoint = self._endpoint(request, object_id)
         form = TestEventForm(request.POST or None)
@@ -316,3 +393,11 @@ class EndpointAdmin(TenantScopedAdmin):
             waiting=waiting,
             delivery_url=reverse("admin:deliveries_delivery_change", args=[delivery.pk]),
         )
+
+
+def _show_token_once(request: HttpRequest, token: str) -> None:
+    messages.warning(
+        request,
+        f"Heymarket verification token: {token} (shown this once: Heymarket receivers find it in the body; "
+        "the endpoint page shows only a mask, and can rotate it).",
+    )

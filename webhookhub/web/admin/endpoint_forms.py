@@ -1,5 +1,5 @@
-"""The endpoint admin's forms: the endpoint itself (catalog multi-select, write-only auth and headers, the
-services' validation) and the choice of a test event's payload."""
+"""The endpoint admin's forms: the endpoint itself (catalog multi-select, write-only auth and headers, the payload
+format, the services' validation) and the choice of a test event's payload."""
 
 from typing import Any, cast
 
@@ -11,8 +11,10 @@ from events.models import EventType
 from ground.crypto import mask
 from ground.model_fields import concrete_field
 from subscriptions import validation
-from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
+from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
+from subscriptions.payloads import MAX_SHAPE_CHARS
 from webhookhub.web.admin.fields import JSONTextField
+from webhookhub.web.admin.payloads import MONOSPACE
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)
@@ -58,6 +60,27 @@ class EndpointForm(forms.ModelForm):
         help_text="One 'Name: value' per line. Leave blank to keep the stored headers.",
     )
     clear_custom_headers = forms.BooleanField(required=False, label="Remove all custom headers")
+    payload_format = forms.ChoiceField(
+        required=False,
+        choices=PayloadFormat.choices,
+        initial=PayloadFormat.STANDARD,
+        help_text="The body it receives: the standard envelope, a preset reproducing another platform's documented "
+        "payload, or a custom shape. A change applies to events published after it.",
+    )
+    payload_shape = forms.CharField(
+        required=False,
+        strip=False,
+        max_length=MAX_SHAPE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4, "class": "payload-shape", **MONOSPACE}),
+        help_text="Custom format only: a JMESPath expression over {id, type, timestamp, tenant_id, data} giving a "
+        "JSON object, e.g. {event: type, payload: data}.",
+    )
+    verification = forms.ChoiceField(
+        required=False,
+        choices=[("", "the format's default (both for Heymarket, signature otherwise)"), *Verification.choices],
+        help_text="How the receiver checks the sender; the verification token in the body exists only for the "
+        "Heymarket format.",
+    )
 
     class Meta:
         model = Endpoint
@@ -73,6 +96,9 @@ class EndpointForm(forms.ModelForm):
             "max_in_flight",
             "filter",
             "ordered",
+            "payload_format",
+            "payload_shape",
+            "verification",
         ]
         field_classes = {"filter": JSONTextField}
         labels = {"ordered": "Ordered delivery per key"}
@@ -133,9 +159,33 @@ class EndpointForm(forms.ModelForm):
             cleaned["max_in_flight"] = validation.clean_max_in_flight(stored if limit is None else limit)
             cleaned["filter"] = validation.clean_filter(cleaned.get("filter"))
         except ValidationError as exc:
-            for key, messages in exc.message_dict.items():
-                self.add_error(_ERROR_FIELDS.get(key, key if key in self.fields else None), messages)
+            self._add_service_errors(exc)
+        try:
+            self._clean_payload(cleaned)
+        except ValidationError as exc:
+            self._add_service_errors(exc)
         return cleaned
+
+    def _add_service_errors(self, error: ValidationError) -> None:
+        for key, messages in error.message_dict.items():
+            self.add_error(_ERROR_FIELDS.get(key, key if key in self.fields else None), messages)
+
+    def _clean_payload(self, cleaned: dict[str, Any]) -> None:
+        """The format, shape and verification as the service will save them: an empty format keeps the stored
+        one; a shape the chosen format does not use is dropped unless typed in; the verification left as stored
+        (or empty) becomes the new format's default."""
+        endpoint = self.instance
+        stored = PayloadFormat.STANDARD if endpoint._state.adding else endpoint.payload_format
+        payload_format = cleaned.get("payload_format") or stored
+        shape = cleaned.get("payload_shape") or ""
+        if payload_format != PayloadFormat.CUSTOM and "payload_shape" not in self.changed_data:
+            shape = ""
+        verification = cleaned.get("verification") or ""
+        switched = not endpoint._state.adding and payload_format != endpoint.payload_format
+        if not verification or (switched and "verification" not in self.changed_data):
+            verification = validation.default_verification(payload_format)
+        cleaned.update(payload_format=payload_format, payload_shape=shape, verification=verification)
+        validation.clean_payload(payload_format, shape, verification, cleaned.get("event_types") or [])
 
     def service_kwargs(self) -> dict[str, Any]:
         """What create_endpoint / update_endpoint take, from the cleaned form."""
@@ -154,6 +204,9 @@ class EndpointForm(forms.ModelForm):
             "filter": data["filter"],
             "enabled": data.get("enabled", True),
             "ordered": data.get("ordered", False),
+            "payload_format": data["payload_format"],
+            "payload_shape": data["payload_shape"],
+            "verification": data["verification"],
         }
 
 

@@ -13,4 +13,6 @@ urlpatterns = [
     path("endpoints/<str:pk>/test/", views.endpoint_test, name="endpoint_test"),
     path("endpoints/<str:pk>/enabled/", views.endpoint_toggle, name="endpoint_toggle"),
     path("endpoints/<str:pk>/replay/", views.endpoint_replay, name="endpoint_replay"),
+    path("endpoints/<str:pk>/preview/", views.endpoint_preview, name="endpoint_preview"),
+    path("event-types/", views.event_types, name="event_types"),
 ]

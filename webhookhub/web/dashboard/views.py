@@ -1,4 +1,5 @@
-"""The delivery-log dashboard: overview, log, delivery detail and endpoint detail, for tenant admins."""
+"""The delivery-log dashboard: overview, log, delivery detail, endpoint detail and preview, and the event-type
+catalog, for tenant admins."""
 
 from datetime import timedelta
 
@@ -16,10 +17,13 @@ from deliveries.selectors import held_back_by, scheduling_state
 from deliveries.services.actions import cancel_pending, replay, resend, send_test_event
 from events.exceptions import PublishError
 from ground.conf import setting
-from subscriptions.models import Endpoint, EndpointHealth
+from subscriptions.models import Endpoint, EndpointHealth, PayloadFormat
+from subscriptions.payloads import heymarket_webhook_id
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
+from webhookhub.web.admin.payloads import preview_context, shown_body, token_mask
 from webhookhub.web.dashboard import charts, queries
 from webhookhub.web.dashboard.access import ScopedRequest, tenant_admin_required
+from webhookhub.web.dashboard.catalog import catalog
 from webhookhub.web.dashboard.forms import LogFilterForm, ReplayForm
 
 _MAX_BIGINT = 2**63 - 1
@@ -116,7 +120,7 @@ def _cursor(request: ScopedRequest, name: str) -> int | None:
 def _delivery(request: ScopedRequest, pk: int) -> Delivery:
     if pk > _MAX_BIGINT:
         raise Http404("No such delivery.")
-    deliveries = Delivery.objects.select_related("event", "endpoint__tenant")
+    deliveries = Delivery.objects.select_related("event", "payload", "endpoint__tenant")
     if not request.user.is_superuser:
         deliveries = deliveries.filter(endpoint__tenant__in=request.scope.tenants)
     return get_object_or_404(deliveries, pk=pk)
@@ -141,6 +145,7 @@ def delivery_detail(request: ScopedRequest, pk: int) -> HttpResponse:
         request,
         "dashboard/delivery.html",
         delivery=delivery,
+        body=shown_body(delivery),
         attempts=attempts,
         refresh=sending,
         cancellable=delivery.status == DeliveryStatus.PENDING,
@@ -215,8 +220,30 @@ def _endpoint_page(
         failures=queries.recent_failures(endpoint),
         replay_form=replay_form,
         preview=preview,
+        **_payload(endpoint),
         **_charts(bars, window),
     )
+
+
+def _payload(endpoint: Endpoint) -> dict:
+    """A Heymarket endpoint's webhook id and token mask (the token itself is shown once, in the admin)."""
+    if endpoint.payload_format != PayloadFormat.HEYMARKET:
+        return {}
+    return {"heymarket_webhook_id": heymarket_webhook_id(endpoint.pk), "token_mask": token_mask(endpoint)}
+
+
+@tenant_admin_required
+def endpoint_preview(request: ScopedRequest, pk: str) -> HttpResponse:
+    """A dry run on the latest events, under the saved settings or ones to try; nothing is sent or saved."""
+    endpoint = _endpoint(request, pk)
+    return _page(
+        request, "dashboard/endpoint_preview.html", endpoint=endpoint, **preview_context(endpoint, request.GET)
+    )
+
+
+@tenant_admin_required
+def event_types(request: ScopedRequest) -> HttpResponse:
+    return _page(request, "dashboard/event_types.html", nav="event_types", entries=catalog())
 
 
 @require_POST

@@ -1,14 +1,35 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
-from subscriptions.models import AuthType
+from subscriptions.models import AuthType, PayloadFormat, Verification
+from subscriptions.payloads import heymarket_webhook_id
 from subscriptions.services import create_endpoint
 from webhookhub.web.management.base import Command as BaseCommand
 from webhookhub.web.management.base import one_line
 
+# service error key -> option
+PAYLOAD_OPTIONS = {
+    "payload_format": "--payload-format",
+    "payload_shape": "--payload-shape",
+    "verification": "--verification",
+}
+
+
+def _refusal(error: ValidationError) -> str:
+    """The service's refusal in one line, naming the payload options as they are typed."""
+    if hasattr(error, "error_dict") and set(error.message_dict) & set(PAYLOAD_OPTIONS):
+        return "; ".join(
+            f"{PAYLOAD_OPTIONS.get(field, field)}: {' '.join(messages)}"
+            for field, messages in error.message_dict.items()
+        )
+    return one_line(error)
+
 
 class Command(BaseCommand):
-    help = "Add a webhook endpoint; prints its id, and its signing secret (whsec_...) on the last line."
+    help = (
+        "Add a webhook endpoint; prints its id, a Heymarket endpoint's verification token (once), and its signing "
+        "secret (whsec_...) on the last line."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True, help="tenant slug")
@@ -24,6 +45,24 @@ class Command(BaseCommand):
         auth.add_argument("--bearer", metavar="TOKEN")
         auth.add_argument("--api-key-header", metavar="NAME:VALUE")
         auth.add_argument("--basic", metavar="USER:PASSWORD")
+        parser.add_argument(
+            "--payload-format",
+            default=PayloadFormat.STANDARD.value,
+            metavar="FORMAT",
+            help=f"the body it receives: {', '.join(PayloadFormat.values)} (default: standard)",
+        )
+        parser.add_argument(
+            "--payload-shape",
+            default="",
+            metavar="JMESPATH",
+            help="with --payload-format custom: a JMESPath expression over {id, type, timestamp, tenant_id, data} "
+            "giving a JSON object, e.g. '{event: type, payload: data}'",
+        )
+        parser.add_argument(
+            "--verification",
+            metavar="HOW",
+            help=f"{', '.join(Verification.values)}; default: both for heymarket, signature otherwise",
+        )
 
     def handle(self, *args, **options):
         auth_type, auth = AuthType.NONE, None
@@ -39,6 +78,13 @@ class Command(BaseCommand):
             if not sep:
                 raise CommandError("--basic takes USER:PASSWORD")
             auth_type, auth = AuthType.BASIC, {"username": username, "password": password}
+        payload_format, verification = options["payload_format"], options["verification"]
+        if payload_format not in PayloadFormat.values:
+            raise CommandError(
+                f"--payload-format takes one of {', '.join(PayloadFormat.values)}, not {payload_format!r}"
+            )
+        if verification is not None and verification not in Verification.values:
+            raise CommandError(f"--verification takes one of {', '.join(Verification.values)}, not {verification!r}")
         try:
             created = create_endpoint(
                 tenant=self.tenant(options["tenant"]),
@@ -48,12 +94,21 @@ class Command(BaseCommand):
                 auth_type=auth_type,
                 auth=auth,
                 ordered=options["ordered"],
+                payload_format=payload_format,
+                payload_shape=options["payload_shape"],
+                verification=verification,
             )
         except ValidationError as exc:
-            raise CommandError(one_line(exc)) from exc
+            raise CommandError(_refusal(exc)) from exc
         endpoint = created.endpoint
         ordered = " (ordered by key)" if endpoint.ordered else ""
         self.stdout.write(f"Endpoint {endpoint.pk} -> {endpoint.url} for {', '.join(endpoint.event_types)}{ordered}")
         self.stdout.write(endpoint.pk)
+        if endpoint.payload_format != PayloadFormat.STANDARD:
+            self.stdout.write(f"Payload format: {endpoint.payload_format}; verification: {endpoint.verification}")
+        if created.verification_token:
+            self.stdout.write(f"Heymarket webhook id: {heymarket_webhook_id(endpoint.pk)}")
+            self.stdout.write("Verification token (shown once; Heymarket receivers find it in the body):")
+            self.stdout.write(created.verification_token)
         self.stdout.write("Signing secret (shown once; receivers verify with it):")
         self.stdout.write(created.secret)
