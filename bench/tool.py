@@ -42,12 +42,12 @@ def setup(url: str, endpoints: int) -> None:
 def reset() -> None:
     from django.db import connection
 
-    from deliveries.models import Attempt, AttemptRollup, Delivery, EndpointSchedule
+    from deliveries.models import Attempt, AttemptRollup, Delivery, EndpointSchedule, Payload
     from events.models import Event, TriggerRequest
     from subscriptions.models import EndpointHealth
     from webhookhub.celery import app
 
-    models = (Attempt, Delivery, AttemptRollup, EndpointHealth, EndpointSchedule, TriggerRequest, Event)
+    models = (Attempt, Delivery, Payload, AttemptRollup, EndpointHealth, EndpointSchedule, TriggerRequest, Event)
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE " + ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models))
     purged = app.control.purge()
