@@ -57,8 +57,10 @@ def _payload_id() -> str:
 
 class Payload(models.Model):
     """A body some deliveries of an event send instead of the event's own (``Event.body``): one per distinct
-    payload shape among the endpoints the event went to (``subscriptions.payloads``), fixed when they are
-    created, so every retry sends the same bytes whatever happens to the endpoint's shape later."""
+    payload shape among the endpoints the event went to (``subscriptions.payloads``; a Heymarket body carries
+    its endpoint's webhook id, so each Heymarket endpoint has its own), fixed when they are created, so every
+    retry sends the same bytes whatever happens to the endpoint's shape later. The one exception is a Heymarket
+    verification token, the endpoint's credential: the body holds its slot, filled in at each attempt."""
 
     id = models.CharField(primary_key=True, max_length=40, default=_payload_id, editable=False)
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
@@ -137,7 +139,7 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"delivery {self.pk} of {self.event_id} to {self.endpoint_id}"
 
-    def body(self) -> str:
+    def sent_body(self) -> str:
         """What it sends, on every attempt: its payload's body, or its event's (a Heymarket token slot is filled
         in when the request is built)."""
         return self.payload.body if self.payload is not None else self.event.body

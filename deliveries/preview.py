@@ -3,7 +3,8 @@ exact body and headers each would go with, under its saved settings or proposed 
 shape or a filter before saving it). Nothing is written or sent.
 
 A body is the text that would be sent, byte for byte, except that a Heymarket verification token is masked;
-headers are those of a request signed now, with auth and custom header values masked as in the attempt log.
+headers are those of a request made now, with auth and custom header values masked as in the attempt log and
+the signature left out (``v1,****``): a preview signs nothing, so it never hands out a request to replay.
 """
 
 from collections.abc import Mapping
@@ -11,15 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from deliveries.outbound import build_request
 from deliveries.services.shaping import envelope_of
 from events.models import Event, EventSource
 from ground.conf import setting
-from ground.crypto import mask
 from subscriptions import validation
-from subscriptions.models import ALL_EVENT_TYPES, Endpoint, PayloadFormat
-from subscriptions.payloads import TOKEN_SLOT, ShapeError, fill_token, receivable_types, shape_of, signs
-from subscriptions.selectors import filter_mismatch, signing_secrets
+from subscriptions.models import ALL_EVENT_TYPES, Endpoint
+from subscriptions.payloads import ShapeError, fill_token, masked_token, receivable_types, shape_of, signs
+from subscriptions.selectors import filter_mismatch
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -42,12 +44,15 @@ def saved(endpoint: Endpoint) -> Trial:
 def checked_proposal(endpoint: Endpoint, given: Mapping[str, Any]) -> Trial:
     """The saved settings with those in ``given`` (``payload_format``, ``payload_shape``, ``filter``) instead,
     validated as saving them would be (ValidationError naming the field)."""
-    payload_format = given.get("payload_format", endpoint.payload_format)
-    switched = payload_format != endpoint.payload_format
-    default_shape = endpoint.payload_shape if payload_format == PayloadFormat.CUSTOM else ""
-    payload_shape = given.get("payload_shape", default_shape)
-    verification = validation.default_verification(payload_format) if switched else endpoint.verification
-    validation.clean_payload(payload_format, payload_shape, verification, endpoint.event_types)
+    try:
+        payload_format, payload_shape, verification = validation.resolved_payload(
+            endpoint, payload_format=given.get("payload_format"), payload_shape=given.get("payload_shape")
+        )
+    except ValidationError as error:  # the endpoint's types do not suit the format tried: the format's fault here
+        errors = error.message_dict
+        raise ValidationError(
+            {"payload_format" if key == "event_types" else key: errors[key] for key in errors}
+        ) from error
     endpoint_filter = validation.clean_filter(given["filter"]) if "filter" in given else endpoint.filter
     return Trial(payload_format, payload_shape, verification, endpoint_filter)
 
@@ -80,8 +85,7 @@ def preview(
     ``limit`` events of its types."""
     trial = trial or saved(endpoint)
     shape = shape_of(endpoint.pk, trial.payload_format, trial.payload_shape, trial.verification)
-    secrets = signing_secrets([endpoint], now=now).get(endpoint.pk, []) if signs(trial.verification) else []
-    token = mask(endpoint.verification_token) if endpoint.verification_token else "****"
+    token = masked_token(endpoint)
     items = []
     for event in latest_events(endpoint, trial.payload_format, limit):
         reason = filter_mismatch(trial.filter, event.data) or ""
@@ -90,20 +94,19 @@ def preview(
             body = shape.render(envelope_of(event)) if shape is not None else event.body
         except ShapeError as error:
             body, reason = None, reason or str(error)
-        exact = body is None or TOKEN_SLOT not in body
-        body = fill_token(body, token) if body is not None else None
         headers: dict[str, str] = {}
         if body is not None:
+            body = fill_token(body, token)
             request = build_request(
                 endpoint=endpoint,
                 event_id=event.id,
                 body=body,
-                secrets=secrets,
+                secrets=[],
                 timestamp=int(now.timestamp()),
                 user_agent=setting("USER_AGENT"),
             )
             headers = request.masked_headers
-            if not exact and "webhook-signature" in headers:  # it signs the real token, not the mask
+            if signs(trial.verification):  # not signed: a preview must not hand out a request anyone could replay
                 headers["webhook-signature"] = "v1,****"
         if not endpoint.enabled and not reason:
             reason = "The endpoint is disabled: nothing is sent until it is enabled."

@@ -7,7 +7,7 @@ from typing import Any
 
 Schema = dict[str, Any]
 
-_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"  # the one draft events.schemas accepts
 
 # --- scalar pieces ------------------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ def _reference(description: str, **properties: Schema) -> Schema:
 
 def _schema(name: str, description: str, properties: Schema, required: tuple[str, ...] = ()) -> Schema:
     schema: Schema = {
-        "$schema": _DRAFT,
+        "$schema": DRAFT,
         "title": name,
         "description": description,
         "type": "object",

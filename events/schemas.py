@@ -18,6 +18,7 @@ from typing import Any
 
 from jsonschema_rs import Draft202012Validator, ValidationError, meta
 
+from events.catalog_schemas import DRAFT
 from events.exceptions import SchemaViolation, Violation
 from events.models import EventType, SchemaMode
 from ground.conf import setting
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 MAX_AGE_SECONDS = 30.0
 MAX_LISTED = 10  # violations named in one refusal
 _LOG_EVERY_SECONDS = 60.0
+_MAX_CACHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,6 @@ def schema_problem(schema: Any) -> str | None:
     except ValueError as error:
         return f"Not a valid JSON Schema (draft 2020-12): {error}"
     return None
-
-
-DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
 def _compiled(schema: dict[str, Any]) -> Draft202012Validator:
@@ -99,6 +98,8 @@ def _type_schema(name: str) -> _TypeSchema:
         except (ValidationError, ValueError):
             logger.warning("The schema of %s is not a usable JSON Schema: its events are not checked.", name)
     loaded = _TypeSchema(mode=mode, validator=validator, loaded_at=time.monotonic())
+    if len(_cache) >= _MAX_CACHED:  # names come from publishers, unknown ones too: keep it bounded
+        _cache.clear()
     _cache[name] = loaded
     return loaded
 
@@ -110,8 +111,12 @@ def mode_of(name: str) -> str:
 
 def violations(name: str, data: Any) -> list[Violation]:
     """How ``data`` breaks the type's schema (at most ``MAX_LISTED``, by path); empty if it fits or has none."""
-    validator = _type_schema(name).validator
-    if validator is None or validator.is_valid(data):  # the usual answer, a fifth cheaper than listing errors
+    return _violations(_type_schema(name), data)
+
+
+def _violations(type_schema: _TypeSchema, data: Any) -> list[Violation]:
+    validator = type_schema.validator
+    if validator is None or validator.is_valid(data):  # the usual answer, cheaper than listing errors
         return []
     found: list[Violation] = []
     for error in validator.iter_errors(data):
@@ -131,10 +136,11 @@ def _described(error: ValidationError) -> list[Violation]:
 def check(name: str, data: Any) -> bool:
     """Apply the type's mode to ``data``: raises ``SchemaViolation`` under ``enforce``; True when the data broke
     the schema and goes out anyway (``warn``: logged here, counted by the caller with the publish)."""
-    mode = mode_of(name)
+    type_schema = _type_schema(name)
+    mode = type_schema.mode or setting("SCHEMA_MODE")
     if mode == SchemaMode.OFF:
         return False
-    found = violations(name, data)
+    found = _violations(type_schema, data)
     if not found:
         return False
     if mode == SchemaMode.ENFORCE:
@@ -145,6 +151,8 @@ def check(name: str, data: Any) -> bool:
 
 def _log(name: str, found: list[Violation]) -> None:
     now = time.monotonic()
+    if len(_last_logged) >= _MAX_CACHED:  # paths hold array indices from the data: keep it bounded
+        _last_logged.clear()
     for violation in found:
         key = (name, violation.path, violation.rule)
         if now - _last_logged.get(key, -_LOG_EVERY_SECONDS) >= _LOG_EVERY_SECONDS:

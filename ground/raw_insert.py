@@ -178,7 +178,7 @@ def insert_statement(
     return _insert_sql(model, tuple(fields), len(objs), returning, conflict_key), params
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)  # per number of payloads and deliveries: tenants' fan-outs differ
 def _insert_with_children_sql(
     parent_model: type[models.Model],
     parent_fields: tuple[str, ...],
@@ -239,7 +239,7 @@ def insert_with_children(
     from ``parent``, which has a row only if the parent was inserted. ``notify`` = (SQL
     expression, its parameters): a ``pg_notify`` raised only if the parent was inserted (sent
     when it commits). One
-    round trip instead of several reads, BEGIN, two INSERTs and COMMIT.
+    round trip instead of several reads, BEGIN, an INSERT per table and COMMIT.
     """
     groups = [(rows, fields) for rows, fields in children if rows]
     conflict_key = (tuple(conflict[0]), conflict[1]) if conflict else None

@@ -30,7 +30,8 @@ from jmespath.exceptions import JMESPathError
 from events.catalog import CATALOG
 from events.envelope import plainly_storable, unstorable_text
 from ground.conf import setting
-from subscriptions.models import ALL_EVENT_TYPES, PayloadFormat, Verification
+from ground.crypto import mask
+from subscriptions.models import ALL_EVENT_TYPES, Endpoint, PayloadFormat, Verification
 
 MAX_SHAPE_CHARS = 2000
 
@@ -149,10 +150,12 @@ def _compiled(expression: str) -> Any:
 def _search(expression: str, envelope: dict[str, Any]) -> Any:
     try:
         return _compiled(expression).search(envelope)
-    except JMESPathError as error:  # e.g. a function given the wrong type by this event's data
-        raise ShapeError(f"The payload shape failed on this event: {error}") from error
     except RecursionError as error:
         raise ShapeError("The payload shape is nested too deeply.") from error
+    # A function given the wrong type by this event's data (JMESPathError is a ValueError), or a number it
+    # cannot take: ceil(`1e999`) raises OverflowError, floor of NaN ValueError.
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise ShapeError(f"The payload shape failed on this event: {error}") from error
 
 
 def heymarket_webhook_id(endpoint_id: str) -> int:
@@ -178,6 +181,11 @@ def fill_token(body: str, token: str | None) -> str:
     if TOKEN_SLOT not in body:
         return body
     return body.replace(TOKEN_SLOT, json.dumps(token or "", ensure_ascii=False), 1)
+
+
+def masked_token(endpoint: Endpoint) -> str:
+    """What pages, the API and previews show of a Heymarket verification token: at most its last four."""
+    return mask(endpoint.verification_token) if endpoint.verification_token else "****"
 
 
 def signs(verification: str) -> bool:

@@ -25,27 +25,31 @@ def _lookup(data: Any, path: str) -> Any:
     return data
 
 
-def filter_matches(endpoint_filter: dict[str, Any] | None, data: dict[str, Any]) -> bool:
-    """Every ``path: expected`` must hold; a list of expected values means any of them."""
+def _first_failing(endpoint_filter: dict[str, Any] | None, data: dict[str, Any]) -> tuple[str, list, Any] | None:
+    """The first ``path: expected`` that does not hold, as (path, allowed values, actual value), or None."""
     for path, expected in (endpoint_filter or {}).items():
         actual = _lookup(data, path)
         allowed = expected if isinstance(expected, list) else [expected]
         if actual is _MISSING or actual not in allowed:
-            return False
-    return True
+            return path, allowed, actual
+    return None
+
+
+def filter_matches(endpoint_filter: dict[str, Any] | None, data: dict[str, Any]) -> bool:
+    """Every ``path: expected`` must hold; a list of expected values means any of them."""
+    return _first_failing(endpoint_filter, data) is None
 
 
 def filter_mismatch(endpoint_filter: dict[str, Any] | None, data: dict[str, Any]) -> str | None:
     """Why the filter turns ``data`` away (its first condition that fails), or None when it lets it through."""
-    for path, expected in (endpoint_filter or {}).items():
-        actual = _lookup(data, path)
-        allowed = expected if isinstance(expected, list) else [expected]
-        wanted = f"one of {json.dumps(allowed)}" if len(allowed) > 1 else json.dumps(allowed[0])
-        if actual is _MISSING:
-            return f"The filter wants data.{path} to be {wanted}; the event has no data.{path}."
-        if actual not in allowed:
-            return f"The filter wants data.{path} to be {wanted}, not {json.dumps(actual)}."
-    return None
+    failing = _first_failing(endpoint_filter, data)
+    if failing is None:
+        return None
+    path, allowed, actual = failing
+    wanted = json.dumps(allowed[0]) if len(allowed) == 1 else f"one of {json.dumps(allowed)}"
+    if actual is _MISSING:
+        return f"The filter wants data.{path} to be {wanted}; the event has no data.{path}."
+    return f"The filter wants data.{path} to be {wanted}, not {json.dumps(actual)}."
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ class Route:
 
 @dataclass(frozen=True)
 class Routes:
-    """A tenant's enabled endpoints as of ``version`` (count and newest ``updated_at`` of all its endpoints)."""
+    """A tenant's enabled endpoints as of ``version`` (count and newest ``updated_at`` of all its endpoints), and
+    the payload shapes of all of them (a test event goes to a disabled one too)."""
 
     tenant_id: str
     version: tuple[int, datetime | None]

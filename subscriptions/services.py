@@ -253,18 +253,14 @@ def _change_payload(
     endpoint: Endpoint, payload_format: Any, payload_shape: Any, verification: Any, event_types: Any
 ) -> None:
     endpoint.issued_verification_token = None
-    if all(value is _UNSET for value in (payload_format, payload_shape, verification, event_types)):
+    given = {"payload_format": payload_format, "payload_shape": payload_shape, "verification": verification}
+    if event_types is _UNSET and all(value is _UNSET for value in given.values()):
         return
-    new_format = endpoint.payload_format if payload_format is _UNSET else payload_format
-    switched = new_format != endpoint.payload_format
-    if payload_shape is _UNSET:
-        payload_shape = endpoint.payload_shape if new_format == PayloadFormat.CUSTOM else ""
-    if verification is _UNSET:
-        verification = validation.default_verification(new_format) if switched else endpoint.verification
-    types = endpoint.event_types if event_types is _UNSET else event_types
-    validation.clean_payload(new_format, payload_shape, verification, types if isinstance(types, list) else [])
-    endpoint.payload_format, endpoint.payload_shape, endpoint.verification = new_format, payload_shape, verification
-    if new_format == PayloadFormat.HEYMARKET and not endpoint.verification_token:
+    changes = {name: value for name, value in given.items() if value is not _UNSET}
+    types = None if event_types is _UNSET else validation.clean_event_types(event_types)
+    resolved = validation.resolved_payload(endpoint, event_types=types, **changes)
+    endpoint.payload_format, endpoint.payload_shape, endpoint.verification = resolved
+    if endpoint.payload_format == PayloadFormat.HEYMARKET and not endpoint.verification_token:
         endpoint.verification_token = endpoint.issued_verification_token = generate_verification_token()
 
 

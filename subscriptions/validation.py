@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 
 from events.envelope import unstorable_text
 from events.models import EventType
-from subscriptions.models import ALL_EVENT_TYPES, AuthType, PayloadFormat, Verification
+from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import HEYMARKET_TYPES, shape_problem
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
 
@@ -144,6 +144,8 @@ def clean_filter(value: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict) or not all(isinstance(key, str) and key for key in value):
         raise ValidationError({"filter": 'A filter is an object such as {"direction": "inbound"}.'})
+    if empty := [path for path, expected in value.items() if expected == []]:
+        raise ValidationError({"filter": f"{empty[0]!r} allows no value ([]): the endpoint would receive nothing."})
     try:
         problem = unstorable_text(value)
     except RecursionError as exc:
@@ -204,6 +206,27 @@ def clean_payload(payload_format: Any, payload_shape: Any, verification: Any, ev
         raise ValidationError(
             {"verification": "Only the Heymarket format carries a verification token; use signature."}
         )
+
+
+def resolved_payload(
+    endpoint: Endpoint,
+    *,
+    payload_format: Any = None,
+    payload_shape: Any = None,
+    verification: Any = None,
+    event_types: list[str] | None = None,
+) -> tuple[str, str, str]:
+    """The (format, shape, verification) the endpoint would have with these changes (None: unchanged), checked
+    (ValidationError naming the field): a new format drops a shape it does not use, and takes its own
+    verification unless one is given. ``event_types``: already cleaned, when they change too."""
+    new_format = endpoint.payload_format if payload_format is None else payload_format
+    if payload_shape is None:
+        payload_shape = endpoint.payload_shape if new_format == PayloadFormat.CUSTOM else ""
+    if verification is None:
+        switched = new_format != endpoint.payload_format
+        verification = default_verification(new_format) if switched else endpoint.verification
+    clean_payload(new_format, payload_shape, verification, endpoint.event_types if event_types is None else event_types)
+    return new_format, payload_shape, verification
 
 
 def default_verification(payload_format: str) -> str:

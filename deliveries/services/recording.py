@@ -30,6 +30,7 @@ from deliveries.retry_policy import Decision, decide
 from deliveries.services.circuits import health_statement, health_unmoved_by_success, record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after, signal_of_sent
 from ground import raw_insert
+from ground.crypto import mask
 from ground.db import bound_cursor
 from ground.statements import CheckFailed, check, execute_atomically, execute_together
 from subscriptions.health import RequestsSeen, disable_failing, requests_statement
@@ -209,6 +210,14 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+def _response_body(sent: SendResult, config: dict[str, Any]) -> str:
+    """The start of the answer, as the attempt log keeps it; a receiver that echoes the request (error pages,
+    inspection services) does not put a Heymarket verification token in the log."""
+    body = _text(sent.result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace"))
+    token = sent.delivery.endpoint.verification_token
+    return body.replace(token, mask(token)) if token and token in body else body
+
+
 def _outcome(sent: SendResult, now: datetime, config: dict[str, Any]) -> Outcome:
     """Decide what happens next and build the Attempt row and the delivery's new state (the delivery is untouched)."""
     delivery, result = sent.delivery, sent.result
@@ -247,7 +256,7 @@ def _outcome(sent: SendResult, now: datetime, config: dict[str, Any]) -> Outcome
         request_headers=sent.masked_headers,
         status_code=result.status_code,
         response_headers={_text(name): _text(value) for name, value in result.headers.items()},
-        response_body=_text(result.body[: config["STORED_RESPONSE_BYTES"]].decode("utf-8", errors="replace")),
+        response_body=_response_body(sent, config),
         error=error,
         outcome=decision.outcome,
         request_made=sent.request_made,

@@ -125,10 +125,13 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
     endpoint = delivery.endpoint
     started_at = timezone.now()
     signing = signs(endpoint.verification)
+    body = delivery.event.body
+    if delivery.payload_id is not None:  # only a payload may hold a Heymarket token slot
+        body = fill_token(delivery.sent_body(), endpoint.verification_token)
     request = build_request(
         endpoint=endpoint,
         event_id=delivery.event_id,
-        body=fill_token(delivery.body(), endpoint.verification_token),
+        body=body,
         secrets=secrets if signing else [],
         timestamp=int(started_at.timestamp()),
         user_agent=config["USER_AGENT"],

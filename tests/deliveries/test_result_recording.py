@@ -10,6 +10,7 @@ from deliveries.models import Attempt, Delivery, DeliveryStatus
 from deliveries.services.recording import write_results
 from deliveries.services.sending import claim, send_one
 from ground.conf import webhookhub_settings
+from ground.crypto import mask
 from subscriptions.validation import clean_auth
 from tests.factories import make_endpoint
 from webhookhub import publish
@@ -37,3 +38,23 @@ def test_a_result_that_comes_back_after_the_lease_was_taken_over_is_not_written(
 def test_a_bearer_token_that_cannot_travel_in_a_header_is_refused():
     with pytest.raises(ValidationError, match="ISO-8859-1"):
         clean_auth("bearer", {"token": "tok€12345678"})
+
+
+def test_a_receiver_that_echoes_the_request_leaves_no_verification_token_in_the_attempt_log(
+    tenant, receiver, loopback_receivers
+):
+    from tests.support.receiver import Reply
+
+    created = make_endpoint(tenant, receiver.url(), event_types=["message.received"], payload_format="heymarket")
+    token = created.verification_token
+    receiver.responder = lambda request: Reply(status=400, body=b"bad request: " + request.body)
+    publish(tenant=tenant, type="message.received", data={"id": "msg_1", "direction": "inbound", "chat_id": "c"})
+    [delivery], _ = claim(owner="worker-a", now=timezone.now(), lease_seconds=60, capacity=10)
+    config = webhookhub_settings()
+
+    write_results([send_one(delivery, [created.secret], config)], [], config)
+
+    assert token.encode() in receiver.requests[0].body  # it was sent, and echoed
+    attempt = Attempt.objects.get(delivery_id=delivery.pk)
+    assert token not in attempt.response_body
+    assert mask(token) in attempt.response_body

@@ -117,10 +117,10 @@ def test_publish_stores_one_payload_per_distinct_shape_and_links_each_delivery(t
     assert shaped.body == _compact({"event": "message.received", "text": MESSAGE["text"]})
     assert json.loads(heyy_body.body)["id"] == event.pk
     assert _delivery(event, standard).payload_id is None
-    assert _delivery(event, standard).body() == event.body
+    assert _delivery(event, standard).sent_body() == event.body
     assert _delivery(event, a1).payload_id == _delivery(event, a2).payload_id == shaped.pk
-    assert _delivery(event, a1).body() == shaped.body
-    assert _delivery(event, heyy).body() == heyy_body.body
+    assert _delivery(event, a1).sent_body() == shaped.body
+    assert _delivery(event, heyy).sent_body() == heyy_body.body
     assert {d.status for d in Delivery.objects.filter(event=event)} == {DeliveryStatus.PENDING}
 
 
@@ -193,15 +193,15 @@ def test_publish_many_stores_each_events_payloads(tenant):
     assert len(_payloads(closed)) == 2
     for event, text in ((one, "one"), (two, "two")):
         assert _delivery(event, a1).payload_id == _delivery(event, a2).payload_id
-        assert _delivery(event, a1).body() == _compact({"event": "message.received", "text": text})
-        assert json.loads(_delivery(event, heyy).body())["data"]["text"] == text
+        assert _delivery(event, a1).sent_body() == _compact({"event": "message.received", "text": text})
+        assert json.loads(_delivery(event, heyy).sent_body())["data"]["text"] == text
         assert _delivery(event, standard).payload_id is None
-    assert _delivery(two, broken).body() == _compact({"name": "Ana", "phone": "+1555"})
+    assert _delivery(two, broken).sent_body() == _compact({"name": "Ana", "phone": "+1555"})
     assert _delivery(two, broken).status == DeliveryStatus.PENDING
     refused = _delivery(one, broken)
     assert (refused.status, refused.payload_id) == (DeliveryStatus.FAILED, None)
     assert refused.last_error.startswith(NOT_SHAPED)
-    assert _delivery(closed, a1).body() == _compact({"event": "chat.closed", "text": None})
+    assert _delivery(closed, a1).sent_body() == _compact({"event": "chat.closed", "text": None})
 
 
 def test_retention_purges_payloads_with_their_events(tenant):
@@ -232,7 +232,7 @@ def test_a_claim_loads_every_body_it_sends(tenant, django_assert_num_queries):
     sent = {}
     with django_assert_num_queries(0):
         for delivery in deliveries:
-            sent[delivery.endpoint_id] = fill_token(delivery.body(), delivery.endpoint.verification_token)
+            sent[delivery.endpoint_id] = fill_token(delivery.sent_body(), delivery.endpoint.verification_token)
     assert sent[standard.pk] == event.body
     assert sent[custom.pk] == _compact({"event": "message.received", "text": MESSAGE["text"]})
     assert json.loads(sent[heymarket.pk])["token"] == heymarket.verification_token
@@ -255,7 +255,7 @@ def test_resend_and_replay_give_a_body_once_the_shape_gives_one(tenant):
     fixed = _compact({"text": MESSAGE["text"], "contact": None})
     for delivery in (first, second):
         delivery = _delivery(delivery.event, broken)
-        assert (delivery.status, delivery.body()) == (DeliveryStatus.PENDING, fixed)
+        assert (delivery.status, delivery.sent_body()) == (DeliveryStatus.PENDING, fixed)
     assert Payload.objects.count() == 2
 
 
@@ -268,6 +268,30 @@ def test_preview_shows_the_stored_body_byte_for_byte(tenant):
 
     for endpoint in (heyy, custom):
         [item] = preview(endpoint, now=timezone.now())
-        sent = _delivery(event, endpoint).body()
+        sent = _delivery(event, endpoint).sent_body()
         assert json.loads(sent)["data" if endpoint is heyy else "message"] == data
         assert item.body == sent
+
+
+def test_a_keyed_delivery_given_its_body_late_joins_its_keys_queue_at_the_back(tenant):
+    endpoint = endpoint_for(
+        tenant, event_types=["message.received"], ordered=True, payload_format="custom", payload_shape="data.contact"
+    )
+    broken = publish(tenant=tenant, type="message.received", data={**MESSAGE, "contact": "not an object"})
+    update_endpoint(endpoint=endpoint, payload_shape="{text: data.text}")
+    later = publish(tenant=tenant, type="message.received", data=MESSAGE)
+    refused = Delivery.objects.get(event=broken)
+    assert (refused.status, refused.sequence) == (DeliveryStatus.FAILED, None)
+
+    replay(
+        endpoint=endpoint,
+        statuses=[DeliveryStatus.FAILED],
+        since=refused.created_at - timedelta(seconds=1),
+        until=timezone.now() + timedelta(seconds=1),
+    )
+
+    refused.refresh_from_db()
+    after = Delivery.objects.get(event=later)
+    assert refused.status == DeliveryStatus.PENDING and refused.sent_body() == '{"text":"Is my order ready?"}'
+    assert (refused.ordering_key, after.ordering_key) == ("chat_1", "chat_1")
+    assert refused.sequence > after.sequence

@@ -514,7 +514,7 @@ def test_a_shape_that_gives_no_body_sends_nothing_until_it_is_fixed_and_replayed
     wait_until(lambda: Delivery.objects.filter(event=event, status=DeliveryStatus.SUCCEEDED).exists())
     failed = Delivery.objects.get(event=event, endpoint=shaped)
     assert (failed.status, failed.attempt_count, failed.payload_id) == (DeliveryStatus.FAILED, 0, None)
-    assert failed.last_error.startswith("Not sent:") and "null" in failed.last_error
+    assert failed.last_error.startswith("No body:") and "null" in failed.last_error
     assert not Attempt.objects.filter(delivery=failed).exists()
     assert shaped_receiver.requests == []
 

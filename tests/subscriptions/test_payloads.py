@@ -298,3 +298,29 @@ def test_customertext_timestamps_are_whole_seconds_as_its_guide_writes_them():
     body = json.loads(Shape(PayloadFormat.CUSTOMERTEXT).render(envelope))
 
     assert body["timestamp"] == "2026-04-25T14:30:00Z"
+
+
+@pytest.mark.parametrize("number", ["1e999", "nan"])
+def test_a_number_a_shape_function_cannot_take_is_a_shape_error_not_a_crash(number):
+    shape = Shape(PayloadFormat.CUSTOM, expression="{n: ceil(to_number(data.text))}")
+
+    with pytest.raises(ShapeError, match="failed on this event"):
+        shape.render(example_envelope("message.received", {"text": number}))
+
+
+def test_a_literal_a_shape_function_cannot_take_is_refused_at_save():
+    assert "failed" in shape_problem(PayloadFormat.CUSTOM, "{n: ceil(`1e999`)}", ["message.received"])
+
+
+@pytest.mark.django_db
+def test_a_filter_that_allows_no_value_is_refused(tenant):
+    from django.core.exceptions import ValidationError
+
+    from subscriptions.models import Endpoint
+    from subscriptions.services import create_endpoint
+
+    with pytest.raises(ValidationError) as refused:
+        create_endpoint(tenant=tenant, url="http://127.0.0.1:9/hook", filter={"direction": []})
+
+    assert "direction" in refused.value.message_dict["filter"][0]
+    assert not Endpoint.objects.exists()

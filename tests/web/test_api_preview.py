@@ -125,7 +125,7 @@ def test_a_standard_endpoints_body_is_the_events_stored_body_and_secrets_are_mas
     headers = rows[0]["headers"]
     assert headers["webhook-id"] == rows[0]["event_id"]
     assert headers["content-type"] == "application/json"
-    assert headers["webhook-signature"].startswith("v1,")
+    assert headers["webhook-signature"] == "v1,****"  # a preview signs nothing: no request to replay
     assert headers["Authorization"] == "Bearer " + mask(BEARER)
     assert BEARER.encode() not in response.content
     assert b"whsec_" not in response.content
@@ -257,7 +257,7 @@ def test_a_heymarket_endpoint_that_only_signs_has_no_token_in_its_body(admin, te
     [row] = _preview(admin, endpoint).json()["results"]
 
     assert "token" not in json.loads(row["body"])
-    assert row["headers"]["webhook-signature"].startswith("v1,") and row["headers"]["webhook-signature"] != "v1,****"
+    assert row["headers"]["webhook-signature"] == "v1,****"  # it will be signed; the preview signs nothing
 
 
 def test_test_events_are_not_listed(admin, tenant):

@@ -239,7 +239,7 @@ def test_the_delivery_page_of_a_custom_endpoint_shows_its_shaped_body(tenant, te
     response = tenant_admin.get(url("delivery", delivery.pk))
 
     shown = re.search(r'<pre id="envelope">(.*?)</pre>', page(response), re.S).group(1)
-    assert shown == delivery.body() == '{"event":"message.received","payload":{"n":1}}'
+    assert shown == delivery.sent_body() == '{"event":"message.received","payload":{"n":1}}'
 
 
 # --- the event-type catalog ----------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from django.utils.safestring import mark_safe
 from deliveries.models import Delivery
 from deliveries.selectors import held_back_by
 from deliveries.services.actions import cancel_pending, resend
-from webhookhub.web.admin.payloads import shown_body
 from webhookhub.web.admin.scoping import ReadOnlyTenantScopedAdmin
+from webhookhub.web.payload_pages import shown_body
 from webhookhub.web.request_access import is_tenant_admin
 
 

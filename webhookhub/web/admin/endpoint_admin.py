@@ -22,7 +22,7 @@ from deliveries.services.actions import send_test_event
 from events.exceptions import PublishError
 from events.models import EventType
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth, PayloadFormat
-from subscriptions.payloads import heymarket_webhook_id
+from subscriptions.payloads import heymarket_webhook_id, masked_token
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
@@ -34,8 +34,8 @@ from subscriptions.services import (
     update_endpoint,
 )
 from webhookhub.web.admin.endpoint_forms import EndpointForm, TestEventForm
-from webhookhub.web.admin.payloads import preview_context, token_mask
 from webhookhub.web.admin.scoping import TenantScopedAdmin
+from webhookhub.web.payload_pages import preview_context
 
 
 class EventTypeFilter(admin.SimpleListFilter):
@@ -152,7 +152,7 @@ class EndpointAdmin(TenantScopedAdmin):
         """Only its mask: the token is shown in full once, when it is issued."""
         if not endpoint.verification_token:
             return "-"
-        return f"{token_mask(endpoint)} (shown in full once, when it was issued; rotate it for a new one)"
+        return f"{masked_token(endpoint)} (shown in full once, when it was issued; rotate it for a new one)"
 
     def get_queryset(self, request):
         """Health columns from the recorder's rollups (read by ``stats``) and health rows: a few rows per

@@ -14,7 +14,7 @@ from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import MAX_SHAPE_CHARS
 from webhookhub.web.admin.fields import JSONTextField
-from webhookhub.web.admin.payloads import MONOSPACE
+from webhookhub.web.payload_pages import MONOSPACE
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)

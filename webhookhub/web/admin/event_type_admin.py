@@ -12,7 +12,7 @@ from events.models import EventType
 from events.schemas import mode_of, schema_problem
 from ground.conf import setting
 from webhookhub.web.admin.fields import JSONTextField
-from webhookhub.web.admin.payloads import MONOSPACE
+from webhookhub.web.payload_pages import MONOSPACE
 from webhookhub.web.request_access import is_tenant_admin
 
 EDITED = ["name", "description", "schema", "schema_mode", "mode_in_force", "example", "archived"]

@@ -18,13 +18,13 @@ from deliveries.services.actions import cancel_pending, replay, resend, send_tes
 from events.exceptions import PublishError
 from ground.conf import setting
 from subscriptions.models import Endpoint, EndpointHealth, PayloadFormat
-from subscriptions.payloads import heymarket_webhook_id
+from subscriptions.payloads import heymarket_webhook_id, masked_token
 from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
-from webhookhub.web.admin.payloads import preview_context, shown_body, token_mask
 from webhookhub.web.dashboard import charts, queries
 from webhookhub.web.dashboard.access import ScopedRequest, tenant_admin_required
 from webhookhub.web.dashboard.catalog import catalog
 from webhookhub.web.dashboard.forms import LogFilterForm, ReplayForm
+from webhookhub.web.payload_pages import preview_context, shown_body
 
 _MAX_BIGINT = 2**63 - 1
 
@@ -229,7 +229,7 @@ def _payload(endpoint: Endpoint) -> dict:
     """A Heymarket endpoint's webhook id and token mask (the token itself is shown once, in the admin)."""
     if endpoint.payload_format != PayloadFormat.HEYMARKET:
         return {}
-    return {"heymarket_webhook_id": heymarket_webhook_id(endpoint.pk), "token_mask": token_mask(endpoint)}
+    return {"heymarket_webhook_id": heymarket_webhook_id(endpoint.pk), "token_mask": masked_token(endpoint)}
 
 
 @tenant_admin_required

@@ -11,22 +11,16 @@ from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.preview import DEFAULT_LIMIT, MAX_LIMIT, PreviewItem, checked_proposal, preview
-from ground.crypto import mask
 from subscriptions.models import Endpoint, PayloadFormat
-from subscriptions.payloads import MAX_SHAPE_CHARS, fill_token
+from subscriptions.payloads import MAX_SHAPE_CHARS, fill_token, masked_token
 from webhookhub.web.admin.fields import JSONTextField
 
 MONOSPACE = {"style": "font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; width: 100%"}
 
 
-def token_mask(endpoint: Endpoint) -> str:
-    """What a page shows for the endpoint's Heymarket verification token: never more than its last four."""
-    return mask(endpoint.verification_token) if endpoint.verification_token else "****"
-
-
 def shown_body(delivery: Delivery) -> str:
     """The body the delivery sends, as pages show it: a Heymarket token slot holds the token's mask."""
-    return fill_token(delivery.body(), token_mask(delivery.endpoint))
+    return fill_token(delivery.sent_body(), masked_token(delivery.endpoint))
 
 
 class PreviewForm(forms.Form):
