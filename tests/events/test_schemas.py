@@ -8,7 +8,6 @@ from django.db.models import Sum
 
 from deliveries.models import Delivery, Payload, PublishTotal
 from deliveries.services.batch_publishing import BatchRefused, publish_many
-from events import schemas
 from events.exceptions import SchemaViolation
 from events.models import Event, EventType, SchemaMode
 from tests.factories import endpoint_for
@@ -21,15 +20,6 @@ pytestmark = pytest.mark.django_db
 GOOD = {"id": "msg_1", "direction": "inbound", "chat_id": "chat_1", "text": "hi"}
 # No chat_id (required), a direction that is not one of the two (enum).
 BAD = {"id": "msg_2", "direction": "sideways-SECRET-VALUE", "text": "hi"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_schemas(monkeypatch):
-    """No type's schema or mode cached, nor warning remembered, from another test (this process keeps both)."""
-    schemas.forget()
-    monkeypatch.setattr(schemas, "_last_logged", {})
-    yield
-    schemas.forget()
 
 
 def _deployment_mode(settings, mode: str) -> None:

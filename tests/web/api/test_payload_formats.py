@@ -2,7 +2,6 @@
 token (in full once, masked after), its rotation, and who may change them."""
 
 import pytest
-from rest_framework.test import APIClient
 
 from accounts.models import Role
 from ground.crypto import mask
@@ -18,12 +17,6 @@ ENDPOINTS = API + "/endpoints/"
 SHAPE = "{event: type, payload: data}"
 # Gives an object for the message and chat examples (they have a contact), null for a contact's.
 CONTACT_SHAPE = "data.contact && {who: data.contact}"
-
-
-@pytest.fixture
-def admin(tenant) -> APIClient:
-    """A REST client with an admin API key of ``tenant``."""
-    return key_client(tenant)
 
 
 def _create(client, **fields):

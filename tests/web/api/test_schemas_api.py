@@ -5,11 +5,9 @@ import pytest
 from django.db.models import Sum
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
-from rest_framework.test import APIClient
 
 from accounts.models import Role
 from deliveries.models import Delivery, PublishTotal
-from events import schemas
 from events.catalog import CATALOG
 from events.catalog_schemas import SCHEMAS
 from events.exceptions import SchemaViolation
@@ -34,20 +32,6 @@ INVOICE_SCHEMA = {
     "required": ["invoice_id"],
     "properties": {"invoice_id": {"type": "string"}, "amount": {"type": "integer", "minimum": 0}},
 }
-
-
-@pytest.fixture
-def admin(tenant) -> APIClient:
-    """A REST client with an admin API key of ``tenant``."""
-    return key_client(tenant)
-
-
-@pytest.fixture(autouse=True)
-def fresh_schemas():
-    """No type's schema or mode cached from another test (each process keeps them)."""
-    schemas.forget()
-    yield
-    schemas.forget()
 
 
 @pytest.fixture

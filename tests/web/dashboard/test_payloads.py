@@ -9,44 +9,17 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Role
-from events import schemas
 from events.models import Event, EventType, SchemaMode
 from subscriptions.models import Endpoint
 from subscriptions.payloads import heymarket_webhook_id
 from tests.factories import URL, delivery_to, endpoint_for, make_endpoint
 from tests.support.clients import member_client
 from tests.support.db import db_state, rows
-from tests.web.admin.support import staff_client, superuser_client
 from tests.web.dashboard.support import page, url
 
 pytestmark = pytest.mark.django_db
 
 SHAPE = "{event: type, payload: data}"
-
-
-@pytest.fixture(autouse=True)
-def fresh_schemas():
-    """No type's schema or mode cached from another test (each process keeps them)."""
-    schemas.forget()
-    yield
-    schemas.forget()
-
-
-@pytest.fixture
-def tenant_admin(tenant):
-    """A staff client whose user is an admin of ``tenant`` only."""
-    return staff_client(tenant, Role.ADMIN)
-
-
-@pytest.fixture
-def other_admin(other_tenant):
-    """A staff client whose user is an admin of ``other_tenant`` only."""
-    return staff_client(other_tenant, Role.ADMIN)
-
-
-@pytest.fixture
-def superuser(db):
-    return superuser_client()
 
 
 def _state() -> dict:

@@ -27,12 +27,6 @@ OUTBOUND = {"id": "msg_out", "direction": "outbound", "chat_id": "chat_1", "text
 CHAT = {"id": "chat_1", "status": "open"}
 
 
-@pytest.fixture
-def admin(tenant) -> APIClient:
-    """A REST client with an admin API key of ``tenant``."""
-    return key_client(tenant)
-
-
 def _preview_path(endpoint: Endpoint) -> str:
     return f"{API}/endpoints/{endpoint.pk}/preview/"
 

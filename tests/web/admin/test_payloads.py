@@ -10,7 +10,6 @@ from django.test import Client
 
 from accounts.models import Role
 from deliveries.models import Delivery
-from events import schemas
 from events.models import Event, EventType, SchemaMode
 from subscriptions.models import Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import heymarket_webhook_id
@@ -22,38 +21,12 @@ from tests.web.admin.support import (
     form_errors,
     messages_shown,
     staff_client,
-    superuser_client,
     text,
 )
 
 pytestmark = pytest.mark.django_db
 
 SHAPE = "{event: type, payload: data}"
-
-
-@pytest.fixture(autouse=True)
-def fresh_schemas():
-    """No type's schema or mode cached from another test (each process keeps them)."""
-    schemas.forget()
-    yield
-    schemas.forget()
-
-
-@pytest.fixture
-def tenant_admin(tenant):
-    """A staff client whose user is an admin of ``tenant`` only."""
-    return staff_client(tenant, Role.ADMIN)
-
-
-@pytest.fixture
-def other_admin(other_tenant):
-    """A staff client whose user is an admin of ``other_tenant`` only."""
-    return staff_client(other_tenant, Role.ADMIN)
-
-
-@pytest.fixture
-def superuser(db):
-    return superuser_client()
 
 
 def _state() -> dict:
