@@ -258,6 +258,12 @@ class EndpointSchedule(models.Model):
     down_in_a_row = models.PositiveIntegerField(default=0)
     circuit_opened_at = models.DateTimeField(null=True, blank=True)
     next_probe_at = models.DateTimeField(null=True, blank=True)
+    # Adaptive concurrency (deliveries.adaptive), as the owner last wrote it: requests it lets open at once
+    # (empty: not learnt yet), and what held it down: the kind of answer ("429", "timeout", "latency"...) and
+    # how many requests were open when it came.
+    concurrency_limit = models.PositiveSmallIntegerField(null=True, blank=True)
+    concurrency_limited_by = models.CharField(max_length=16, blank=True)
+    concurrency_limited_at = models.PositiveSmallIntegerField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"schedule of {self.endpoint_id}"

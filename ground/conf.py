@@ -17,6 +17,15 @@ DEFAULTS: dict[str, Any] = {
     "SCHEMA_MODE": "warn",
     # Seconds to wait after attempt 1, 2, ...; len + 1 attempts in all.
     "RETRY_SCHEDULE": [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600],
+    # Schedules an endpoint may choose by name (its retry_schedule), and the bounds of one it lists itself.
+    "RETRY_SCHEDULES": {
+        "quick": [5, 30, 120, 600, 1800],
+        "standard": [5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 10 * 3600],
+        "patient": [60, 10 * 60, 3600, 6 * 3600, 12 * 3600, 24 * 3600, 24 * 3600, 24 * 3600],
+    },
+    "RETRY_SCHEDULE_MAX_RETRIES": 20,
+    "RETRY_DELAY_MIN_SECONDS": 1,
+    "RETRY_DELAY_MAX_SECONDS": 24 * 3600,
     "RETRY_JITTER": 0.2,
     "RETRY_AFTER_MAX_SECONDS": 3600,
     "CONNECT_TIMEOUT_SECONDS": 5.0,
@@ -37,6 +46,13 @@ DEFAULTS: dict[str, Any] = {
     "DOORBELL_MAX_INTERVAL_SECONDS": 0.04,
     "SEND_CONCURRENCY": 64,  # sending threads per worker process (it leases at most 4 deliveries per thread)
     "AUTO_DISABLE_AFTER_SECONDS": 5 * 24 * 3600,
+    # The bounds of an endpoint's own auto_disable_after_seconds.
+    "AUTO_DISABLE_MIN_SECONDS": 3600,
+    "AUTO_DISABLE_MAX_SECONDS": 30 * 24 * 3600,
+    # The tenant's admins are e-mailed when an endpoint has been failing this long, and at these shares of its
+    # auto-disable period (each once per failing spell; points at or past the period are left out).
+    "DISABLE_WARNING_AFTER_SECONDS": 3600,
+    "DISABLE_WARNING_SHARES": [0.5, 0.9],
     "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
     "USER_AGENT": "webhookhub/0.1",
     # Inbound triggers: requests per minute per trigger unless the trigger sets its own.

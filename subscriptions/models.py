@@ -63,7 +63,27 @@ class Endpoint(models.Model):
         help_text="Requests per second at most, across all workers; empty for no limit.",
     )
     max_in_flight = models.PositiveSmallIntegerField(
-        default=8, help_text="Requests open at once at most, across all workers."
+        default=8,
+        help_text="Requests open at once at most, across all workers; with adaptive concurrency, the ceiling.",
+    )
+    adaptive_concurrency = models.BooleanField(
+        default=True,
+        help_text="Start with few requests open at once and add more while the endpoint answers fast; halve them "
+        "on 429/503, timeouts, refused connections or answers much slower than usual. Off: always up to "
+        "max_in_flight.",
+    )
+    # Its own delivery policy; empty: the deployment's (WEBHOOKHUB RETRY_SCHEDULE, AUTO_DISABLE_AFTER_SECONDS).
+    retry_schedule = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Seconds to wait after each failed attempt, e.g. [10, 60, 600], or the name of a schedule the "
+        "operator defines; empty: the deployment's schedule.",
+    )
+    auto_disable_after_seconds = models.PositiveIntegerField(
+        "auto-disable after (seconds)",
+        null=True,
+        blank=True,
+        help_text="Disabled after failing this long without a success; empty: the deployment's period.",
     )
     filter = models.JSONField(
         null=True, blank=True, help_text='{"dotted.path.in.data": value or [allowed values]}; all must match.'
@@ -147,6 +167,11 @@ class EndpointHealth(models.Model):
         help_text="First failed request since the last success or since an admin enabled the endpoint; "
         "the endpoint is disabled when this is older than the auto-disable period.",
     )
+
+    # The warnings before auto-disable already sent for the failing spell that began at ``warned_spell``
+    # (subscriptions.warnings); a new spell (another failing_since) starts again from none.
+    warned_spell = models.DateTimeField(null=True, blank=True)
+    warnings_sent = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         verbose_name_plural = "endpoint health"
