@@ -35,6 +35,7 @@ class HttpResult:
     body: bytes = b""
     error: str = ""
     duration_ms: int = 0
+    failure: str = ""  # why no answer came, when that says something of load: "timeout" or "refused"
 
 
 class _Pools:
@@ -94,8 +95,8 @@ def post(
     """POST ``body`` to ``url``; never raises for network trouble, it is reported in ``error``."""
     started = time.monotonic()
 
-    def failed(error: str) -> HttpResult:
-        return HttpResult(None, error=error, duration_ms=int((time.monotonic() - started) * 1000))
+    def failed(error: str, failure: str = "") -> HttpResult:
+        return HttpResult(None, error=error, duration_ms=int((time.monotonic() - started) * 1000), failure=failure)
 
     try:
         target = parse_target(url)
@@ -123,7 +124,7 @@ def post(
             assert_same_host=False,
         )
     except (Urllib3Error, OSError) as exc:
-        return failed(_describe(exc, target, ipaddress.ip_address(address), timeout))
+        return failed(_describe(exc, target, ipaddress.ip_address(address), timeout), _failure(exc))
     except UnicodeEncodeError:
         return failed("Not sent: a header value is not ISO-8859-1 text.")
     received, error = _read_body(response, started=started, within=total_timeout, limit=max_response_bytes)
@@ -174,6 +175,15 @@ def _cause(exc: BaseException) -> BaseException:
             break
         exc = inner
     return exc
+
+
+def _failure(exc: Exception) -> str:
+    """What a request that got no answer says of the receiver's load: it timed out, or refused the connection."""
+    if isinstance(_cause(exc), ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError too, for urllib3's history
+        return ""
+    return "timeout" if isinstance(exc, urllib3.exceptions.TimeoutError) else ""
 
 
 def _describe(exc: Exception, target: Target, address, timeout: urllib3.Timeout) -> str:

@@ -171,7 +171,7 @@ class EndpointHealth(models.Model):
     # The warnings before auto-disable already sent for the failing spell that began at ``warned_spell``
     # (subscriptions.warnings); a new spell (another failing_since) starts again from none.
     warned_spell = models.DateTimeField(null=True, blank=True)
-    warnings_sent = models.PositiveSmallIntegerField(default=0)
+    warnings_sent = models.PositiveSmallIntegerField(default=0, db_default=0)  # the health upsert leaves it out
 
     class Meta:
         verbose_name_plural = "endpoint health"

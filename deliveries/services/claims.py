@@ -31,8 +31,9 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 
+from deliveries.adaptive import START_LIMIT
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule, Payload
 from deliveries.pacing import (
     Budget,
@@ -43,6 +44,7 @@ from deliveries.services.ordering import free_to_go_sql
 from events.models import Event
 from ground import rows
 from ground.db import bound_cursor
+from ground.model_fields import concrete_field
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class EndpointClaim:
     next_start_at: datetime | None  # the rate limit's next free start, as the last owner left it
     down_in_a_row: int  # requests in a row that found it down (the circuit's streak)
     deliveries: list[Delivery] = field(default_factory=list)  # the same, loaded with their events' bodies
+    # Adaptive concurrency as the last owner left it: (limit or None if never learnt, limited by, limited at).
+    concurrency: tuple[int | None, str, int | None] = (None, "", None)
 
 
 @dataclass
@@ -271,14 +275,17 @@ def claim_due(
     lease_seconds: float,
     capacity: int,
     held: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None,
     skip: set[str] | None = None,
     endpoint_ids: list[str] | None = None,
 ) -> Claimed:
     """Lease up to ``capacity`` due deliveries, round robin over the endpoints this owner may schedule.
 
     ``held``: per endpoint, the owner's leased deliveries not yet answered (waiting or in
-    flight). ``skip``: endpoints the owner takes nothing of now (it holds all they may have, or
-    their latest answer, a pause or the failure that opens the circuit, is not recorded yet).
+    flight). ``limits``: per endpoint the owner holds, how many requests it lets open at once now (adaptive
+    concurrency); an endpoint not held starts where its schedule says. ``skip``: endpoints the owner takes
+    nothing of now (it holds all they may have, or their latest answer, a pause or the failure that opens the
+    circuit, is not recorded yet).
     ``endpoint_ids``: look at these endpoints only (a wake-up named them), not for every
     endpoint with due work.
     """
@@ -299,7 +306,13 @@ def claim_due(
         if len(ownable) < len(candidates) and _owned_but_locked(candidates, ownable, owner=owner, now=now):
             claimed.more_due, claimed.wake_at = True, now + timedelta(seconds=LOCKED_RETRY_SECONDS)
         for schedule in ownable:
-            decided = _budget(schedule, (held or {}).get(schedule.endpoint_id, 0), now=now, want=capacity)
+            decided = _budget(
+                schedule,
+                (held or {}).get(schedule.endpoint_id, 0),
+                (limits or {}).get(schedule.endpoint_id),
+                now=now,
+                want=capacity,
+            )
             if decided.wake_at is not None and (claimed.wake_at is None or decided.wake_at < claimed.wake_at):
                 claimed.wake_at = decided.wake_at
             if decided.count:
@@ -318,8 +331,11 @@ def claim_due(
         for endpoint_id, deliveries in leased.items():
             schedule = schedules[endpoint_id]
             ids = [delivery.pk for delivery in deliveries]
+            concurrency = (schedule.concurrency_limit, schedule.concurrency_limited_by, schedule.concurrency_limited_at)
             claimed.endpoints.append(
-                EndpointClaim(schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row, deliveries)
+                EndpointClaim(
+                    schedule.endpoint, ids, schedule.next_start_at, schedule.down_in_a_row, deliveries, concurrency
+                )
             )
             newly_owned = schedule.owner != owner or schedule.owned_until is None or schedule.owned_until < now
             if newly_owned or capacity_ran_short:  # the heartbeat renews what it already owns
@@ -329,13 +345,18 @@ def claim_due(
     return claimed
 
 
-def _budget(schedule: EndpointSchedule, held: int, *, now: datetime, want: int) -> Budget:
+def _budget(schedule: EndpointSchedule, held: int, limit: int | None, *, now: datetime, want: int) -> Budget:
+    """``limit``: how many requests the owner lets open at once now, if it holds the endpoint already."""
     endpoint = schedule.endpoint
     if not endpoint.enabled:
         return Budget(count=want)  # claimed only to be cancelled
+    if limit is None:
+        limit = endpoint.max_in_flight
+        if endpoint.adaptive_concurrency:
+            limit = min(limit, schedule.concurrency_limit or START_LIMIT)
     state = EndpointState(
         held=held,
-        max_in_flight=endpoint.max_in_flight,
+        max_in_flight=limit,
         rate_limit_per_s=endpoint.rate_limit_per_s,
         paused_until=schedule.paused_until,
         circuit_open=schedule.circuit_opened_at is not None,
@@ -344,21 +365,47 @@ def _budget(schedule: EndpointSchedule, held: int, *, now: datetime, want: int) 
     return budget(state, now=now, want=want)
 
 
-def renew_ownership(*, owner: str, endpoint_ids: Iterable[str], until: datetime) -> None:
-    """The owner's heartbeat: keep the endpoints it still holds work of."""
-    EndpointSchedule.objects.filter(owner=owner, endpoint_id__in=list(endpoint_ids)).update(owned_until=until)
+ConcurrencyState = tuple[int | None, str, int | None]  # (limit, limited by, limited at), as the schedule holds it
+_CONCURRENCY_COLUMNS = ("concurrency_limit", "concurrency_limited_by", "concurrency_limited_at")
 
 
-def give_up_ownership(*, owner: str, next_starts: dict[str, datetime | None]) -> None:
+def renew_ownership(
+    *, owner: str, endpoint_ids: Iterable[str], until: datetime, concurrency: dict[str, ConcurrencyState] | None = None
+) -> None:
+    """The owner's heartbeat: keep the endpoints it still holds work of, writing the concurrency it has learnt
+    for them (``concurrency``: only what changed) in the same statement."""
+    mine = EndpointSchedule.objects.filter(owner=owner, endpoint_id__in=list(endpoint_ids))
+    mine.update(owned_until=until, **_concurrency_update(concurrency or {}))
+
+
+def give_up_ownership(
+    *, owner: str, next_starts: dict[str, datetime | None], concurrency: dict[str, ConcurrencyState] | None = None
+) -> None:
     """Hand endpoints back once everything leased for them is recorded; a rate-limited one keeps
-    its next free start, so the next owner goes on at the same pace."""
+    its next free start, so the next owner goes on at the same pace, and each the concurrency its owner learnt
+    (``concurrency``: what the schedule does not hold yet), so the next owner starts from it."""
+    learnt = _concurrency_update(concurrency or {})
     unpaced = [pk for pk, start in next_starts.items() if start is None]
     mine = EndpointSchedule.objects.filter(owner=owner)
     if unpaced:
-        mine.filter(endpoint_id__in=unpaced).update(owner="", owned_until=None)
+        mine.filter(endpoint_id__in=unpaced).update(owner="", owned_until=None, **learnt)
     for endpoint_id, start in next_starts.items():
         if start is not None:
-            mine.filter(endpoint_id=endpoint_id).update(owner="", owned_until=None, next_start_at=start)
+            mine.filter(endpoint_id=endpoint_id).update(owner="", owned_until=None, next_start_at=start, **learnt)
+
+
+def _concurrency_update(concurrency: dict[str, ConcurrencyState]) -> dict[str, Case]:
+    """The columns of an UPDATE that writes each endpoint's learnt concurrency (the others' stay)."""
+    if not concurrency:
+        return {}
+    update = {}
+    for index, name in enumerate(_CONCURRENCY_COLUMNS):
+        column = concrete_field(EndpointSchedule, name)
+        whens = [
+            When(endpoint_id=pk, then=Value(state[index], output_field=column)) for pk, state in concurrency.items()
+        ]
+        update[name] = Case(*whens, default=F(name), output_field=column)
+    return update
 
 
 def with_due_work(endpoint_ids: list[str], *, now: datetime) -> list[str]:

@@ -13,6 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from deliveries import http
+from deliveries.adaptive import Answer
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.outbound import build_request
 from deliveries.pacing import Signal, signal_of
@@ -49,6 +50,7 @@ def claim(
     lease_seconds: float,
     capacity: int,
     held: dict[str, int] | None = None,
+    limits: dict[str, int] | None = None,
     skip: set[str] | None = None,
     endpoint_ids: list[str] | None = None,
 ) -> tuple[list[Delivery], Claimed]:
@@ -60,6 +62,7 @@ def claim(
         lease_seconds=lease_seconds,
         capacity=capacity,
         held=held,
+        limits=limits,
         skip=skip,
         endpoint_ids=endpoint_ids,
     )
@@ -155,6 +158,12 @@ def not_sent(delivery: Delivery, reason: str) -> SendResult:
     """An attempt that made no request, recorded so the delivery moves on along its schedule."""
     result = http.HttpResult(None, error=f"Not sent: {reason}")
     return SendResult(delivery, timezone.now(), {}, result, request_made=False)
+
+
+def answer_of_sent(sent: SendResult) -> Answer:
+    """What one attempt that made a request says to adaptive concurrency."""
+    result = sent.result
+    return Answer(result.status_code, result.failure, result.duration_ms)
 
 
 def signal_of_sent(sent: SendResult) -> Signal:

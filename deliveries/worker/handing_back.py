@@ -30,18 +30,22 @@ def give_back_unsent(lanes: Lanes) -> None:
 
 def hand_back_idle(lanes: Lanes, *, owner: str, closing: bool = False) -> None:
     """Endpoints that had nothing leased for a while (or, closing, every endpoint) are handed back, so any
-    worker can take their next work; a rate-limited one keeps its next free start for the next owner."""
+    worker can take their next work; a rate-limited one keeps its next free start for the next owner, and each
+    the concurrency this owner learnt."""
     idle = lanes.give_up_idle(closing=closing)
     if not idle:
         return
     wall, clock = timezone.now(), time.monotonic()
     next_starts = {}
+    learnt = {}
     for endpoint_id, lane in idle.items():
         seconds = lane.next_free_start(clock)
         next_starts[endpoint_id] = None if seconds is None else wall + timedelta(seconds=seconds)
+        if (state := lane.unwritten_concurrency()) is not None:
+            learnt[endpoint_id] = state
     refresh_connections()
     try:
-        give_up_ownership(owner=owner, next_starts=next_starts)
+        give_up_ownership(owner=owner, next_starts=next_starts, concurrency=learnt)
         if wakeups.notifying() and (due := with_due_work(list(next_starts), now=wall)):
             # Published meanwhile and named as this process's (or it is closing): now nobody's, say so.
             wakeups.notify(due)

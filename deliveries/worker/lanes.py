@@ -1,10 +1,11 @@
 """The endpoints a worker process owns, as lanes: each holds its leased deliveries until its pace lets them start.
 
 In memory only, thread-safe, and with the clock passed in, so it is tested with a fake clock.
-A lane starts a delivery when its ``Pacer`` allows (``max_in_flight`` open, ``rate_limit_per_s``)
-and a sender thread is free, the lanes taking turns. An answer that pauses the endpoint or
-opens its circuit stops the lane at once: what waited in it is handed back (``take_unsent``)
-to wait in the database again. A lane with nothing left to record is idle; after
+A lane starts a delivery when its ``Pacer`` allows (its concurrency limit open, ``rate_limit_per_s``)
+and a sender thread is free, the lanes taking turns. The limit is the endpoint's ``max_in_flight``, or below
+it what adaptive concurrency (``deliveries.adaptive``) has learnt from the endpoint's answers. An answer
+that pauses the endpoint or opens its circuit stops the lane at once: what waited in it is handed back
+(``take_unsent``) to wait in the database again. A lane with nothing left to record is idle; after
 ``IDLE_LANE_SECONDS`` its endpoint is handed back (``give_up_idle``).
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from deliveries.adaptive import Answer, ConcurrencyLimit, Ticket
 from deliveries.models import Delivery
 from deliveries.pacing import Health, Pacer, Signal, stops_sending
 from deliveries.services.claims import EndpointClaim
@@ -23,6 +25,7 @@ IDLE_LANE_SECONDS = 0.1  # an endpoint with nothing leased is kept this long for
 START_EARLY_SECONDS = 0.002  # a paced start this close is made now (its successor keeps the spacing)
 
 Start = tuple[Delivery, Batch]
+ConcurrencyState = tuple[int | None, str, int | None]  # as the schedule holds it (ConcurrencyLimit.state)
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Lane:
 
     pacer: Pacer
     down_in_a_row: int  # requests in a row that found the endpoint down, as far as this process knows
+    concurrency: ConcurrencyLimit | None  # None: the endpoint does not adapt (its max_in_flight is the limit)
+    written: ConcurrencyState | None  # the concurrency as the schedule row holds it
+    tickets: dict[int, Ticket] = field(default_factory=dict)  # of the requests in flight
     waiting: deque[Start] = field(default_factory=deque)
     unrecorded: int = 0  # leased and not yet recorded: waiting, in flight or answered
     blocking: set[int] = field(default_factory=set)  # deliveries whose answer stopped the lane, until recorded
@@ -44,6 +50,11 @@ class Lane:
     def next_free_start(self, now: float) -> float | None:
         """Seconds from ``now`` to its rate limit's next free start (None without a rate limit)."""
         return max(0.0, self.pacer.next_start - now) if self.pacer.rate_limit_per_s else None
+
+    def unwritten_concurrency(self) -> ConcurrencyState | None:
+        """The learnt concurrency, if the schedule row does not hold it yet."""
+        state = self.concurrency.state if self.concurrency is not None else None
+        return state if state != self.written else None
 
 
 class Lanes:
@@ -71,10 +82,31 @@ class Lanes:
             held = {endpoint_id: lane.held for endpoint_id, lane in self._lanes.items()}
             return held, {endpoint_id for endpoint_id, lane in self._lanes.items() if lane.blocking}
 
+    def limits(self) -> dict[str, int]:
+        """Per endpoint owned, how many of its requests may be open at once now."""
+        with self.lock:
+            return {endpoint_id: lane.pacer.max_in_flight for endpoint_id, lane in self._lanes.items()}
+
     def heartbeat(self) -> tuple[list[Delivery], list[str]]:
         """What the heartbeat renews: the deliveries leased and not yet recorded, and the endpoints owned."""
         with self.lock:
             return list(self._held.values()), list(self._lanes)
+
+    def unwritten_concurrency(self) -> dict[str, ConcurrencyState]:
+        """The learnt concurrency of the endpoints owned that the schedule does not hold yet (the heartbeat
+        writes it, then ``concurrency_written``)."""
+        with self.lock:
+            unwritten = {}
+            for endpoint_id, lane in self._lanes.items():
+                if (state := lane.unwritten_concurrency()) is not None:
+                    unwritten[endpoint_id] = state
+            return unwritten
+
+    def concurrency_written(self, written: dict[str, ConcurrencyState]) -> None:
+        with self.lock:
+            for endpoint_id, state in written.items():
+                if (lane := self._lanes.get(endpoint_id)) is not None:
+                    lane.written = state
 
     # --- claimed, started, answered, recorded ------------------------------------------------------
     def add(self, claims: list[EndpointClaim], batch: Batch, *, wall_now: datetime) -> list[Start]:
@@ -99,14 +131,19 @@ class Lanes:
                     lane.waiting.append((delivery, batch))
             return self._next_starts()
 
-    def answered(self, delivery: Delivery, signal: Signal | None) -> list[Start]:
-        """A request is over (``signal``: what it said of its endpoint, None if none was made): free its slot,
-        stop its lane if the answer says so; returns what may start now."""
+    def answered(self, delivery: Delivery, signal: Signal | None, answer: Answer | None = None) -> list[Start]:
+        """A request is over (``signal``: what it said of its endpoint, None if none was made; ``answer``: its
+        status and time, for adaptive concurrency): free its slot, move the lane's concurrency limit, stop the
+        lane if the answer says so; returns what may start now."""
         with self.lock:
             self._sending -= 1
             lane = self._lanes.get(delivery.endpoint_id)  # gone only if the worker closed without it
             if lane is not None:
                 lane.pacer.finish()
+                ticket = lane.tickets.pop(delivery.pk, None)
+                if lane.concurrency is not None and ticket is not None and answer is not None:
+                    lane.concurrency.answered(ticket, answer)
+                    lane.pacer.max_in_flight = lane.concurrency.limit
                 if signal is not None:
                     if stops_sending(Health(down_in_a_row=lane.down_in_a_row), signal):
                         lane.blocking.add(delivery.pk)
@@ -176,8 +213,20 @@ class Lanes:
             if claim.next_start_at is not None:  # where the last owner left the rate limit
                 next_start += max(0.0, (claim.next_start_at - wall_now).total_seconds())
             pacer = Pacer(max_in_flight=endpoint.max_in_flight, rate_limit_per_s=None, next_start=next_start)
-            lane = self._lanes[endpoint.pk] = Lane(pacer=pacer, down_in_a_row=claim.down_in_a_row)
-        lane.pacer.max_in_flight, lane.pacer.rate_limit_per_s = endpoint.max_in_flight, endpoint.rate_limit_per_s
+            lane = self._lanes[endpoint.pk] = Lane(
+                pacer=pacer, down_in_a_row=claim.down_in_a_row, concurrency=None, written=claim.concurrency
+            )
+        if not endpoint.adaptive_concurrency:
+            lane.concurrency = None
+        elif lane.concurrency is None:  # where the last owner (or this one, before adapting was off) left it
+            limit, limited_by, limited_at = claim.concurrency
+            lane.concurrency = ConcurrencyLimit(
+                ceiling=endpoint.max_in_flight, limit=limit, limited_by=limited_by, limited_at=limited_at
+            )
+        else:
+            lane.concurrency.set_ceiling(endpoint.max_in_flight)
+        lane.pacer.max_in_flight = lane.concurrency.limit if lane.concurrency is not None else endpoint.max_in_flight
+        lane.pacer.rate_limit_per_s = endpoint.rate_limit_per_s
         return lane
 
     def _next_starts(self) -> list[Start]:
@@ -199,6 +248,9 @@ class Lanes:
                     continue
                 lane.pacer.start(now)
                 self._sending += 1
-                starts.append(lane.waiting.popleft())
+                start = lane.waiting.popleft()
+                if lane.concurrency is not None:
+                    lane.tickets[start[0].pk] = lane.concurrency.started(lane.pacer.in_flight)
+                starts.append(start)
                 progressed = True
         return starts

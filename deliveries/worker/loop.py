@@ -39,7 +39,7 @@ from django.utils import timezone
 
 from deliveries.services import wakeups
 from deliveries.services.claims import Claimed
-from deliveries.services.sending import SendResult, claim, prepare, signal_of_sent
+from deliveries.services.sending import SendResult, answer_of_sent, claim, prepare, signal_of_sent
 from deliveries.worker.handing_back import give_back_unsent, hand_back_idle
 from deliveries.worker.lanes import Lanes
 from deliveries.worker.listener import Listener
@@ -61,7 +61,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._lanes = Lanes(senders=config["SEND_CONCURRENCY"], clock=time.monotonic)
         self._senders = Senders(config, answered=self._answered)
-        self._recorder = Recorder(config, owner=self.owner, heartbeat=self._lanes.heartbeat)
+        self._recorder = Recorder(config, owner=self.owner, lanes=self._lanes)
         self._listener = Listener(owner=self.owner, claim=self._claim) if wakeups.notifying() else None
         self._wake = threading.Condition()
         self._claim_lock = threading.Lock()  # one claim round at a time
@@ -196,6 +196,7 @@ class Worker:
             lease_seconds=lease,
             capacity=room,
             held=held,
+            limits=self._lanes.limits(),
             skip=stopped,
             endpoint_ids=endpoint_ids,
         )
@@ -228,7 +229,10 @@ class Worker:
         """On a sender thread, as a request finishes: the next that may go starts now, the result goes to
         the recorder, and the loop claims again if the lane runs low (a round of claims per refill, not
         per answer)."""
-        starts = self._lanes.answered(sent.delivery, signal_of_sent(sent) if sent.request_made else None)
+        if sent.request_made:
+            starts = self._lanes.answered(sent.delivery, signal_of_sent(sent), answer_of_sent(sent))
+        else:
+            starts = self._lanes.answered(sent.delivery, None)
         self._recorder.put([sent], [])
         self._senders.start(starts)
         self._notify()

@@ -16,7 +16,6 @@ the one it was claimed with, so renewals and writes share the thread).
 import logging
 import queue
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from deliveries.models import Delivery
 from deliveries.services.claims import renew_ownership
 from deliveries.services.recording import Recorded, decide_results, write
 from deliveries.services.sending import SendResult, renew_leases
+from deliveries.worker.lanes import Lanes
 from ground.db import DATABASE_UNAVAILABLE, database_reachable, refresh_connections
 
 logger = logging.getLogger(__name__)
@@ -38,13 +38,11 @@ Results = tuple[list[SendResult], list[Delivery]]  # answered, and cancelled (th
 
 
 class Recorder:
-    def __init__(
-        self, config: dict[str, Any], *, owner: str, heartbeat: Callable[[], tuple[list[Delivery], list[str]]]
-    ) -> None:
-        """``heartbeat`` says what to renew: the deliveries held, the endpoints owned."""
+    def __init__(self, config: dict[str, Any], *, owner: str, lanes: Lanes) -> None:
+        """``lanes`` say what to renew: the deliveries held, the endpoints owned and what they learnt."""
         self.config = config
         self.owner = owner
-        self._heartbeat = heartbeat
+        self._lanes = lanes
         self._lease = config["SEND_LEASE_SECONDS"]
         self._renew_every = self._lease / 3
         self.renew_at = time.monotonic() + self._renew_every
@@ -123,16 +121,20 @@ class Recorder:
                 refresh_connections()
 
     def _renew(self) -> None:
-        """The heartbeat: extend the leases of everything this process holds, and its endpoints' ownership."""
-        held, owned = self._heartbeat()
+        """The heartbeat: extend the leases of everything this process holds, and its endpoints' ownership (with
+        the concurrency learnt for them since it was last written)."""
+        held, owned = self._lanes.heartbeat()
         self.renew_at = time.monotonic() + self._renew_every
         if not held and not owned:
             return
         refresh_connections(health_check=False)
         now = timezone.now()
+        learnt = self._lanes.unwritten_concurrency()
         try:
             renew_leases(held, now=now, lease_seconds=self._lease)
-            renew_ownership(owner=self.owner, endpoint_ids=owned, until=now + timedelta(seconds=self._lease))
+            until = now + timedelta(seconds=self._lease)
+            renew_ownership(owner=self.owner, endpoint_ids=owned, until=until, concurrency=learnt)
+            self._lanes.concurrency_written(learnt)
         except DATABASE_UNAVAILABLE as exc:
             logger.warning("Renewing %d send leases failed (%s); trying again in 1 s.", len(held), exc)
             self.renew_at = time.monotonic() + 1.0

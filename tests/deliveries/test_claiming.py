@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from deliveries.adaptive import START_LIMIT
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.pacing import AHEAD_PER_SLOT, CIRCUIT_THRESHOLD, Signal
 from deliveries.services.circuits import record_signals
@@ -21,10 +22,12 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture
 def backlog(tenant):
-    """``backlog(n, **endpoint fields)``: an endpoint with n due deliveries."""
+    """``backlog(n, **endpoint fields)``: an endpoint with n due deliveries; static limits unless the fields say
+    ``adaptive_concurrency=True`` (these tests hold the ceiling; the adaptive ones say so)."""
     number = iter(range(1000))
 
     def make(count: int, **fields) -> Endpoint:
+        fields.setdefault("adaptive_concurrency", False)
         endpoint = make_endpoint(tenant, f"https://93.184.216.{next(number)}/hook").endpoint
         Endpoint.objects.filter(pk=endpoint.pk).update(**fields)
         for _ in range(count):
@@ -41,8 +44,10 @@ def _by_endpoint(ids: list[int]) -> dict[str, int]:
     return counts
 
 
-def _claim(owner: str = "a", *, at=None, capacity: int = 100, held=None, skip=None):
-    return claim_due(owner=owner, now=at or timezone.now(), lease_seconds=30, capacity=capacity, held=held, skip=skip)
+def _claim(owner: str = "a", *, at=None, capacity: int = 100, held=None, skip=None, limits=None):
+    return claim_due(
+        owner=owner, now=at or timezone.now(), lease_seconds=30, capacity=capacity, held=held, skip=skip, limits=limits
+    )
 
 
 def test_a_backlog_on_one_endpoint_does_not_hold_up_another(backlog):
@@ -52,6 +57,24 @@ def test_a_backlog_on_one_endpoint_does_not_hold_up_another(backlog):
     claimed = _claim()
 
     assert _by_endpoint(claimed.delivery_ids) == {noisy.pk: 8 * AHEAD_PER_SLOT, quiet.pk: 2}  # noisy: a bounded share
+
+
+def test_an_adaptive_endpoint_leases_ahead_for_the_concurrency_it_has_learnt_not_its_ceiling(backlog):
+    fresh = backlog(50, adaptive_concurrency=True)
+    learnt = backlog(50, adaptive_concurrency=True)
+    EndpointSchedule.objects.update_or_create(endpoint=learnt, defaults={"concurrency_limit": 5})
+
+    claimed = _claim()
+
+    assert _by_endpoint(claimed.delivery_ids) == {fresh.pk: START_LIMIT * AHEAD_PER_SLOT, learnt.pk: 5 * AHEAD_PER_SLOT}
+
+
+def test_an_owner_leases_for_the_limit_it_holds_in_memory(backlog):
+    endpoint = backlog(50, adaptive_concurrency=True)
+
+    claimed = _claim(held={endpoint.pk: 3}, limits={endpoint.pk: 7})
+
+    assert _by_endpoint(claimed.delivery_ids) == {endpoint.pk: 7 * AHEAD_PER_SLOT - 3}
 
 
 def test_claims_share_capacity_and_go_round_robin_when_it_is_short(backlog):
@@ -221,3 +244,40 @@ def test_a_claim_that_took_all_there_was_leaves_nothing_due(backlog):
         .order_by("next_attempt_at", "pk")
         .values_list("event__body", flat=True)
     )  # loaded by the lease itself
+
+
+def test_the_heartbeat_and_the_hand_back_write_the_learnt_concurrency_of_the_endpoints_given_only(backlog):
+    learnt, unchanged = backlog(1, adaptive_concurrency=True), backlog(1, adaptive_concurrency=True)
+    now = timezone.now()
+    _claim("a", at=now)
+    EndpointSchedule.objects.filter(endpoint=unchanged).update(
+        concurrency_limit=4, concurrency_limited_by="latency", concurrency_limited_at=9
+    )
+
+    renew_ownership(
+        owner="a",
+        endpoint_ids=[learnt.pk, unchanged.pk],
+        until=now + 30 * SECOND,
+        concurrency={learnt.pk: (3, "429", 7)},
+    )
+    give_up_ownership(
+        owner="a", next_starts={learnt.pk: None, unchanged.pk: None}, concurrency={learnt.pk: (5, "", None)}
+    )
+
+    rows = {
+        row.endpoint_id: (row.owner, row.concurrency_limit, row.concurrency_limited_by, row.concurrency_limited_at)
+        for row in EndpointSchedule.objects.all()
+    }
+    assert rows == {learnt.pk: ("", 5, "", None), unchanged.pk: ("", 4, "latency", 9)}
+
+
+def test_the_heartbeat_writes_no_concurrency_for_an_endpoint_another_owner_holds(backlog):
+    endpoint = backlog(1, adaptive_concurrency=True)
+    now = timezone.now()
+    _claim("a", at=now)
+
+    renew_ownership(
+        owner="b", endpoint_ids=[endpoint.pk], until=now + 30 * SECOND, concurrency={endpoint.pk: (3, "429", 7)}
+    )
+
+    assert EndpointSchedule.objects.get(endpoint=endpoint).concurrency_limit is None

@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+from deliveries.adaptive import START_LIMIT, Answer
 from deliveries.models import Delivery
 from deliveries.pacing import CIRCUIT_THRESHOLD, Signal
 from deliveries.services.claims import EndpointClaim
@@ -20,16 +21,29 @@ class Clock:
         return self.now
 
 
-def _endpoint(pk: str, *, max_in_flight: int = 8, rate_limit_per_s: int | None = None) -> Endpoint:
-    return Endpoint(id=pk, max_in_flight=max_in_flight, rate_limit_per_s=rate_limit_per_s)
+def _endpoint(
+    pk: str, *, max_in_flight: int = 8, rate_limit_per_s: int | None = None, adaptive: bool = False
+) -> Endpoint:
+    """Static limits unless ``adaptive`` (the pacing tests hold the ceiling; adaptive concurrency has its own)."""
+    return Endpoint(
+        id=pk, max_in_flight=max_in_flight, rate_limit_per_s=rate_limit_per_s, adaptive_concurrency=adaptive
+    )
 
 
 _next_id = iter(range(1, 10_000))
 
 
-def _claim(lanes: Lanes, endpoint: Endpoint, count: int, *, down_in_a_row: int = 0, next_start_at=None):
+def _claim(
+    lanes: Lanes,
+    endpoint: Endpoint,
+    count: int,
+    *,
+    down_in_a_row: int = 0,
+    next_start_at=None,
+    concurrency: tuple[int | None, str, int | None] = (None, "", None),
+):
     deliveries = [Delivery(id=next(_next_id), endpoint_id=endpoint.pk) for _ in range(count)]
-    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row)
+    claim = EndpointClaim(endpoint, [d.pk for d in deliveries], next_start_at, down_in_a_row, [], concurrency)
     starts = lanes.add([claim], Batch(to_send=deliveries, cancelled=[], secrets={endpoint.pk: []}), wall_now=WALL)
     return deliveries, [delivery.pk for delivery, _batch in starts]
 
@@ -139,3 +153,40 @@ def test_the_heartbeat_covers_every_leased_delivery_until_it_is_recorded():
     lanes.recorded([deliveries[0]])
     assert {d.pk for d in lanes.heartbeat()[0]} == {d.pk for d in deliveries[1:]}
     assert not lanes.wait_recorded(timeout=0)
+
+
+# --- adaptive concurrency in the lanes ------------------------------------------------------------------------
+FAST = Answer(200, "", 5)
+
+
+def test_an_adaptive_lane_starts_at_the_start_limit_and_each_fast_success_at_the_limit_lets_one_more_go():
+    lanes = Lanes(senders=64, clock=Clock())
+    deliveries, started = _claim(lanes, _endpoint("ep_a", max_in_flight=8, adaptive=True), 10)
+
+    assert started == [d.pk for d in deliveries[:START_LIMIT]]
+    # The first started with one open (below the limit): its success frees its slot only.
+    assert [d.pk for d, _ in lanes.answered(deliveries[0], Signal.UP, FAST)] == [deliveries[2].pk]
+    # The second started at the limit: slow start adds one, so two go.
+    assert [d.pk for d, _ in lanes.answered(deliveries[1], Signal.UP, FAST)] == [d.pk for d in deliveries[3:5]]
+    assert lanes.limits() == {"ep_a": 3}
+
+
+def test_a_429_halves_an_adaptive_lane_and_the_limit_is_what_the_schedule_gets_written():
+    lanes = Lanes(senders=64, clock=Clock())
+    deliveries, _ = _claim(lanes, _endpoint("ep_a", max_in_flight=8, adaptive=True), 20, concurrency=(6, "", None))
+    assert lanes.limits() == {"ep_a": 6}  # where the last owner left it
+
+    assert lanes.answered(deliveries[5], Signal.UP, Answer(429, "", 5)) == []  # 5 still open: above the new 3
+    assert lanes.limits() == {"ep_a": 3}
+    assert lanes.unwritten_concurrency() == {"ep_a": (3, "429", 6)}
+    lanes.concurrency_written({"ep_a": (3, "429", 6)})
+    assert lanes.unwritten_concurrency() == {}
+
+
+def test_a_lane_whose_endpoint_stops_adapting_goes_to_its_max_in_flight():
+    lanes = Lanes(senders=64, clock=Clock())
+    _claim(lanes, _endpoint("ep_a", max_in_flight=8, adaptive=True), 1, concurrency=(3, "429", 6))
+    _claim(lanes, _endpoint("ep_a", max_in_flight=8, adaptive=False), 1)
+
+    assert lanes.limits() == {"ep_a": 8}
+    assert lanes.unwritten_concurrency() == {}  # nothing learnt to write
