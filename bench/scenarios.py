@@ -1,9 +1,9 @@
 """Benchmark scenarios the shared harness does not run: fan-out, isolation, backlog drain,
 per-endpoint scheduling (noisy neighbour, slow endpoint, rate limit on two nodes, down endpoint),
-batch publishing, ordering keys, and payload shapes in a fan-out.
+batch publishing, ordering keys, payload shapes in a fan-out, and adaptive concurrency.
 
     .venv/bin/python -m bench.scenarios [--only fanout,isolation,backlog,noisy,slow,rate,down,batch,ordered,
-                                                fanout_shapes]
+                                                fanout_shapes,adaptive]
 
 Same database, broker and worker command as bench/webhookhub.json (PostgreSQL
 ``bench_webhookhub``, Redis db 3, ``celery worker -P prefork -c 2`` plus beat), and the
@@ -571,6 +571,55 @@ def ordered(platform: Platform, count: int = 2000, keys: int = 20, rate: float =
     return results
 
 
+def _crowded_run(platform: Platform, *, adaptive: bool, events: int, limit_open: int, service_s: float) -> dict:
+    """``events`` to one endpoint (``max_in_flight`` 32, retries after 1 s) at a receiver that answers 429 whenever
+    more than ``limit_open`` requests are open and otherwise takes ``service_s``: until all succeeded."""
+    from bench.common import message_data
+    from deliveries.models import Delivery, DeliveryStatus
+    from subscriptions.models import Endpoint
+    from tests.support.load_receiver import LoadReceiver
+    from webhookhub import publish_many
+
+    receiver = LoadReceiver(lambda open_: (429, 0.0) if open_ > limit_open else (200, service_s)).start()
+    try:
+        tenant = _tenant_with_endpoints([receiver.url()], max_in_flight=32, adaptive_concurrency=adaptive)
+        Endpoint.objects.filter(tenant=tenant).update(retry_schedule=[1] * 20)
+        run = uuid.uuid4().hex[:8]
+        for first in range(0, events, 100):
+            items = [{"type": "message.received", "data": message_data(run, i)} for i in range(first, first + 100)]
+            publish_many(tenant=tenant, events=items)
+        platform.start_workers()
+        succeeded = Delivery.objects.filter(endpoint__tenant=tenant, status=DeliveryStatus.SUCCEEDED)
+        done = _wait(lambda: succeeded.count() >= events, 300, 0.25)
+        platform.stop_workers()
+    finally:
+        receiver.stop()
+    arrivals = receiver.arrivals
+    answered = [arrival for arrival in arrivals if arrival.status == 200]
+    seconds = answered[-1].at - arrivals[0].at if answered else None
+    capacity = limit_open / service_s
+    return {
+        "adaptive_concurrency": adaptive,
+        "all_delivered": bool(done),
+        "requests": len(arrivals),
+        "share_429": round(sum(arrival.status == 429 for arrival in arrivals) / max(1, len(arrivals)), 4),
+        "seconds": round(seconds, 2) if seconds else None,
+        "throughput_per_s": round(len(answered) / seconds, 1) if seconds else None,
+        "receiver_capacity_per_s": capacity,
+        "share_of_capacity": round(len(answered) / seconds / capacity, 3) if seconds else None,
+        "most_open_at_receiver": max((arrival.open for arrival in arrivals), default=0),
+    }
+
+
+def adaptive(platform: Platform, events: int = 2000, limit_open: int = 4, service_s: float = 0.02) -> dict:
+    """Adaptive concurrency: 2,000 events to an endpoint with ``max_in_flight`` 32 at a receiver that answers 429
+    above 4 open requests (20 ms each otherwise: 200/s at most), with adaptive concurrency and without."""
+    return {
+        "with": _crowded_run(platform, adaptive=True, events=events, limit_open=limit_open, service_s=service_s),
+        "without": _crowded_run(platform, adaptive=False, events=events, limit_open=limit_open, service_s=service_s),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="fanout,isolation,backlog")
@@ -617,6 +666,7 @@ SCHEDULING = {
     "batch": batch,
     "ordered": ordered,
     "fanout_shapes": fanout_shapes,
+    "adaptive": adaptive,
 }
 
 if __name__ == "__main__":
