@@ -574,16 +574,18 @@ def ordered(platform: Platform, count: int = 2000, keys: int = 20, rate: float =
 def _crowded_run(platform: Platform, *, adaptive: bool, events: int, limit_open: int, service_s: float) -> dict:
     """``events`` to one endpoint (``max_in_flight`` 32, retries after 1 s) at a receiver that answers 429 whenever
     more than ``limit_open`` requests are open and otherwise takes ``service_s``: until all succeeded."""
+    from django.db.models import Max
+
     from bench.common import message_data
-    from deliveries.models import Delivery, DeliveryStatus
+    from deliveries.models import Attempt, Delivery, DeliveryStatus
     from subscriptions.models import Endpoint
     from tests.support.load_receiver import LoadReceiver
     from webhookhub import publish_many
 
     receiver = LoadReceiver(lambda open_: (429, 0.0) if open_ > limit_open else (200, service_s)).start()
     try:
-        tenant = _tenant_with_endpoints([receiver.url()], max_in_flight=32, adaptive_concurrency=adaptive)
-        Endpoint.objects.filter(tenant=tenant).update(retry_schedule=[1] * 20)
+        tenant = _tenant_with_endpoints([receiver.url()], max_in_flight=32)
+        Endpoint.objects.filter(tenant=tenant).update(adaptive_concurrency=adaptive, retry_schedule=[1] * 20)
         run = uuid.uuid4().hex[:8]
         for first in range(0, events, 100):
             items = [{"type": "message.received", "data": message_data(run, i)} for i in range(first, first + 100)]
@@ -596,17 +598,28 @@ def _crowded_run(platform: Platform, *, adaptive: bool, events: int, limit_open:
         receiver.stop()
     arrivals = receiver.arrivals
     answered = [arrival for arrival in arrivals if arrival.status == 200]
-    seconds = answered[-1].at - arrivals[0].at if answered else None
     capacity = limit_open / service_s
+    # While the backlog lasted: from the first request to the last first attempt (what follows is retries of
+    # 429s, a second later each, with the receiver mostly idle).
+    last_first = Attempt.objects.filter(delivery__endpoint__tenant=tenant, number=1).aggregate(at=Max("started_at"))
+    backlog_end = last_first["at"].timestamp() if last_first["at"] else arrivals[-1].wall
+    while_backlog = [arrival for arrival in answered if arrival.wall <= backlog_end + service_s]
+    backlog_s = backlog_end - arrivals[0].wall
+    total_s = answered[-1].at - arrivals[0].at if answered else 0.0
     return {
         "adaptive_concurrency": adaptive,
         "all_delivered": bool(done),
         "requests": len(arrivals),
         "share_429": round(sum(arrival.status == 429 for arrival in arrivals) / max(1, len(arrivals)), 4),
-        "seconds": round(seconds, 2) if seconds else None,
-        "throughput_per_s": round(len(answered) / seconds, 1) if seconds else None,
         "receiver_capacity_per_s": capacity,
-        "share_of_capacity": round(len(answered) / seconds / capacity, 3) if seconds else None,
+        "backlog_seconds": round(backlog_s, 2),
+        "throughput_while_backlog_per_s": round(len(while_backlog) / backlog_s, 1) if backlog_s > 0 else None,
+        "share_of_capacity_while_backlog": round(len(while_backlog) / backlog_s / capacity, 3)
+        if backlog_s > 0
+        else None,
+        "seconds_until_all_succeeded": round(total_s, 2),
+        "throughput_overall_per_s": round(len(answered) / total_s, 1) if total_s else None,
+        "mean_open_at_receiver": round(sum(arrival.open for arrival in answered) / max(1, len(answered)), 2),
         "most_open_at_receiver": max((arrival.open for arrival in arrivals), default=0),
     }
 

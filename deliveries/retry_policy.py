@@ -1,13 +1,42 @@
 """The one place that decides success, retry or final failure for an attempt. Pure: no I/O."""
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from deliveries.models import AttemptOutcome
 
 RETRY_AFTER_STATUSES = frozenset({429, 503})
+logger = logging.getLogger(__name__)
+_warned_missing: set[str] = set()  # schedule names already logged as gone, once per process
+
+
+def schedule_for(retry_schedule: list[float] | str | None, config: dict[str, Any]) -> tuple[float, ...]:
+    """The delays an endpoint's ``retry_schedule`` stands for: None, the deployment's ``RETRY_SCHEDULE``; a name,
+    that operator-defined schedule (``RETRY_SCHEDULES``); a list, itself. A name the operator has since removed
+    falls back to the deployment's schedule (logged once per name and process): deliveries keep being retried.
+
+    Read at every decision, so a changed schedule (the endpoint's or the operator's) applies to the next retry
+    decision of deliveries already pending; one past the new schedule's end fails at its next failure.
+    """
+    if retry_schedule is None:
+        return tuple(config["RETRY_SCHEDULE"])
+    if isinstance(retry_schedule, str):
+        named = config.get("RETRY_SCHEDULES", {})
+        if retry_schedule in named:
+            return tuple(named[retry_schedule])
+        if retry_schedule not in _warned_missing:
+            _warned_missing.add(retry_schedule)
+            logger.warning(
+                "Retry schedule %r is no longer defined (WEBHOOKHUB RETRY_SCHEDULES); endpoints that chose it are "
+                "retried on the deployment's RETRY_SCHEDULE.",
+                retry_schedule,
+            )
+        return tuple(config["RETRY_SCHEDULE"])
+    return tuple(retry_schedule)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,40 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Min
 
+from deliveries.adaptive import START_LIMIT, Trouble
 from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from subscriptions.models import Endpoint
 
 logger = logging.getLogger(__name__)
+
+# What cut an endpoint's adaptive limit, as people read it ("limited by: 429s at 7").
+LIMITED_BY_WORDS: dict[str, str] = {
+    Trouble.TOO_MANY.value: "429s",
+    Trouble.UNAVAILABLE.value: "503s",
+    Trouble.TIMEOUT.value: "timeouts",
+    Trouble.REFUSED.value: "refused connections",
+    Trouble.LATENCY.value: "slow answers",
+}
+
+
+def concurrency_text(
+    *, adaptive: bool, ceiling: int, limit: int | None, limited_by: str = "", limited_at: int | None = None
+) -> str:
+    """How many requests the endpoint gets at once and why, in words (API summary, admin, dashboard).
+
+    ``limit`` etc. are the schedule's ``concurrency_*`` as the owner last wrote them (``deliveries.adaptive``);
+    a limit above the ceiling (``max_in_flight`` lowered since) counts as the ceiling, as the owner clamps it.
+    """
+    if not adaptive:
+        return f"up to {ceiling} at a time (fixed)"
+    if limit is None:
+        return f"starts at {min(START_LIMIT, ceiling)} at a time, up to {ceiling}"
+    if limit >= ceiling:
+        return f"sending up to {ceiling} at a time (its ceiling)"
+    if limited_by:
+        cause = LIMITED_BY_WORDS.get(limited_by, limited_by)
+        return f"sending {limit} at a time, limited by: {cause}" + ("" if limited_at is None else f" at {limited_at}")
+    return f"ramping up: {limit} at a time of up to {ceiling}"
 
 
 @dataclass(frozen=True)
@@ -25,14 +55,33 @@ class SchedulingState:
     circuit_open_since: datetime | None
     next_probe_at: datetime | None
     down_in_a_row: int
+    adaptive: bool  # Endpoint.adaptive_concurrency: the limit adapts to the answers, under max_in_flight
+    concurrency_limit: int | None  # as the owner last wrote it; None: not learnt yet (starts at START_LIMIT)
+    limited_by: str  # what last cut it ("429", "503", "timeout", "refused", "latency"), "" if nothing holds it
+    limited_at: int | None  # requests open when that answer came
+
+    @property
+    def concurrency(self) -> str:
+        return concurrency_text(
+            adaptive=self.adaptive,
+            ceiling=self.max_in_flight,
+            limit=self.concurrency_limit,
+            limited_by=self.limited_by,
+            limited_at=self.limited_at,
+        )
 
     @property
     def summary(self) -> str:
+        """What holds it back first (an open circuit, a pause), then its deliveries and its concurrency."""
+        held = ""
         if self.circuit_open_since is not None:
-            return f"circuit open since {self.circuit_open_since:%Y-%m-%d %H:%M:%S} UTC"
-        if self.paused_until is not None:
-            return f"paused until {self.paused_until:%Y-%m-%d %H:%M:%S} UTC ({self.pause_reason})"
-        return f"{self.leased} being sent (up to {self.max_in_flight} at once), {self.pending} pending"
+            held = f"circuit open since {self.circuit_open_since:%Y-%m-%d %H:%M:%S} UTC"
+            if self.next_probe_at is not None:
+                held += f", next probe {self.next_probe_at:%H:%M:%S} UTC"
+        elif self.paused_until is not None:
+            held = f"paused until {self.paused_until:%Y-%m-%d %H:%M:%S} UTC ({self.pause_reason})"
+        parts = [held, f"{self.leased} being sent, {self.pending} pending", self.concurrency]
+        return "; ".join(part for part in parts if part)
 
 
 def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
@@ -49,6 +98,10 @@ def scheduling_state(endpoint: Endpoint, *, now: datetime) -> SchedulingState:
         circuit_open_since=schedule.circuit_opened_at,
         next_probe_at=schedule.next_probe_at if schedule.circuit_opened_at else None,
         down_in_a_row=schedule.down_in_a_row,
+        adaptive=endpoint.adaptive_concurrency,
+        concurrency_limit=schedule.concurrency_limit,
+        limited_by=schedule.concurrency_limited_by,
+        limited_at=schedule.concurrency_limited_at,
     )
 
 

@@ -53,6 +53,9 @@ DEFAULTS: dict[str, Any] = {
     # auto-disable period (each once per failing spell; points at or past the period are left out).
     "DISABLE_WARNING_AFTER_SECONDS": 3600,
     "DISABLE_WARNING_SHARES": [0.5, 0.9],
+    # The deployment's public address (scheme, host, port; e.g. https://webhooks.example.com), for links in
+    # e-mails; empty: the e-mails carry none.
+    "PUBLIC_URL": "",
     "SECRET_ROTATION_GRACE_SECONDS": 24 * 3600,
     "USER_AGENT": "webhookhub/0.1",
     # Inbound triggers: requests per minute per trigger unless the trigger sets its own.

@@ -3,3 +3,4 @@
 DRAIN_TASK = "deliveries.drain"
 SWEEP_TASK = "deliveries.sweep"
 NOTIFY_DISABLED_TASK = "subscriptions.notify_endpoint_disabled"
+NOTIFY_DISABLE_WARNING_TASK = "subscriptions.notify_disable_warning"

@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from accounts.models import Tenant
 from ground.conf import setting
 from ground.model_fields import concrete_field
-from ground.task_names import NOTIFY_DISABLED_TASK
+from ground.task_names import NOTIFY_DISABLE_WARNING_TASK, NOTIFY_DISABLED_TASK
 from subscriptions import validation
 from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret, PayloadFormat
 from subscriptions.selectors import tenant_admin_emails
@@ -62,12 +62,16 @@ def create_endpoint(
     payload_format: str = PayloadFormat.STANDARD,
     payload_shape: str = "",
     verification: str | None = None,
+    retry_schedule: list[float] | str | None = None,
+    auto_disable_after_seconds: int | None = None,
+    adaptive_concurrency: bool = True,
     created_by: Any = None,
 ) -> CreatedEndpoint:
     """Validate everything first (ValidationError naming the field), then write endpoint and secret (and a
     Heymarket endpoint's verification token).
 
-    ``max_in_flight`` None is the model field's default; ``verification`` None, the format's default.
+    ``max_in_flight`` None is the model field's default; ``verification`` None, the format's default;
+    ``retry_schedule`` and ``auto_disable_after_seconds`` None, the deployment's.
     """
     if max_in_flight is None:
         max_in_flight = concrete_field(Endpoint, "max_in_flight").default
@@ -98,6 +102,9 @@ def create_endpoint(
         payload_shape=payload_shape,
         verification=verification,
         verification_token=token,
+        retry_schedule=validation.clean_retry_schedule(retry_schedule),
+        auto_disable_after_seconds=validation.clean_auto_disable_after(auto_disable_after_seconds),
+        adaptive_concurrency=validation.clean_adaptive_concurrency(adaptive_concurrency),
         created_by=created_by,
     )
     secret = generate_secret()
@@ -164,6 +171,21 @@ def restart_failing_clock(endpoint: Endpoint) -> None:
     EndpointHealth.objects.filter(endpoint=endpoint).update(failing_since=None)
 
 
+ENABLE_THROUGH_TEST = (
+    "A disabled endpoint is not enabled by changing this field: enable it with POST "
+    '/api/v1/endpoints/{id}/enable/ (the admin\'s "Enable (after a test event)" button), which sends it a '
+    'test event first and enables it only if it answers 2xx, or force it with {"force": true}.'
+)
+
+
+def refuse_enabling(endpoint: Endpoint, *, enabled: bool) -> None:
+    """ValidationError (on ``enabled``) when a write would enable a disabled endpoint: that goes through its
+    enable action (``deliveries.services.enabling``), so a still-broken endpoint does not get its backlog again.
+    Disabling stays a plain write."""
+    if enabled and not endpoint.enabled:
+        raise ValidationError({"enabled": ENABLE_THROUGH_TEST.replace("{id}", endpoint.pk or "{id}")})
+
+
 def notify_endpoint_disabled(*, endpoint: Endpoint, reason: str) -> int:
     """E-mail the tenant's admins that the endpoint was disabled; returns how many messages went out."""
     recipients = tenant_admin_emails(endpoint.tenant)
@@ -204,6 +226,9 @@ def update_endpoint(
     payload_format: str = _UNSET,
     payload_shape: str = _UNSET,
     verification: str = _UNSET,
+    retry_schedule: list[float] | str | None = _UNSET,
+    auto_disable_after_seconds: int | None = _UNSET,
+    adaptive_concurrency: bool = _UNSET,
 ) -> Endpoint:
     """Change what is given; validate all of it first (ValidationError naming the field).
 
@@ -235,16 +260,21 @@ def update_endpoint(
         endpoint.max_in_flight = validation.clean_max_in_flight(max_in_flight)
     if ordered is not _UNSET:
         endpoint.ordered = validation.clean_ordered(ordered)
+    if retry_schedule is not _UNSET:  # applies to the next retry decision of deliveries already pending too
+        endpoint.retry_schedule = validation.clean_retry_schedule(retry_schedule)
+    if auto_disable_after_seconds is not _UNSET:
+        endpoint.auto_disable_after_seconds = validation.clean_auto_disable_after(auto_disable_after_seconds)
+    if adaptive_concurrency is not _UNSET:
+        endpoint.adaptive_concurrency = validation.clean_adaptive_concurrency(adaptive_concurrency)
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)
     validation.check_headers_together(endpoint.custom_headers or {}, endpoint.auth_type, endpoint.auth)
     if enabled is not _UNSET and enabled != endpoint.enabled:
-        endpoint.enabled = enabled
-        endpoint.disabled_reason = "" if enabled else ADMIN_DISABLED_REASON
-        endpoint.disabled_at = None if enabled else timezone.now()
-        if enabled:
-            restart_failing_clock(endpoint)
+        refuse_enabling(endpoint, enabled=enabled)  # enabling is a test first: deliveries.services.enabling
+        endpoint.enabled = False
+        endpoint.disabled_reason = ADMIN_DISABLED_REASON
+        endpoint.disabled_at = timezone.now()
     endpoint.save()
     return endpoint
 
@@ -267,3 +297,18 @@ def _change_payload(
 def primary_secret(endpoint: Endpoint) -> str:
     """The newest signing secret (admins may read it again on purpose)."""
     return endpoint.secrets.order_by("-created_at", "-id")[0].secret  # every endpoint has one from creation
+
+
+def queue_disable_warning(*, endpoint_id: str, failing_since: datetime) -> None:
+    """When the caller's transaction commits, queue the e-mail warning the tenant's admins that the endpoint,
+    failing since ``failing_since``, will be disabled (``subscriptions.warnings``; the caller may be the
+    worker's recorder: no SMTP there)."""
+    spell = failing_since.isoformat()
+    transaction.on_commit(lambda: _queue_disable_warning(endpoint_id, spell))
+
+
+def _queue_disable_warning(endpoint_id: str, spell: str) -> None:
+    try:
+        current_app.send_task(NOTIFY_DISABLE_WARNING_TASK, args=[endpoint_id, spell])
+    except (KombuOperationalError, OSError) as exc:
+        logger.warning("Broker unreachable (%s): no e-mail warning about %s.", type(exc).__name__, endpoint_id)

@@ -1,5 +1,6 @@
 """Validation of endpoint settings; every error names its field (Django ValidationError dict)."""
 
+import math
 import re
 from typing import Any
 
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from events.envelope import unstorable_text
 from events.models import EventType
+from ground.conf import setting
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import HEYMARKET_TYPES, shape_problem
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
@@ -181,12 +183,103 @@ def clean_ordered(value: Any) -> bool:
     return value
 
 
+MAX_TIMEOUT_S = 60
+
+
 def clean_timeout(value: Any) -> float | None:
+    """The endpoint's total timeout per request (connect, send, wait for the answer); None: the deployment's."""
     if value is None:
         return None
-    if not isinstance(value, int | float) or not 0 < value <= 60:
-        raise ValidationError({"timeout_s": "The timeout must be a number of seconds between 0 and 60."})
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= MAX_TIMEOUT_S:
+        raise ValidationError({"timeout_s": f"The timeout must be a number of seconds between 0 and {MAX_TIMEOUT_S}."})
     return float(value)
+
+
+def clean_adaptive_concurrency(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError({"adaptive_concurrency": "Give true or false."})
+    return value
+
+
+def retry_schedule_names() -> list[str]:
+    """The schedules the operator defines (``WEBHOOKHUB["RETRY_SCHEDULES"]``), by name."""
+    return sorted(setting("RETRY_SCHEDULES"))
+
+
+def retry_delays_problem(delays: Any, config: dict[str, Any]) -> str | None:
+    """Why a list of retry delays is outside the operator's bounds (None: it is within them). Shared by the
+    endpoint's own schedule and the system check of the operator's schedules."""
+    most, low, high = (
+        config["RETRY_SCHEDULE_MAX_RETRIES"],
+        config["RETRY_DELAY_MIN_SECONDS"],
+        config["RETRY_DELAY_MAX_SECONDS"],
+    )
+    if not isinstance(delays, list | tuple):
+        return "must be a list of seconds"
+    if len(delays) > most:
+        return f"has {len(delays)} retries; at most {most} are allowed"
+    for number, delay in enumerate(delays, start=1):
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not math.isfinite(delay):
+            return f"retry {number}: {delay!r} is not a number of seconds"
+        if not low <= delay <= high:
+            return f"retry {number}: {_number(delay)} s is outside {_number(low)} to {_number(high)} seconds"
+    return None
+
+
+def clean_retry_schedule(value: Any) -> list[float] | str | None:
+    """An endpoint's retry schedule: None (the deployment's, ``RETRY_SCHEDULE``), the name of a schedule the
+    operator defines (``RETRY_SCHEDULES``), or its own list of seconds to wait after each failed attempt, within
+    the operator's bounds. ``[]`` is a choice too: one attempt, no retries (for events that are worthless late)."""
+    if value is None:
+        return None
+    names = retry_schedule_names()
+    if isinstance(value, str):
+        if value not in names:
+            available = ", ".join(names) if names else "none are defined"
+            raise ValidationError({"retry_schedule": f"Unknown schedule {value!r}; the schedules are: {available}."})
+        return value
+    if not isinstance(value, list | tuple):
+        raise ValidationError(
+            {
+                "retry_schedule": "Give a list of seconds to wait after each failed attempt, e.g. [10, 60, 600], "
+                f"the name of a schedule ({', '.join(names) or 'none are defined'}), or null for the deployment's."
+            }
+        )
+    config = {name: setting(name) for name in _RETRY_BOUNDS}
+    if problem := retry_delays_problem(value, config):
+        raise ValidationError({"retry_schedule": f"The retry schedule {problem}."})
+    return [int(delay) if float(delay).is_integer() else float(delay) for delay in value]
+
+
+_RETRY_BOUNDS = ("RETRY_SCHEDULE_MAX_RETRIES", "RETRY_DELAY_MIN_SECONDS", "RETRY_DELAY_MAX_SECONDS")
+
+
+def clean_auto_disable_after(value: Any) -> int | None:
+    """How long the endpoint may fail without a success before it is disabled; None: the deployment's period."""
+    if value is None:
+        return None
+    low, high = setting("AUTO_DISABLE_MIN_SECONDS"), setting("AUTO_DISABLE_MAX_SECONDS")
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(
+            {
+                "auto_disable_after_seconds": f"Give a whole number of seconds from {low} ({_span(low)}) to {high} "
+                f"({_span(high)}), or null for the deployment's period."
+            }
+        )
+    return value
+
+
+def _number(value: float) -> str:
+    """600, 2.5 (never 6e+05)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _span(seconds: float) -> str:
+    """A period as people say it: 1 h, 30 d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    return f"{_number(seconds)} s"
 
 
 def clean_payload(payload_format: Any, payload_shape: Any, verification: Any, event_types: list[str]) -> None:

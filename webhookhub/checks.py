@@ -30,3 +30,31 @@ def shared_cache_check(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register()
+def retry_schedules_check(app_configs, **kwargs):
+    """The deployment's retry schedule and every named one keep to the bounds an endpoint's own list must keep to
+    (an admin choosing a named schedule should not get what they could not type)."""
+    from subscriptions.validation import retry_delays_problem
+
+    config = {
+        name: setting(name)
+        for name in ("RETRY_SCHEDULE_MAX_RETRIES", "RETRY_DELAY_MIN_SECONDS", "RETRY_DELAY_MAX_SECONDS")
+    }
+    schedules = {"RETRY_SCHEDULE": setting("RETRY_SCHEDULE")}
+    schedules |= {f"RETRY_SCHEDULES[{name!r}]": delays for name, delays in setting("RETRY_SCHEDULES").items()}
+    bounds = (
+        f"at most {config['RETRY_SCHEDULE_MAX_RETRIES']} retries of {config['RETRY_DELAY_MIN_SECONDS']} to "
+        f"{config['RETRY_DELAY_MAX_SECONDS']} seconds each"
+    )
+    return [
+        Warning(
+            f"WEBHOOKHUB {where} {problem}.",
+            hint=f"Keep retry schedules to the bounds endpoints must keep to: {bounds} (RETRY_SCHEDULE_MAX_RETRIES, "
+            "RETRY_DELAY_MIN_SECONDS, RETRY_DELAY_MAX_SECONDS).",
+            id="webhookhub.W005",
+        )
+        for where, delays in schedules.items()
+        if (problem := retry_delays_problem(delays, config))
+    ]

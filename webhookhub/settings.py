@@ -8,7 +8,10 @@ refuses to start without a real SECRET_KEY, broker and encryption key.
 
 import base64
 import hashlib
+import json
+import math
 import os
+import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +50,60 @@ def _schema_mode(name: str) -> str:
     value = os.environ[name].strip().lower()
     if value not in ("off", "warn", "enforce"):
         raise ImproperlyConfigured(f"{name} must be off, warn or enforce, not {value!r}.")
+    return value
+
+
+def _retry_schedules(name: str) -> dict[str, list[float]]:
+    """A JSON object of schedule name to a list of seconds, e.g. {"quick": [5, 30, 120], "none": []}."""
+    example = 'e.g. {"quick": [5, 30, 120], "patient": [60, 3600, 86400]}'
+    try:
+        value = json.loads(os.environ[name])
+    except ValueError as exc:
+        problem = f"{name} must be a JSON object of name to a list of seconds, {example}: {exc}."
+        raise ImproperlyConfigured(problem) from exc
+    if not isinstance(value, dict) or not value:
+        raise ImproperlyConfigured(f"{name} must be a non-empty JSON object of name to a list of seconds, {example}.")
+    for schedule, delays in value.items():
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", schedule):
+            raise ImproperlyConfigured(
+                f"{name}: {schedule!r} is not a schedule name (lower-case letters, digits, - and _; at most 40)."
+            )
+        if not isinstance(delays, list) or not all(
+            isinstance(delay, int | float) and not isinstance(delay, bool) and math.isfinite(delay) for delay in delays
+        ):
+            raise ImproperlyConfigured(f"{name}: {schedule!r} must be a list of seconds, {example}.")
+    return value
+
+
+def _non_negative_int(name: str) -> int:
+    value = os.environ[name].strip()
+    if not value.isdigit():
+        raise ImproperlyConfigured(f"{name} must be a whole number of seconds (0 or more), not {value!r}.")
+    return int(value)
+
+
+def _shares(name: str) -> list[float]:
+    """Comma-separated shares of a period, each above 0 and below 1, e.g. 0.5,0.9; empty: none."""
+    shares = []
+    for item in _env_list(name):
+        try:
+            share = float(item)
+        except ValueError:
+            share = math.nan
+        if not 0 < share < 1:
+            raise ImproperlyConfigured(
+                f"{name} must be shares between 0 and 1, comma-separated (e.g. 0.5,0.9), not {item!r}."
+            )
+        shares.append(share)
+    return shares
+
+
+def _public_url(name: str) -> str:
+    value = os.environ[name].strip().rstrip("/")
+    if value and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", value):
+        raise ImproperlyConfigured(
+            f"{name} must be an http(s) URL such as https://webhooks.example.com, not {value!r}."
+        )
     return value
 
 
@@ -279,6 +336,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "webhookhub.web.api.schema.add_error_responses",
+        "webhookhub.web.api.schema.forbid_additional_properties",
     ],
     "ENUM_NAME_OVERRIDES": {
         "DeliveryStatusEnum": "deliveries.models.DeliveryStatus",
@@ -354,6 +412,7 @@ WEBHOOKHUB: dict[str, object] = {
 _optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "ALLOW_PRIVATE_NETWORKS": ("WEBHOOKHUB_ALLOW_PRIVATE_NETWORKS", _env_list),
     "RETRY_SCHEDULE": ("WEBHOOKHUB_RETRY_SCHEDULE", lambda name: [float(v) for v in _env_list(name)]),
+    "RETRY_SCHEDULES": ("WEBHOOKHUB_RETRY_SCHEDULES", _retry_schedules),
     "SWEEP_INTERVAL_SECONDS": ("WEBHOOKHUB_SWEEP_INTERVAL_SECONDS", lambda name: float(os.environ[name])),
     "SEND_LEASE_SECONDS": ("WEBHOOKHUB_SEND_LEASE_SECONDS", lambda name: float(os.environ[name])),
     "AUTO_DISABLE_AFTER_SECONDS": ("WEBHOOKHUB_AUTO_DISABLE_AFTER_SECONDS", lambda name: float(os.environ[name])),
@@ -365,12 +424,18 @@ _optional_env: dict[str, tuple[str, Callable[[str], object]]] = {
     "METRICS_TOKEN": ("WEBHOOKHUB_METRICS_TOKEN", lambda name: _metrics_token(name)),
     "METRICS_TENANT_LABELS": ("WEBHOOKHUB_METRICS_TENANT_LABELS", lambda name: _env_bool(name, False)),
     "WAKE_UP": ("WEBHOOKHUB_WAKE_UP", lambda name: _wake_up(name)),
+    "DISABLE_WARNING_AFTER_SECONDS": ("WEBHOOKHUB_DISABLE_WARNING_AFTER_SECONDS", _non_negative_int),
+    "DISABLE_WARNING_SHARES": ("WEBHOOKHUB_DISABLE_WARNING_SHARES", _shares),
+    "PUBLIC_URL": ("WEBHOOKHUB_PUBLIC_URL", _public_url),
 }
 for _key, (_name, _parse) in _optional_env.items():
     if _name in os.environ:
         WEBHOOKHUB[_key] = _parse(_name)
 if WEBHOOKHUB.get("WAKE_UP") == "notify" and "postgresql" not in DATABASES["default"]["ENGINE"]:
     raise ImproperlyConfigured("WEBHOOKHUB_WAKE_UP=notify needs PostgreSQL (LISTEN/NOTIFY); use auto or broker.")
+if not PRODUCTION and "PUBLIC_URL" not in WEBHOOKHUB:
+    # Links in e-mails lead to the local web process (scripts/run); production links only where it is set.
+    WEBHOOKHUB["PUBLIC_URL"] = f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
 if not PRODUCTION and "ALLOW_PRIVATE_NETWORKS" not in WEBHOOKHUB:
     # The local demo delivers to a receiver on this machine.
     WEBHOOKHUB["ALLOW_PRIVATE_NETWORKS"] = ["127.0.0.0/8", "::1/128"]

@@ -23,7 +23,7 @@ from deliveries.models import (
     lease_held,
 )
 from deliveries.numbers.tallying import ATTEMPT_COUNTERS
-from deliveries.selectors import blocked_keys
+from deliveries.selectors import LIMITED_BY_WORDS, blocked_keys
 from ground.conf import setting
 from subscriptions.models import Endpoint
 
@@ -53,6 +53,7 @@ class Snapshot:
     lag_seconds: dict[str, float]  # the oldest due delivery nobody is sending, of a sendable endpoint
     endpoints: dict[tuple[str, str], int]  # (tenant, state)
     ordering_keys_blocked: dict[str, int]  # keys waiting longer than ORDERING_BLOCKED_AFTER_SECONDS
+    concurrency_limited: dict[tuple[str, str], int]  # (tenant, what cut the limit): held below the ceiling
 
 
 class _Labels:
@@ -145,6 +146,26 @@ def _endpoints(label: _Labels, now: datetime) -> dict[tuple[str, str], int]:
     return _by_state(label.rows(Endpoint.objects.all(), "tenant_id", **counts), ENDPOINT_STATES)
 
 
+def _concurrency_limited(label: _Labels) -> dict[tuple[str, str], int]:
+    """Enabled adaptive endpoints whose limit (as the owner last wrote it) is below their ``max_in_flight``
+    because of what last cut it, by that cause; one that is only ramping up (nothing cut it) is not counted."""
+    below_ceiling = Q(
+        enabled=True,
+        adaptive_concurrency=True,
+        schedule__concurrency_limit__isnull=False,
+        schedule__concurrency_limit__lt=F("max_in_flight"),
+    )
+    counts = {
+        f"by_{cause}": Count("pk", filter=below_ceiling & Q(schedule__concurrency_limited_by=cause))
+        for cause in LIMITED_BY_WORDS
+    }
+    result: dict[tuple[str, str], int] = {}
+    for key, row in label.rows(Endpoint.objects.all(), "tenant_id", **counts):
+        for cause in LIMITED_BY_WORDS:
+            result[(key, cause)] = result.get((key, cause), 0) + row[f"by_{cause}"]
+    return result
+
+
 def _blocked(label: _Labels, now: datetime) -> dict[str, int]:
     """Ordering keys blocked longer than the setting, by tenant label."""
     keys = blocked_keys(now=now, older_than_seconds=setting("ORDERING_BLOCKED_AFTER_SECONDS"))
@@ -166,4 +187,5 @@ def snapshot(*, now: datetime, by_tenant: bool) -> Snapshot:
         lag_seconds=_lag(label, now),
         endpoints=_endpoints(label, now),
         ordering_keys_blocked=_blocked(label, now),
+        concurrency_limited=_concurrency_limited(label),
     )

@@ -26,7 +26,7 @@ from django.utils import timezone
 from deliveries.models import Attempt, AttemptOutcome, Delivery, DeliveryStatus
 from deliveries.numbers.tallying import attempts_statement, rollups_statement, tally
 from deliveries.pacing import Signal, SignalAt
-from deliveries.retry_policy import Decision, decide
+from deliveries.retry_policy import Decision, decide, schedule_for
 from deliveries.services.circuits import health_statement, health_unmoved_by_success, record_signals, signals_of
 from deliveries.services.sending import SendResult, retry_after, signal_of_sent
 from ground import raw_insert
@@ -35,6 +35,7 @@ from ground.db import bound_cursor
 from ground.statements import CheckFailed, check, execute_atomically, execute_together
 from subscriptions.health import RequestsSeen, disable_failing, requests_statement
 from subscriptions.services import disable_endpoint
+from subscriptions.warnings import warn_due
 
 _DELIVERY_FIELDS = {field.attname: field for field in Delivery._meta.concrete_fields}
 _ATTEMPT_COLUMNS = [field.attname for field in Attempt._meta.concrete_fields if not field.primary_key]
@@ -153,6 +154,7 @@ def _write_step_by_step(recorded: Recorded) -> tuple[list[Outcome], int]:
                 ]
             )
             disable_failing(seen, clocks, now=now)  # auto-disable past the period
+            warn_due(seen, clocks, now=now)  # warn before it (a round trip only when a warning is due)
             # Pauses and circuits, with the slots these free: a circuit opens before anyone can claim them for a
             # dead endpoint.
             record_signals(signals, now=now, current=schedules)
@@ -227,7 +229,7 @@ def _outcome(sent: SendResult, now: datetime, config: dict[str, Any]) -> Outcome
         status_code=result.status_code,
         retry_after=retry_after(sent),
         now=now,
-        schedule=config["RETRY_SCHEDULE"],
+        schedule=schedule_for(delivery.endpoint.retry_schedule, config),  # the endpoint's own, or the deployment's
         jitter=config["RETRY_JITTER"],
         retry_after_cap=config["RETRY_AFTER_MAX_SECONDS"],
     )

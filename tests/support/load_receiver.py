@@ -16,6 +16,7 @@ class _Server(ThreadingHTTPServer):
 @dataclass(frozen=True)
 class Arrival:
     at: float  # time.monotonic() when its headers were in
+    wall: float  # time.time() then (to compare with times the database holds)
     open: int  # requests open at the receiver then, itself included
     status: int
 
@@ -46,7 +47,7 @@ class LoadReceiver:
                 with receiver._lock:
                     receiver._open += 1
                     status, seconds = receiver.answer(receiver._open)
-                    receiver.arrivals.append(Arrival(time.monotonic(), receiver._open, status))
+                    receiver.arrivals.append(Arrival(time.monotonic(), time.time(), receiver._open, status))
                 time.sleep(seconds)
                 with receiver._lock:
                     receiver._open -= 1

@@ -225,3 +225,55 @@ def test_a_short_metrics_token_is_refused_at_start(monkeypatch):
     monkeypatch.setenv("WEBHOOKHUB_METRICS_TOKEN", "short")
     with pytest.raises(ImproperlyConfigured, match="WEBHOOKHUB_METRICS_TOKEN must be at least 16 characters"):
         project_settings._metrics_token("WEBHOOKHUB_METRICS_TOKEN")
+
+
+def _adaptive_endpoint(tenant, *, ceiling: int = 8, limit=None, limited_by: str = "", adaptive: bool = True):
+    endpoint = make_endpoint(tenant, URL, max_in_flight=ceiling).endpoint
+    if not adaptive:
+        endpoint.adaptive_concurrency = False
+        endpoint.save(update_fields=["adaptive_concurrency"])
+    EndpointSchedule.objects.create(
+        endpoint=endpoint, concurrency_limit=limit, concurrency_limited_by=limited_by, concurrency_limited_at=limit
+    )
+    return endpoint
+
+
+def test_endpoints_held_below_their_ceiling_by_adaptive_concurrency_by_cause(metrics_on, tenant):
+    _adaptive_endpoint(tenant, limit=3, limited_by="429")
+    _adaptive_endpoint(tenant, limit=1, limited_by="429")
+    _adaptive_endpoint(tenant, limit=2, limited_by="latency")
+    _adaptive_endpoint(tenant, limit=8, limited_by="429")  # back at its ceiling: not held below it
+    _adaptive_endpoint(tenant, limit=4)  # ramping up: nothing cut it
+    _adaptive_endpoint(tenant, limit=None)  # not learnt yet
+    _adaptive_endpoint(tenant, limit=2, limited_by="timeout", adaptive=False)  # a fixed limit: stale values
+    disable_endpoint(endpoint=_adaptive_endpoint(tenant, limit=1, limited_by="refused"), reason="test")
+
+    samples = scrape()
+
+    counts = {
+        cause: value(samples, "webhookhub_endpoints_concurrency_limited", limited_by=cause)
+        for cause in ("429", "503", "timeout", "refused", "latency")
+    }
+    assert counts == {"429": 2, "503": 0, "timeout": 0, "refused": 0, "latency": 1}
+
+
+def test_endpoints_concurrency_limited_has_help_and_type_lines(metrics_on):
+    body = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content.decode()
+
+    assert "# HELP webhookhub_endpoints_concurrency_limited Enabled endpoints whose adaptive concurrency" in body
+    assert "# TYPE webhookhub_endpoints_concurrency_limited gauge" in body
+    assert 'webhookhub_endpoints_concurrency_limited{limited_by="429"} 0.0' in body
+
+
+def test_endpoints_concurrency_limited_split_by_tenant_when_tenant_labels_are_on(metrics_on, settings, tenant):
+    other = TenantFactory(slug="other-co")
+    _adaptive_endpoint(tenant, limit=2, limited_by="503")
+    _adaptive_endpoint(other, limit=2, limited_by="503")
+    _adaptive_endpoint(other, limit=3, limited_by="503")
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "METRICS_TENANT_LABELS": True}
+
+    samples = scrape()
+
+    assert value(samples, "webhookhub_endpoints_concurrency_limited", tenant=tenant.slug, limited_by="503") == 1
+    assert value(samples, "webhookhub_endpoints_concurrency_limited", tenant="other-co", limited_by="503") == 2
+    assert value(samples, "webhookhub_endpoints_concurrency_limited", tenant="other-co", limited_by="429") == 0

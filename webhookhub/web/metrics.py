@@ -104,7 +104,15 @@ class _Families:
         )
         for key, value in numbers.ordering_keys_blocked.items():
             keys_blocked.add_metric(self.values(key), value)
-        return [events, created, violations, attempts, duration, pending, lag, endpoints, keys_blocked]
+        limited = GaugeMetricFamily(
+            "webhookhub_endpoints_concurrency_limited",
+            "Enabled endpoints whose adaptive concurrency holds them below their max_in_flight, by what last cut "
+            "the limit: 429, 503, timeout, refused (connections), latency (answers slower than their baseline).",
+            labels=self.labels("limited_by"),
+        )
+        for (key, cause), value in numbers.concurrency_limited.items():
+            limited.add_metric(self.values(key, cause), value)
+        return [events, created, violations, attempts, duration, pending, lag, endpoints, keys_blocked, limited]
 
 
 def _seconds(milliseconds: int) -> str:

@@ -358,17 +358,17 @@ def test_the_change_page_shows_since_when_the_endpoint_has_been_failing(tenant_a
     assert f"{health.failing_since:%Y-%m-%d %H:%M} UTC" in page
 
 
-def test_ticking_enabled_in_the_form_clears_the_failing_streak(tenant_admin, tenant):
+def test_ticking_enabled_in_the_form_does_not_enable_a_disabled_endpoint(tenant_admin, tenant):
     endpoint = endpoint_for(tenant)
     failing_for(endpoint, timedelta(days=6))
     disable_endpoint(endpoint=endpoint, reason="No successful delivery since ...", notify=False)
+    before = db_state()
 
     response = _change(tenant_admin, endpoint, enabled="on")
 
-    assert response.status_code == 302
-    endpoint.refresh_from_db()
-    assert endpoint.enabled is True
-    assert (endpoint.disabled_reason, endpoint.disabled_at, endpoint.health.failing_since) == ("", None, None)
+    assert response.status_code == 200  # enabling is the page's buttons' job: a test event first
+    assert "enabled" in form_errors(response)
+    assert db_state() == before
 
 
 # --- bad input: a readable form error, nothing written, never a 500 ------------------------------------
@@ -581,14 +581,15 @@ def test_disable_action_disables_with_a_reason(tenant_admin, tenant):
     assert other.enabled is True
 
 
-def test_enable_action_enables_and_clears_the_reason(tenant_admin, tenant):
-    endpoint = endpoint_for(tenant)
+@pytest.mark.usefixtures("loopback_receivers")
+def test_enable_action_enables_and_clears_the_reason(tenant_admin, tenant, receiver):
+    endpoint = make_endpoint(tenant, receiver.url(), name="hooks").endpoint
     failing_for(endpoint, timedelta(days=6))
     disable_endpoint(endpoint=endpoint, reason="Too many failures.", notify=False)
 
     response = _action(tenant_admin, "enable", endpoint)
 
-    assert "Enabled 1 endpoint(s)." in messages_shown(response)
+    assert "hooks: the test event got HTTP 200; the endpoint is enabled." in messages_shown(response)
     endpoint.refresh_from_db()
     assert (endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at, endpoint.health.failing_since) == (
         True,

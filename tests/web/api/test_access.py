@@ -49,7 +49,8 @@ ROUTES = [
     Route("delete", "/endpoints/{endpoint}/", 204, "object"),
     Route("get", "/endpoints/{endpoint}/secret/", 200, "object"),
     Route("post", "/endpoints/{endpoint}/rotate-secret/", 200, "object"),
-    Route("post", "/endpoints/{endpoint}/enable/", 200, "object"),
+    # Forced: a test event would go to a public address (the test itself: test_enable_endpoint.py).
+    Route("post", "/endpoints/{disabled_endpoint}/enable/", 200, "object", {"force": True}),
     Route("post", "/endpoints/{endpoint}/disable/", 200, "object"),
     Route("post", "/endpoints/{endpoint}/test/", 202, "object", {}),
     Route("post", "/endpoints/{endpoint}/replay/", 200, "object", _WINDOW),
@@ -80,17 +81,20 @@ def _params(routes):
 
 @dataclass(frozen=True)
 class Tenancy:
-    """One tenant's rows: an endpoint (with auth), an event with a failed delivery to it, an API key."""
+    """One tenant's rows: an endpoint (with auth), an event with a failed delivery to it, an API key, and a
+    disabled endpoint."""
 
     tenant: object
     endpoint: Endpoint
     event: object
     delivery: object
     api_key: ApiKey
+    disabled_endpoint: Endpoint
 
     def values(self) -> dict[str, object]:
         return {
             "endpoint": self.endpoint.pk,
+            "disabled_endpoint": self.disabled_endpoint.pk,
             "event": self.event.pk,
             "delivery": self.delivery.pk,
             "api_key": self.api_key.pk,
@@ -105,7 +109,7 @@ def _tenancy(tenant) -> Tenancy:
     endpoint = endpoint_for(tenant, auth_type=AuthType.BEARER, auth={"token": "tok-0123456789-abcdef"})
     delivery = failed_delivery(tenant, endpoint)
     api_key = create_api_key(tenant=tenant, name="existing").api_key
-    return Tenancy(tenant, endpoint, delivery.event, delivery, api_key)
+    return Tenancy(tenant, endpoint, delivery.event, delivery, api_key, endpoint_for(tenant, enabled=False))
 
 
 @pytest.fixture
@@ -292,7 +296,7 @@ def test_superuser_with_x_tenant_lists_that_tenants_rows_only(ours, theirs):
     response = superuser_client().get(API + "/endpoints/", HTTP_X_TENANT=theirs.tenant.slug)
 
     assert response.status_code == 200
-    assert ids(response) == [theirs.endpoint.pk]
+    assert set(ids(response)) == {theirs.endpoint.pk, theirs.disabled_endpoint.pk}
 
 
 def test_superuser_must_name_a_tenant_to_create(ours, theirs):
@@ -334,12 +338,12 @@ def test_admin_of_several_tenants_must_name_one(ours, theirs):
     named = client.get(API + "/endpoints/", HTTP_X_TENANT=theirs.tenant.slug)
 
     assert named.status_code == 200
-    assert ids(named) == [theirs.endpoint.pk]
+    assert set(ids(named)) == {theirs.endpoint.pk, theirs.disabled_endpoint.pk}
 
     by_query = client.get(API + f"/endpoints/?tenant={ours.tenant.slug}")
 
     assert by_query.status_code == 200
-    assert ids(by_query) == [ours.endpoint.pk]
+    assert set(ids(by_query)) == {ours.endpoint.pk, ours.disabled_endpoint.pk}
 
 
 def test_session_admin_naming_a_tenant_where_they_are_only_a_manager_gets_403(ours, theirs):

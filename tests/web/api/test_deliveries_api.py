@@ -358,6 +358,12 @@ def test_stats_counts_outcomes_success_rate_and_latency(admin, tenant):
             "circuit_open_since": None,
             "next_probe_at": None,
             "consecutive_failures": 0,
+            "adaptive_concurrency": True,
+            "concurrency_limit": None,
+            "concurrency_limited_by": "",
+            "concurrency_limited_at": None,
+            "concurrency": "starts at 2 at a time, up to 8",
+            "summary": "0 being sent, 1 pending; starts at 2 at a time, up to 8",
         },
     }
 

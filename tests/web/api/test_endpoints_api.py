@@ -392,7 +392,7 @@ def test_disable_then_enable(admin, tenant):
     assert endpoint.disabled_at is not None
 
     failing_for(endpoint, timedelta(days=1))
-    enabled = admin.post(_detail(endpoint.pk) + "enable/")
+    enabled = admin.post(_detail(endpoint.pk) + "enable/", {"force": True}, format="json")  # no test: nothing listens
 
     assert enabled.status_code == 200
     assert (enabled.json()["enabled"], enabled.json()["disabled_reason"], enabled.json()["disabled_at"]) == (

@@ -17,8 +17,9 @@ from django.utils.html import format_html
 from deliveries.models import Delivery
 from deliveries.numbers.stats import attempt_subqueries
 from deliveries.numbers.windows import WINDOWS
-from deliveries.selectors import scheduling_state
+from deliveries.selectors import concurrency_text, scheduling_state
 from deliveries.services.actions import send_test_event
+from deliveries.services.enabling import enable_after_test
 from events.exceptions import PublishError
 from events.models import EventType
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth, PayloadFormat
@@ -27,12 +28,12 @@ from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
-    enable_endpoint,
     primary_secret,
     rotate_secret,
     rotate_verification_token,
     update_endpoint,
 )
+from subscriptions.warnings import outlook as disable_outlook
 from webhookhub.web.admin.endpoint_forms import EndpointForm, TestEventForm
 from webhookhub.web.admin.scoping import TenantScopedAdmin
 from webhookhub.web.payload_pages import preview_context
@@ -110,8 +111,11 @@ class EndpointAdmin(TenantScopedAdmin):
                     "custom_headers_text",
                     "clear_custom_headers",
                     "timeout_s",
+                    "retry_schedule",
+                    "auto_disable_after_seconds",
                     "rate_limit_per_s",
                     "max_in_flight",
+                    "adaptive_concurrency",
                     "filter",
                     "ordered",
                 ]
@@ -168,6 +172,11 @@ class EndpointAdmin(TenantScopedAdmin):
                 _streak=F("health__failed_in_a_row"),
                 _circuit_open_since=F("schedule__circuit_opened_at"),
                 _paused_until=F("schedule__paused_until"),
+                _pause_reason=F("schedule__pause_reason"),
+                _next_probe_at=F("schedule__next_probe_at"),
+                _concurrency_limit=F("schedule__concurrency_limit"),
+                _limited_by=F("schedule__concurrency_limited_by"),
+                _limited_at=F("schedule__concurrency_limited_at"),
                 _attempts_24h=day["attempts"],
                 _successes_24h=day["successes"],
             )
@@ -175,11 +184,21 @@ class EndpointAdmin(TenantScopedAdmin):
 
     @admin.display(description="scheduling")
     def scheduling_now(self, endpoint: "ListedEndpoint") -> str:
+        """What holds it back (disabled, an open circuit, a pause), else how many it is sent at a time."""
+        if not endpoint.enabled:
+            return "disabled"
         if endpoint._circuit_open_since is not None:
-            return f"circuit open since {endpoint._circuit_open_since:%Y-%m-%d %H:%M} UTC"
+            probe = f", next probe {endpoint._next_probe_at:%H:%M:%S} UTC" if endpoint._next_probe_at else ""
+            return f"circuit open since {endpoint._circuit_open_since:%Y-%m-%d %H:%M} UTC{probe}"
         if endpoint._paused_until is not None and endpoint._paused_until > timezone.now():
-            return f"paused until {endpoint._paused_until:%H:%M:%S} UTC"
-        return "sending"
+            return f"paused until {endpoint._paused_until:%H:%M:%S} UTC ({endpoint._pause_reason})"
+        return concurrency_text(
+            adaptive=endpoint.adaptive_concurrency,
+            ceiling=endpoint.max_in_flight,
+            limit=endpoint._concurrency_limit,
+            limited_by=endpoint._limited_by or "",
+            limited_at=endpoint._limited_at,
+        )
 
     @admin.display(description="scheduling now")
     def scheduling(self, endpoint: Endpoint) -> str:
@@ -225,7 +244,13 @@ class EndpointAdmin(TenantScopedAdmin):
         health = EndpointHealth.objects.filter(endpoint=endpoint).first()
         if health is None or health.failing_since is None:
             return "-"
-        return f"{health.failing_since:%Y-%m-%d %H:%M} UTC"
+        ahead = disable_outlook(endpoint, health, now=timezone.now())
+        if ahead is None:  # disabled already
+            return f"{health.failing_since:%Y-%m-%d %H:%M} UTC"
+        return (
+            f"{health.failing_since:%Y-%m-%d %H:%M} UTC: will be disabled in {ahead.disabled_in_words} unless it "
+            f"answers ({ahead.disable_at:%Y-%m-%d %H:%M} UTC)"
+        )
 
     @admin.display(description="success 24 h")
     def success_rate_24h(self, endpoint: "ListedEndpoint") -> str:
@@ -254,11 +279,11 @@ class EndpointAdmin(TenantScopedAdmin):
             _show_token_once(request, created.verification_token)
 
     # --- actions -------------------------------------------------------------------------------
-    @admin.action(description="Enable")
+    @admin.action(description="Enable (after a test event)")
     def enable(self, request, queryset):
+        """Each disabled endpoint is sent a test event and enabled only if it answers 2xx; one message each."""
         for endpoint in queryset:
-            enable_endpoint(endpoint=endpoint)
-        messages.success(request, f"Enabled {queryset.count()} endpoint(s).")
+            _enable_and_report(request, endpoint)
 
     @admin.action(description="Disable")
     def disable(self, request, queryset):
@@ -285,6 +310,11 @@ class EndpointAdmin(TenantScopedAdmin):
                 "<str:object_id>/reveal-secret/",
                 self.admin_site.admin_view(self.reveal_secret_view),
                 name="subscriptions_endpoint_reveal_secret",
+            ),
+            path(
+                "<str:object_id>/enable/",
+                self.admin_site.admin_view(self.enable_view),
+                name="subscriptions_endpoint_enable",
             ),
             path(
                 "<str:object_id>/send-test/",
@@ -361,6 +391,13 @@ class EndpointAdmin(TenantScopedAdmin):
             **preview_context(endpoint, request.GET),
         )
 
+    def enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The change page's enable buttons (POST with CSRF): after a test event, or with ``force`` without one."""
+        endpoint = self._endpoint(request, object_id)
+        if request.method == "POST":
+            _enable_and_report(request, endpoint, force=request.POST.get("force") == "1")
+        return HttpResponseRedirect(reverse("admin:subscriptions_endpoint_change", args=[endpoint.pk]))
+
     def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         endpoint = self._endpoint(request, object_id)
         form = TestEventForm(request.POST or None)
@@ -392,6 +429,25 @@ class EndpointAdmin(TenantScopedAdmin):
             attempt=attempt,
             waiting=waiting,
             delivery_url=reverse("admin:deliveries_delivery_change", args=[delivery.pk]),
+        )
+
+
+def _enable_and_report(request: HttpRequest, endpoint: Endpoint, *, force: bool = False) -> None:
+    """Enable through ``enable_after_test`` and say what happened in one admin message: enabled (after which
+    answer), or why not, with the test's status or error."""
+    if endpoint.enabled:
+        messages.info(request, f"{endpoint}: already enabled.")
+        return
+    result = enable_after_test(endpoint, force=force)
+    if result.enabled and result.tested:
+        messages.success(request, f"{endpoint}: the test event got {result.answer}; the endpoint is enabled.")
+    elif result.enabled:
+        messages.warning(request, f"{endpoint}: enabled without testing (forced).")
+    else:
+        messages.error(
+            request,
+            f"{endpoint}: not enabled, the test event failed ({result.answer}). It stays disabled; fix it and try "
+            'again, or use "Enable without testing (force)" on its page.',
         )
 
 

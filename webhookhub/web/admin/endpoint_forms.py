@@ -8,13 +8,21 @@ from django.core.exceptions import ValidationError
 
 from events.catalog import TEST_EVENT_TYPE
 from events.models import EventType
+from ground.conf import setting
 from ground.crypto import mask
 from ground.model_fields import concrete_field
 from subscriptions import validation
 from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import MAX_SHAPE_CHARS
+from subscriptions.services import refuse_enabling
 from webhookhub.web.admin.fields import JSONTextField
 from webhookhub.web.payload_pages import MONOSPACE
+from webhookhub.web.retry_schedule_text import (
+    NO_RETRIES,
+    parse_retry_schedule,
+    retry_schedule_text,
+    seconds_text,
+)
 
 _SECRET_INPUT = forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
 # form field -> (auth type, key in Endpoint.auth)
@@ -26,6 +34,11 @@ AUTH_INPUTS = {
     "auth_password": (AuthType.BASIC, "password"),
 }
 _PLAIN = {"auth_header", "auth_username"}
+ENABLE_WITH_BUTTONS = (
+    'This endpoint is disabled: enable it with the "Enable (after a test event)" button at the top of this page, '
+    "which sends it a test event first and enables it only if it answers 2xx, or with "
+    '"Enable without testing (force)". Ticking this box does not enable it.'
+)
 # service error key -> form field
 _ERROR_FIELDS = {"auth": "auth_type", "custom_headers": "custom_headers_text"}
 
@@ -75,6 +88,11 @@ class EndpointForm(forms.ModelForm):
         help_text="Custom format only: a JMESPath expression over {id, type, timestamp, tenant_id, data} giving a "
         "JSON object, e.g. {event: type, payload: data}.",
     )
+    retry_schedule = forms.CharField(
+        required=False,
+        label="Retry schedule",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
     verification = forms.ChoiceField(
         required=False,
         choices=[("", "the format's default (both for Heymarket, signature otherwise)"), *Verification.choices],
@@ -92,8 +110,11 @@ class EndpointForm(forms.ModelForm):
             "event_types",
             "enabled",
             "timeout_s",
+            "retry_schedule",
+            "auto_disable_after_seconds",
             "rate_limit_per_s",
             "max_in_flight",
+            "adaptive_concurrency",
             "filter",
             "ordered",
             "payload_format",
@@ -114,6 +135,7 @@ class EndpointForm(forms.ModelForm):
         event_types = cast(forms.MultipleChoiceField, self.fields["event_types"])
         event_types.choices = [(ALL_EVENT_TYPES, "* (every event type)")] + [(n, n) for n in names]
         self.fields["max_in_flight"].required = False  # blank keeps the stored (or default) limit
+        self._explain_delivery_policy()
         endpoint = self.instance
         if endpoint.pk:
             self.initial["auth_type"] = endpoint.auth_type
@@ -127,10 +149,39 @@ class EndpointForm(forms.ModelForm):
             if endpoint.custom_headers:
                 shown = ", ".join(f"{name}: {mask(value)}" for name, value in endpoint.custom_headers.items())
                 self.fields["custom_headers_text"].help_text = f"Stored: {shown}. Leave blank to keep them."
+            if not endpoint.enabled:
+                self.fields["enabled"].help_text = ENABLE_WITH_BUTTONS
+
+    def _explain_delivery_policy(self) -> None:
+        """Help texts with the operator's schedules and bounds as they are now; the stored schedule as text."""
+        names = validation.retry_schedule_names()
+        named = "; ".join(f"{name}: {retry_schedule_text(setting('RETRY_SCHEDULES')[name])}" for name in names)
+        low, high = seconds_text(setting("RETRY_DELAY_MIN_SECONDS")), seconds_text(setting("RETRY_DELAY_MAX_SECONDS"))
+        default = retry_schedule_text(setting("RETRY_SCHEDULE")) or NO_RETRIES
+        self.fields["retry_schedule"].help_text = (
+            "Seconds to wait after each failed attempt, separated by commas (10, 60, 600, or 10s, 5m, 2h, 1d), at "
+            f"most {setting('RETRY_SCHEDULE_MAX_RETRIES')} retries of {low} s to {high} s; or a schedule's name "
+            f"({named or 'none defined'}); or none for a single attempt. Blank: the deployment's ({default}). "
+            "A change applies to the next retry of deliveries already waiting too."
+        )
+        self.initial["retry_schedule"] = retry_schedule_text(self.instance.retry_schedule)
+        low, high = setting("AUTO_DISABLE_MIN_SECONDS"), setting("AUTO_DISABLE_MAX_SECONDS")
+        self.fields["auto_disable_after_seconds"].help_text = (
+            f"Disabled after failing this long without a success: {low} to {high} seconds. Blank: the "
+            f"deployment's period ({seconds_text(setting('AUTO_DISABLE_AFTER_SECONDS'))} s)."
+        )
+
+    def clean_retry_schedule(self) -> list[float] | str | None:
+        return parse_retry_schedule(self.cleaned_data.get("retry_schedule") or "", validation.retry_schedule_names())
 
     def clean(self) -> dict[str, Any]:
         cleaned = cast(dict[str, Any], super().clean())  # a ModelForm's clean() returns cleaned_data
         endpoint = self.instance
+        if endpoint.pk and cleaned.get("enabled"):
+            try:
+                refuse_enabling(endpoint, enabled=True)  # the services' rule, said in the admin's words
+            except ValidationError:
+                self.add_error("enabled", ENABLE_WITH_BUTTONS)
         try:
             if "url" in cleaned:
                 cleaned["url"] = validation.clean_url(cleaned["url"])
@@ -164,7 +215,23 @@ class EndpointForm(forms.ModelForm):
             self._clean_payload(cleaned)
         except ValidationError as exc:
             self._add_service_errors(exc)
+        self._clean_delivery_policy(cleaned)
         return cleaned
+
+    def _clean_delivery_policy(self, cleaned: dict[str, Any]) -> None:
+        """The retry schedule and auto-disable period, each checked on its own (both errors show at once)."""
+        checks = (
+            ("retry_schedule", validation.clean_retry_schedule),
+            ("auto_disable_after_seconds", validation.clean_auto_disable_after),
+        )
+        for field, check in checks:
+            if field not in cleaned:  # the field's own cleaning refused it already
+                continue
+            try:
+                cleaned[field] = check(cleaned[field])
+            except ValidationError as exc:
+                self._add_service_errors(exc)
+        cleaned["adaptive_concurrency"] = bool(cleaned.get("adaptive_concurrency"))
 
     def _add_service_errors(self, error: ValidationError) -> None:
         for key, messages in error.message_dict.items():
@@ -207,6 +274,9 @@ class EndpointForm(forms.ModelForm):
             "payload_format": data["payload_format"],
             "payload_shape": data["payload_shape"],
             "verification": data["verification"],
+            "retry_schedule": data["retry_schedule"],
+            "auto_disable_after_seconds": data["auto_disable_after_seconds"],
+            "adaptive_concurrency": data["adaptive_concurrency"],
         }
 
 

@@ -9,9 +9,10 @@ from rest_framework.response import Response
 from accounts.models import ApiKey, Role
 from accounts.services import create_api_key, revoke_api_key
 from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.strict import StrictFieldsMixin
 
 
-class ApiKeySerializer(serializers.ModelSerializer):
+class ApiKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = ["id", "name", "prefix", "role", "created_at", "last_used_at", "revoked_at"]

@@ -1,18 +1,25 @@
 """What ``/api/v1/endpoints/`` reads and writes: the endpoint (auth values and custom header values are
 write-only: reads show a mask), its scheduling and stats, and the bodies of its test and replay actions."""
 
+from typing import Any
+
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from deliveries.adaptive import START_LIMIT
 from deliveries.models import DeliveryStatus
 from deliveries.preview import DEFAULT_LIMIT, MAX_LIMIT
-from deliveries.selectors import scheduling_state
+from deliveries.retry_policy import schedule_for
+from deliveries.selectors import LIMITED_BY_WORDS, scheduling_state
 from deliveries.services.actions import REPLAYABLE_STATUSES
+from ground.conf import setting, webhookhub_settings
 from ground.crypto import mask
 from subscriptions.models import AuthType, Endpoint, PayloadFormat, Verification
 from subscriptions.payloads import MAX_SHAPE_CHARS, heymarket_webhook_id
-from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S
+from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S, MAX_TIMEOUT_S, retry_schedule_names
+from webhookhub.web.api.strict import StrictFieldsMixin
 
 AUTH_VALUE_KEYS = {
     AuthType.NONE: (),
@@ -23,7 +30,7 @@ AUTH_VALUE_KEYS = {
 _PLAIN = {"header", "username"}  # shown as they are: not secret
 
 
-class AuthSerializer(serializers.Serializer):
+class AuthSerializer(StrictFieldsMixin, serializers.Serializer):
     type = serializers.ChoiceField(choices=AuthType.choices)
     token = serializers.CharField(required=False, write_only=True, help_text="bearer")
     header = serializers.CharField(required=False, help_text="api_key: the header name")
@@ -56,6 +63,68 @@ class MaskedHeadersField(serializers.Field):
         return {name: mask(value) for name, value in (headers or {}).items()}
 
 
+RETRY_SCHEDULE_HELP = (
+    "Seconds to wait after each failed attempt (a list, e.g. [10, 60, 600]; [] for a single attempt), or the name "
+    "of a schedule the operator defines; null: the deployment's. Each retry is jittered by the deployment's "
+    "RETRY_JITTER; a 429/503 Retry-After overrides the wait. A change applies to the next retry decision of "
+    "deliveries already pending too (one already past a shorter schedule's end fails at its next failure)."
+)
+
+
+class RetryScheduleField(serializers.Field):
+    """A list of seconds or a schedule's name, taken as given: the service checks it against the operator's bounds
+    and names (``subscriptions.validation.clean_retry_schedule``), so errors read the same everywhere."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class RetryScheduleFieldSchema(OpenApiSerializerFieldExtension):
+    """The schema of a retry schedule, with the operator's bounds and names as they are when it is generated."""
+
+    target_class = RetryScheduleField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        delays = {
+            "type": "array",
+            "items": {
+                "type": "number",
+                "minimum": setting("RETRY_DELAY_MIN_SECONDS"),
+                "maximum": setting("RETRY_DELAY_MAX_SECONDS"),
+            },
+            "maxItems": setting("RETRY_SCHEDULE_MAX_RETRIES"),
+            "description": "Seconds to wait after attempt 1, 2, ...",
+        }
+        named: dict[str, Any] = {"type": "string", "description": "An operator-defined schedule."}
+        if names := retry_schedule_names():
+            named["enum"] = names
+        return {"oneOf": [delays, named], "example": [10, 60, 600]}
+
+
+class EffectivePolicySerializer(serializers.Serializer):
+    """The delivery policy in force: the endpoint's own settings, else the deployment's."""
+
+    retry_schedule = serializers.ListField(
+        child=serializers.FloatField(), help_text="Seconds to wait after each failed attempt."
+    )
+    timeout_s = serializers.FloatField(help_text="Total timeout of one request.")
+    auto_disable_after_seconds = serializers.IntegerField(
+        help_text="Disabled after failing this long without a success."
+    )
+
+
+def effective_policy(endpoint: Endpoint) -> dict[str, Any]:
+    config = webhookhub_settings()
+    return {
+        "retry_schedule": list(schedule_for(endpoint.retry_schedule, config)),
+        "timeout_s": endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
+        "auto_disable_after_seconds": int(endpoint.auto_disable_after_seconds or config["AUTO_DISABLE_AFTER_SECONDS"]),
+    }
+
+
 class EndpointSerializer(serializers.ModelSerializer):
     """What is read back: secrets masked."""
 
@@ -68,6 +137,14 @@ class EndpointSerializer(serializers.ModelSerializer):
     heymarket_webhook_id = serializers.SerializerMethodField(
         help_text='Heymarket only: the number its bodies carry as "id" (the webhook configuration id).'
     )
+    retry_schedule = RetryScheduleField(read_only=True, allow_null=True, help_text=RETRY_SCHEDULE_HELP)
+    effective_policy = serializers.SerializerMethodField(
+        help_text="The retry schedule (a name resolved to its seconds), timeout and auto-disable period in force."
+    )
+
+    @extend_schema_field(EffectivePolicySerializer)
+    def get_effective_policy(self, endpoint: Endpoint) -> dict[str, Any]:
+        return effective_policy(endpoint)
 
     def get_verification_token(self, endpoint: Endpoint) -> str | None:
         heymarket = endpoint.payload_format == PayloadFormat.HEYMARKET
@@ -92,6 +169,10 @@ class EndpointSerializer(serializers.ModelSerializer):
             "timeout_s",
             "rate_limit_per_s",
             "max_in_flight",
+            "adaptive_concurrency",
+            "retry_schedule",
+            "auto_disable_after_seconds",
+            "effective_policy",
             "ordered",
             "filter",
             "payload_format",
@@ -105,7 +186,7 @@ class EndpointSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EndpointWriteSerializer(serializers.Serializer):
+class EndpointWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     """What may be written. Validation of URLs, headers and auth is the service's (errors name the field)."""
 
     name = serializers.CharField(required=False, allow_blank=True, max_length=200)
@@ -115,7 +196,23 @@ class EndpointWriteSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
     auth = AuthSerializer(required=False, help_text="Write-only values; reads show a mask.")
     custom_headers = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
-    timeout_s = serializers.FloatField(required=False, allow_null=True)
+    timeout_s = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text=f"Total timeout of one request, at most {MAX_TIMEOUT_S} s; null: the deployment's.",
+    )
+    retry_schedule = RetryScheduleField(required=False, allow_null=True, help_text=RETRY_SCHEDULE_HELP)
+    auto_disable_after_seconds = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Disable the endpoint after it has failed this long without a success (the operator's bounds, "
+        "by default 3600 to 2592000 s); null: the deployment's period.",
+    )
+    adaptive_concurrency = serializers.BooleanField(
+        required=False,
+        help_text="Adapt the requests open at once to the endpoint's answers, up to max_in_flight (default true); "
+        "false: always up to max_in_flight.",
+    )
     rate_limit_per_s = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=MAX_RATE_LIMIT_PER_S
     )
@@ -158,6 +255,10 @@ class EndpointWriteSerializer(serializers.Serializer):
             data["auth"] = auth or None
         return data
 
+    def shown_only(self) -> set[str]:
+        """What reads of an endpoint show: a body copied from a GET gets its read-only fields named as such."""
+        return set(EndpointDetailSerializer.Meta.fields) | set(CreatedEndpointSerializer.Meta.fields)
+
 
 class SecretSerializer(serializers.Serializer):
     secret = serializers.CharField(help_text="whsec_... (base64 of the key after the prefix)")
@@ -175,7 +276,7 @@ class VerificationTokenSerializer(serializers.Serializer):
     verification_token = serializers.CharField(help_text="Answered this once; reads show a mask.")
 
 
-class PreviewRequestSerializer(serializers.Serializer):
+class PreviewRequestSerializer(StrictFieldsMixin, serializers.Serializer):
     """How many of the latest events, and optionally settings to try instead of the saved ones."""
 
     limit = serializers.IntegerField(required=False, default=DEFAULT_LIMIT, min_value=1, max_value=MAX_LIMIT)
@@ -202,7 +303,7 @@ class PreviewSerializer(serializers.Serializer):
     results = PreviewItemSerializer(many=True)
 
 
-class ReplaySerializer(serializers.Serializer):
+class ReplaySerializer(StrictFieldsMixin, serializers.Serializer):
     status = serializers.MultipleChoiceField(
         choices=list(REPLAYABLE_STATUSES),
         default={DeliveryStatus.FAILED.value},
@@ -223,7 +324,7 @@ class ReplayResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
 
 
-class TestEventSerializer(serializers.Serializer):
+class TestEventSerializer(StrictFieldsMixin, serializers.Serializer):
     data = serializers.DictField(required=False, help_text="Defaults to the catalog's example.")  # type: ignore[assignment]
 
 
@@ -241,6 +342,27 @@ class SchedulingSerializer(serializers.Serializer):
     circuit_open_since = serializers.DateTimeField(allow_null=True, help_text="Set while the circuit is open.")
     next_probe_at = serializers.DateTimeField(allow_null=True)
     consecutive_failures = serializers.IntegerField(source="down_in_a_row")  # the API's name, kept
+    adaptive_concurrency = serializers.BooleanField(
+        source="adaptive", help_text="Whether the concurrency adapts to the answers, with max_in_flight as ceiling."
+    )
+    concurrency_limit = serializers.IntegerField(
+        allow_null=True,
+        help_text="Adaptive: requests let open at once now, as learnt from the answers; null: not learnt yet "
+        f"(it starts at {START_LIMIT}).",
+    )
+    concurrency_limited_by = serializers.CharField(
+        source="limited_by",
+        help_text=f"What last cut the limit: one of {', '.join(LIMITED_BY_WORDS)}; empty when nothing holds it down.",
+    )
+    concurrency_limited_at = serializers.IntegerField(
+        source="limited_at", allow_null=True, help_text="Requests open when that answer came."
+    )
+    concurrency = serializers.CharField(
+        help_text='In words, e.g. "sending 6 at a time, limited by: 429s at 7" or "up to 8 at a time (fixed)".'
+    )
+    summary = serializers.CharField(
+        help_text="All of it in one line: an open circuit or a pause first, then deliveries and concurrency."
+    )
 
 
 class StatsSerializer(serializers.Serializer):
@@ -276,3 +398,30 @@ class EndpointDetailSerializer(EndpointSerializer):
     @extend_schema_field(SchedulingSerializer)
     def get_scheduling(self, endpoint: Endpoint) -> dict:
         return SchedulingSerializer(scheduling_state(endpoint, now=timezone.now())).data
+
+
+class EnableRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    """The body of ``POST /endpoints/{id}/enable/`` (optional)."""
+
+    force = serializers.BooleanField(
+        default=False,
+        help_text="Enable without a test event. By default a disabled endpoint is first sent a webhook.test event "
+        "and enabled only if it answers 2xx.",
+    )
+
+
+class EnableTestSerializer(serializers.Serializer):
+    """The test event's one attempt, as the attempt log holds it."""
+
+    status_code = serializers.IntegerField(allow_null=True, help_text="The HTTP status it answered; null: no answer.")
+    error = serializers.CharField(help_text="Why it failed (no answer, a non-2xx status, the address policy...).")
+    delivery_id = serializers.IntegerField(
+        allow_null=True, help_text="The test's delivery in the log (GET /deliveries/{id}/); null: none was made."
+    )
+
+
+class EnableRefusedSerializer(serializers.Serializer):
+    """409: the test event did not get a 2xx; the endpoint is unchanged (still disabled)."""
+
+    detail = serializers.CharField()
+    test = EnableTestSerializer()

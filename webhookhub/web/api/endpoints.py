@@ -15,13 +15,13 @@ from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS
 from deliveries.preview import checked_proposal, preview
 from deliveries.selectors import scheduling_state
 from deliveries.services.actions import replay, send_test_event
+from deliveries.services.enabling import enable_after_test
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
-    enable_endpoint,
     primary_secret,
     rotate_secret,
     rotate_verification_token,
@@ -30,6 +30,8 @@ from subscriptions.services import (
 from webhookhub.web.api.deliveries import DeliverySerializer
 from webhookhub.web.api.endpoint_serializers import (
     CreatedEndpointSerializer,
+    EnableRefusedSerializer,
+    EnableRequestSerializer,
     EndpointDetailSerializer,
     EndpointSerializer,
     EndpointWriteSerializer,
@@ -96,12 +98,30 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     def rotate_verification_token(self, request, pk=None):
         return Response({"verification_token": rotate_verification_token(endpoint=self.get_object())})
 
-    @extend_schema(request=None, responses={200: EndpointSerializer})
+    @extend_schema(
+        request=EnableRequestSerializer,
+        responses={200: EndpointSerializer, 409: EnableRefusedSerializer},
+        description="Enable a disabled endpoint once it answers: it is sent a webhook.test event now (signed, with "
+        "its auth header, within its timeout; recorded in the delivery log) and enabled only on a 2xx, with its "
+        "failing clock, circuit, pause and adaptive concurrency started afresh. Otherwise 409 with the test's "
+        'status and error, and the endpoint stays disabled. {"force": true} enables without a test. An endpoint '
+        "already enabled is answered as it is.",
+    )
     @action(detail=True, methods=["post"])
     def enable(self, request, pk=None):
         endpoint = self.get_object()
-        enable_endpoint(endpoint=endpoint)
-        return Response(EndpointSerializer(endpoint).data)
+        serializer = EnableRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = enable_after_test(endpoint, force=serializer.validated_data["force"])
+        if result.enabled:
+            endpoint.refresh_from_db()
+            return Response(EndpointSerializer(endpoint).data)
+        test = {"status_code": result.status_code, "error": result.error, "delivery_id": result.delivery_id}
+        detail = (
+            f"Not enabled: the test event failed ({result.answer}). The endpoint stays disabled; fix it and "
+            'try again, or enable it without a test with {"force": true}.'
+        )
+        return Response(EnableRefusedSerializer({"detail": detail, "test": test}).data, status=status.HTTP_409_CONFLICT)
 
     @extend_schema(request=None, responses={200: EndpointSerializer})
     @action(detail=True, methods=["post"])

@@ -8,9 +8,10 @@ from rest_framework.pagination import PageNumberPagination
 from events.models import EVENT_TYPE_NAME, EventType
 from events.schemas import schema_problem
 from webhookhub.web.api.permissions import IsPlatformStaff, IsTenantAdmin
+from webhookhub.web.api.strict import StrictFieldsMixin
 
 
-class EventTypeSerializer(serializers.ModelSerializer):
+class EventTypeSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     name = serializers.RegexField(EVENT_TYPE_NAME, max_length=100, help_text="dotted lower case, e.g. order.paid")
 
     class Meta:

@@ -17,6 +17,7 @@ from webhookhub.web.api.deliveries import DeliverySerializer
 from webhookhub.web.api.errors import PayloadTooLargeError
 from webhookhub.web.api.filters import UtcDateTimeFilter
 from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.strict import StrictFieldsMixin
 from webhookhub.web.api.throttling import ApiKeyRateThrottle, PublishRateThrottle
 
 
@@ -63,7 +64,12 @@ class OrderingKeyField(serializers.CharField):
             raise serializers.ValidationError(str(exc)) from exc
 
 
-class PublishSerializer(serializers.Serializer):
+class PublishSerializer(StrictFieldsMixin, serializers.Serializer):
+    """An event to publish; only its top-level keys are checked (``data`` is the event's own, free-form)."""
+
+    read_only_names = frozenset({"id", "occurred_at", "created_at", "source", "deliveries"})
+    unknown_field_hints = {"idempotency_key": "give it in the Idempotency-Key header (or use /events/batch/)."}
+
     type = serializers.CharField(max_length=100)
     data = serializers.DictField(help_text="The event data: a JSON object.")  # type: ignore[assignment]  # a field
     ordering_key = OrderingKeyField(
@@ -84,7 +90,7 @@ class BatchItemSerializer(PublishSerializer):
     )
 
 
-class BatchPublishSerializer(serializers.Serializer):
+class BatchPublishSerializer(StrictFieldsMixin, serializers.Serializer):
     events = serializers.ListField(child=BatchItemSerializer(), min_length=1, max_length=MAX_BATCH)
     all_or_nothing = serializers.BooleanField(
         default=True,

@@ -1,4 +1,5 @@
-"""OpenAPI: the error responses every operation can give, in the one error shape of ``errors.py``."""
+"""OpenAPI: the error responses every operation can give, in the one error shape of ``errors.py``; request bodies
+that refuse keys they do not define."""
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -54,3 +55,40 @@ def _query_parameters(operation: dict) -> set[str]:
         for parameter in operation.get("parameters", [])
         if isinstance(parameter, dict) and parameter.get("in") == "query"
     }
+
+
+def forbid_additional_properties(result, generator, request, public):
+    """drf-spectacular postprocessing hook: request bodies say ``additionalProperties: false``, as the API behaves
+    (``webhookhub.web.api.strict``): every object component a request body refers to, nested ones too. Free-form
+    objects (an event's ``data``, custom headers, a filter) are inline schemas with their own
+    ``additionalProperties`` and stay open."""
+    components = result.get("components", {}).get("schemas", {})
+    seen: set[str] = set()
+
+    def close(schema: object) -> None:
+        if isinstance(schema, list):
+            for item in schema:
+                close(item)
+            return
+        if not isinstance(schema, dict):
+            return
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            name = ref.rsplit("/", 1)[1]
+            if name not in seen and name in components:
+                seen.add(name)
+                target = components[name]
+                if target.get("type") == "object" and "properties" in target:
+                    target.setdefault("additionalProperties", False)
+                close(target)
+            return
+        for key in ("properties", "items", "allOf", "oneOf", "anyOf"):
+            value = schema.get(key)
+            close(list(value.values()) if key == "properties" and isinstance(value, dict) else value)
+
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    close(media.get("schema"))
+    return result

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from deliveries import selectors
-from deliveries.models import Delivery, DeliveryStatus
+from deliveries.models import Delivery, DeliveryStatus, EndpointSchedule
 from deliveries.numbers.stats import Counts, counter_sums, counts_by_endpoint, rollup_rows, window_start
 from deliveries.numbers.tallying import bucket_start
 from deliveries.numbers.windows import Window
@@ -49,17 +49,46 @@ def series(tenant_ids: list[str] | None, window: Window, now: datetime, endpoint
 class EndpointRow:
     endpoint: Endpoint
     counts: Counts
+    retrying: int = 0  # its deliveries pending after at least one attempt, now
+    now: datetime | None = None  # when the row was read: a pause is shown while it lasts beyond this
 
     @property
     def health(self):
         return getattr(self.endpoint, "health", None)
 
     @property
+    def schedule(self) -> EndpointSchedule | None:
+        return getattr(self.endpoint, "schedule", None)
+
+    @property
+    def circuit_open_since(self) -> datetime | None:
+        return self.schedule.circuit_opened_at if self.schedule else None
+
+    @property
+    def paused_until(self) -> datetime | None:
+        until = self.schedule.paused_until if self.schedule else None
+        return until if until is not None and self.now is not None and until > self.now else None
+
+    @property
+    def concurrency(self) -> str:
+        """The adaptive limit (or the fixed one) in words, as the API's ``scheduling.concurrency``."""
+        schedule = self.schedule
+        return selectors.concurrency_text(
+            adaptive=self.endpoint.adaptive_concurrency,
+            ceiling=self.endpoint.max_in_flight,
+            limit=schedule.concurrency_limit if schedule else None,
+            limited_by=schedule.concurrency_limited_by if schedule else "",
+            limited_at=schedule.concurrency_limited_at if schedule else None,
+        )
+
+    @property
     def sort_key(self) -> tuple:
-        """Worst first: disabled, then the lowest success rate, then the longest failing streak."""
+        """Worst first: disabled, then an open circuit, then the lowest success rate, then the longest
+        failing streak."""
         rate = self.counts.success_rate
         streak = self.health.failed_in_a_row if self.health else 0
-        return (self.endpoint.enabled, 2.0 if rate is None else rate, -streak, str(self.endpoint))
+        circuit_closed = self.circuit_open_since is None
+        return (self.endpoint.enabled, circuit_closed, 2.0 if rate is None else rate, -streak, str(self.endpoint))
 
 
 def endpoints_in_view(tenant_ids: list[str] | None) -> QuerySet[Endpoint]:
@@ -67,10 +96,24 @@ def endpoints_in_view(tenant_ids: list[str] | None) -> QuerySet[Endpoint]:
     return endpoints if tenant_ids is None else endpoints.filter(tenant_id__in=tenant_ids)
 
 
+def retrying_by_endpoint(tenant_ids: list[str] | None) -> dict[str, int]:
+    """Deliveries pending after at least one attempt, by endpoint: one grouped count over the pending
+    deliveries (the partial pending index), never the finished log."""
+    retrying = Delivery.objects.pending().filter(attempt_count__gt=0)
+    if tenant_ids is not None:
+        retrying = retrying.filter(endpoint__tenant_id__in=tenant_ids)
+    rows = retrying.values("endpoint_id").annotate(n=Count("pk")).order_by()
+    return {row["endpoint_id"]: row["n"] for row in rows}
+
+
 def health_table(tenant_ids: list[str] | None, window: Window, now: datetime) -> list[EndpointRow]:
     by_endpoint = counts_by_endpoint(tenant_ids, window, now)
-    endpoints = endpoints_in_view(tenant_ids).select_related("health")
-    rows = [EndpointRow(endpoint, by_endpoint.get(endpoint.pk, Counts())) for endpoint in endpoints]
+    retrying = retrying_by_endpoint(tenant_ids)
+    endpoints = endpoints_in_view(tenant_ids).select_related("health", "schedule")
+    rows = [
+        EndpointRow(endpoint, by_endpoint.get(endpoint.pk, Counts()), retrying.get(endpoint.pk, 0), now)
+        for endpoint in endpoints
+    ]
     return sorted(rows, key=lambda row: row.sort_key)
 
 
@@ -105,10 +148,18 @@ class Overview:
     window: Window
     since: datetime
     totals: Counts
-    retries_pending: int
+    retries_pending: int  # deliveries retrying now (pending after at least one attempt), of the endpoints in view
     endpoints: list[EndpointRow]
     bars: list[Bar]
     blocked_keys: list[BlockedKeyRow]
+
+    @property
+    def delivery_success_rate(self) -> float | None:
+        """Of the deliveries that finished in the window (succeeded, or failed for good) and those still
+        retrying now, the share that succeeded. A delivery retrying against a dead endpoint has not
+        succeeded: counting finished ones only would show 100 % while it retries for a day."""
+        counted = self.totals.successes + self.totals.failures + self.retries_pending
+        return self.totals.successes / counted if counted else None
 
 
 def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None = None) -> Overview:
@@ -117,14 +168,11 @@ def overview(tenant_ids: list[str] | None, window: Window, now: datetime | None 
     totals = Counts()
     for row in endpoints:
         totals.merge(row.counts)
-    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING, attempt_count__gt=0)
-    if tenant_ids is not None:
-        pending = pending.filter(endpoint_id__in=[row.endpoint.pk for row in endpoints])
     return Overview(
         window=window,
         since=window_start(window, now),
         totals=totals,
-        retries_pending=pending.count(),
+        retries_pending=sum(row.retrying for row in endpoints),
         endpoints=endpoints,
         bars=series(tenant_ids, window, now),
         blocked_keys=blocked_keys(tenant_ids, [row.endpoint for row in endpoints], now),

@@ -15,11 +15,13 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.numbers.windows import DEFAULT_WINDOW, WINDOWS, Window
 from deliveries.selectors import held_back_by, scheduling_state
 from deliveries.services.actions import cancel_pending, replay, resend, send_test_event
+from deliveries.services.enabling import enable_after_test
 from events.exceptions import PublishError
 from ground.conf import setting
 from subscriptions.models import Endpoint, EndpointHealth, PayloadFormat
 from subscriptions.payloads import heymarket_webhook_id, masked_token
-from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint, enable_endpoint
+from subscriptions.services import ADMIN_DISABLED_REASON, disable_endpoint
+from subscriptions.warnings import outlook as disable_outlook
 from webhookhub.web.dashboard import charts, queries
 from webhookhub.web.dashboard.access import ScopedRequest, tenant_admin_required
 from webhookhub.web.dashboard.catalog import catalog
@@ -207,13 +209,15 @@ def _endpoint_page(
     totals = queries.Counts()
     for bar in bars:
         totals.merge(bar.counts)
+    health = EndpointHealth.objects.filter(endpoint=endpoint).first()
     return _page(
         request,
         "dashboard/endpoint.html",
         endpoint=endpoint,
         window=window,
         totals=totals,
-        health=EndpointHealth.objects.filter(endpoint=endpoint).first(),
+        health=health,
+        disable_outlook=disable_outlook(endpoint, health, now=now),  # failing: when it will be disabled
         scheduling=scheduling_state(endpoint, now=now),
         blocked_keys=queries.blocked_keys([endpoint.tenant_id], [endpoint], now),
         blocked_after=_blocked_after(),
@@ -264,14 +268,30 @@ def endpoint_test(request: ScopedRequest, pk: str) -> HttpResponse:
 def endpoint_toggle(request: ScopedRequest, pk: str) -> HttpResponse:
     endpoint = _endpoint(request, pk)
     if request.POST.get("enabled") == "1":
-        enable_endpoint(endpoint=endpoint)
-        messages.success(request, "Endpoint enabled.")
+        _enable(request, endpoint, force=request.POST.get("force") == "1")
     elif request.POST.get("enabled") == "0":
         disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
         messages.success(request, "Endpoint disabled: new events are no longer sent to it.")
     else:
         messages.error(request, "Say whether to enable (1) or disable (0) the endpoint.")
     return HttpResponseRedirect(reverse("dashboard:endpoint", args=[endpoint.pk]))
+
+
+def _enable(request: ScopedRequest, endpoint: Endpoint, *, force: bool) -> None:
+    """After a test event that got a 2xx (or forced, without one); the message says which, or why not."""
+    if endpoint.enabled:
+        messages.info(request, "Endpoint already enabled.")
+        return
+    result = enable_after_test(endpoint, force=force)
+    if result.enabled:
+        how = f"the test event got {result.answer}" if result.tested else "without a test (forced)"
+        messages.success(request, f"Endpoint enabled: {how}.")
+    else:
+        messages.error(
+            request,
+            f"Not enabled: the test event failed ({result.answer}). The endpoint stays disabled; fix it and try "
+            'again, or use "Enable without testing (force)".',
+        )
 
 
 @require_POST

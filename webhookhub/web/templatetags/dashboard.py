@@ -15,10 +15,10 @@ def percentile(counts, fraction) -> int | None:
 
 @register.filter
 def percent(rate) -> str:
-    """0.9731 -> "97.3%"; None -> "–"."""
+    """0.9731 -> "97.3%"; None -> "–". Short of 1 never reads "100": 0.9996 -> "99.9%"."""
     if rate is None:
         return "–"
-    return f"{100 * rate:.1f}%" if rate < 1 else "100%"
+    return f"{min(100 * rate, 99.9):.1f}%" if rate < 1 else "100%"
 
 
 @register.filter

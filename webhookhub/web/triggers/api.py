@@ -13,6 +13,7 @@ from events.models import Trigger, TriggerRequest
 from events.triggers import MAX_RATE_LIMIT_PER_MINUTE, create_trigger, rotate_trigger_key, update_trigger
 from webhookhub.web.api.errors import as_drf
 from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.strict import StrictFieldsMixin
 
 _MAPPING_HELP = 'Paths in the request body to fields of the event data: {"contact.phone": "phone"}.'
 
@@ -57,8 +58,10 @@ class CreatedTriggerSerializer(TriggerSerializer):
         fields = [*TriggerSerializer.Meta.fields, "api_key"]
 
 
-class TriggerWriteSerializer(serializers.Serializer):
+class TriggerWriteSerializer(StrictFieldsMixin, serializers.Serializer):
     """Shapes only; the service checks the event type, the sample, the mapping, the identifier and the key path."""
+
+    read_only_names = frozenset({"id", "url", "key_prefix", "available_paths", "api_key", "created_at", "updated_at"})
 
     name = serializers.CharField(max_length=200)
     event_type = serializers.CharField(max_length=100)
@@ -82,7 +85,7 @@ class TriggerKeySerializer(serializers.Serializer):
     api_key = serializers.CharField()
 
 
-class SampleSerializer(serializers.Serializer):
+class SampleSerializer(StrictFieldsMixin, serializers.Serializer):
     sample = serializers.JSONField(help_text="An example request body (a JSON object).")
 
 

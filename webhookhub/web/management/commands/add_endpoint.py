@@ -4,14 +4,18 @@ from django.core.management.base import CommandError
 from subscriptions.models import AuthType, PayloadFormat, Verification
 from subscriptions.payloads import heymarket_webhook_id
 from subscriptions.services import create_endpoint
+from subscriptions.validation import retry_schedule_names
 from webhookhub.web.management.base import Command as BaseCommand
 from webhookhub.web.management.base import one_line
+from webhookhub.web.retry_schedule_text import parse_retry_schedule
 
 # service error key -> option
 PAYLOAD_OPTIONS = {
     "payload_format": "--payload-format",
     "payload_shape": "--payload-shape",
     "verification": "--verification",
+    "retry_schedule": "--retry-schedule",
+    "auto_disable_after_seconds": "--auto-disable-after",
 }
 
 
@@ -63,6 +67,18 @@ class Command(BaseCommand):
             metavar="HOW",
             help=f"{', '.join(Verification.values)}; default: both for heymarket, signature otherwise",
         )
+        parser.add_argument(
+            "--retry-schedule",
+            metavar="SCHEDULE",
+            help="seconds to wait after each failed attempt, comma-separated (10,60,600 or 10s,5m,2h,1d), the name "
+            "of a schedule the operator defines, or none for a single attempt; default: the deployment's",
+        )
+        parser.add_argument(
+            "--auto-disable-after",
+            metavar="SECONDS",
+            type=int,
+            help="disable the endpoint after it has failed this long without a success; default: the deployment's",
+        )
 
     def handle(self, *args, **options):
         auth_type, auth = AuthType.NONE, None
@@ -86,6 +102,10 @@ class Command(BaseCommand):
         if verification is not None and verification not in Verification.values:
             raise CommandError(f"--verification takes one of {', '.join(Verification.values)}, not {verification!r}")
         try:
+            retry_schedule = parse_retry_schedule(options["retry_schedule"] or "", retry_schedule_names())
+        except ValidationError as exc:
+            raise CommandError(f"--retry-schedule: {one_line(exc)}") from exc
+        try:
             created = create_endpoint(
                 tenant=self.tenant(options["tenant"]),
                 url=options["url"],
@@ -97,6 +117,8 @@ class Command(BaseCommand):
                 payload_format=payload_format,
                 payload_shape=options["payload_shape"],
                 verification=verification,
+                retry_schedule=retry_schedule,
+                auto_disable_after_seconds=options["auto_disable_after"],
             )
         except ValidationError as exc:
             raise CommandError(_refusal(exc)) from exc
