@@ -501,12 +501,20 @@ def test_the_endpoint_page_shows_its_scheduling(endpoint, tenant_admin):
     deliveries_to(endpoint, 3)
     paused_until = timezone.now() + timedelta(minutes=1)
     reason = "Retry-After from the endpoint"
-    EndpointSchedule.objects.create(endpoint=endpoint, paused_until=paused_until, pause_reason=reason)
+    EndpointSchedule.objects.create(
+        endpoint=endpoint,
+        paused_until=paused_until,
+        pause_reason=reason,
+        concurrency_limit=2,
+        concurrency_limited_by="429",
+        concurrency_limited_at=3,
+    )
 
     panel = section(tenant_admin.get(url("endpoint", endpoint.pk)), "scheduling")
 
     assert "paused" in panel and "Retry-After from the endpoint" in panel
     assert re.search(r'id="leased">0 \(at most 4 requests open at once\)<', panel)
+    assert re.search(r'id="concurrency">sending 2 at a time, limited by: 429s at 3<', panel)
     assert re.search(r'id="pending">3<', panel)
     assert re.search(r'id="rate-limit">5 requests/s<', panel)
 
