@@ -9,8 +9,9 @@ decrease, inside the endpoint's ``max_in_flight`` (the ceiling):
 - **Trouble** is a 429 or 503, a timeout, a refused connection, or answers much slower than the endpoint's own
   recent baseline. It halves the limit (never below 1) once per round: answers to requests that started
   before the cut do not cut again. It remembers how many requests were open when the trouble came.
-- **Grow back** one per fast success up to just below that level, then probe it carefully: one more only
-  after ``PROBE_WINDOWS`` windows of fast successes. If the probe holds, the level is forgotten and the
+- **Grow back** one per fast success up to just below that level (the successes of requests that were open at
+  the cut count too: the receiver took that many), then probe it carefully: one more only after
+  ``PROBE_WINDOWS`` windows of fast successes. If the probe holds, the level is forgotten and the
   limit grows one per window (a window: as many fast successes as the limit) up to the ceiling.
 - Only a limit in use grows: a success counts when its request started with the limit's worth open.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 START_LIMIT = 2
-PROBE_WINDOWS = 16  # just below the level that last brought trouble, one more after this many windows
+PROBE_WINDOWS = 32  # just below the level that last brought trouble, one more after this many windows
 LATENCY_FACTOR = 3.0  # answers this many times slower than the baseline...
 LATENCY_MARGIN_MS = 50.0  # ... and at least this much slower are slow: trouble
 BASELINE_WEIGHT = 0.05  # of a fast answer in the baseline (a moving average)
@@ -85,22 +86,29 @@ class ConcurrencyLimit:
         """A request starts, ``open_now`` open with it."""
         return Ticket(self._round, open_now, self.limit)
 
-    def answered(self, ticket: Ticket, answer: Answer) -> None:
-        """A request is answered. One started before the last cut belongs to the round that cut: its trouble was
-        dealt with (it does not cut again, nor move the latency the new round is judged by), and its success
-        does not grow the new limit."""
+    def answered(self, ticket: Ticket, answer: Answer, open_now: int = 0) -> None:
+        """A request is answered, ``open_now`` open (itself included). One started before the last cut belongs to
+        the round that cut: its trouble was dealt with (it does not cut again, nor move the latency the new round
+        is judged by), and its success, if fast, only grows the limit back to below the level of the trouble.
+
+        Trouble is put at the most that were open when the request started or answered: requests started one
+        after the other by different threads may reach the receiver in the other order, so the one answered
+        429 may have started with fewer open than the receiver found."""
         this_round = ticket.round == self._round
         trouble = self._trouble(answer, judge_latency=this_round)
         if trouble is not None:
             if this_round:
-                self._cut(trouble, ticket.open)
+                self._cut(trouble, max(ticket.open, open_now))
             return
         if answer.status_code is None or not 200 <= answer.status_code < 300:
             return  # an answer that says nothing of load (a 4xx, a 500, a DNS failure)
-        if this_round and ticket.open >= ticket.limit:
-            self._successes += 1
-            if self._successes >= self._window():
-                self._grow()
+        if this_round:
+            if ticket.open >= ticket.limit:
+                self._successes += 1
+                if self._successes >= self._window():
+                    self._grow()
+        elif self._regrowing() and not self._slower_than_usual(answer.duration_ms):
+            self._grow()  # the receiver took this many at the level before the cut, fast: back up to below the trouble
 
     # --- the decisions -----------------------------------------------------------------------------------
     def _trouble(self, answer: Answer, *, judge_latency: bool) -> Trouble | None:
@@ -125,12 +133,19 @@ class ConcurrencyLimit:
         self.baseline_ms += (DRIFT_WEIGHT if slow else BASELINE_WEIGHT) * (duration_ms - self.baseline_ms)
         return slow
 
+    def _slower_than_usual(self, duration_ms: float) -> bool:
+        """Whether this one answer is well above the baseline (judged alone, moving nothing)."""
+        baseline = self.baseline_ms
+        return baseline is not None and duration_ms > max(baseline * LATENCY_FACTOR, baseline + LATENCY_MARGIN_MS)
+
+    def _regrowing(self) -> bool:
+        """Below the level just under the one that brought trouble (where it grows back one per fast success)."""
+        return self.limited_at is not None and self.limit < self.limited_at - 1
+
     def _window(self) -> int:
         """Fast successes needed for one more."""
-        if self.slow_start:
+        if self.slow_start or self._regrowing():
             return 1
-        if self.limited_at is not None and self.limit < self.limited_at - 1:
-            return 1  # growing back to below where the trouble came
         if self.limited_at is not None and self.limit == self.limited_at - 1:
             return self.limit * PROBE_WINDOWS  # the next step is where the trouble came: probe it rarely
         return self.limit

@@ -139,11 +139,11 @@ class Lanes:
             self._sending -= 1
             lane = self._lanes.get(delivery.endpoint_id)  # gone only if the worker closed without it
             if lane is not None:
-                lane.pacer.finish()
                 ticket = lane.tickets.pop(delivery.pk, None)
                 if lane.concurrency is not None and ticket is not None and answer is not None:
-                    lane.concurrency.answered(ticket, answer)
+                    lane.concurrency.answered(ticket, answer, open_now=lane.pacer.in_flight)
                     lane.pacer.max_in_flight = lane.concurrency.limit
+                lane.pacer.finish()
                 if signal is not None:
                     if stops_sending(Health(down_in_a_row=lane.down_in_a_row), signal):
                         lane.blocking.add(delivery.pk)

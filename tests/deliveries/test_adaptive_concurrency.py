@@ -89,6 +89,30 @@ def test_answers_to_requests_started_before_a_cut_do_not_cut_again():
     assert limit.limit == 4
 
 
+def test_requests_open_at_a_cut_that_succeed_fast_grow_it_back_to_below_the_trouble():
+    limit = ConcurrencyLimit(ceiling=32, limit=5)
+    limit.answered(limit.started(1), FAST)  # the baseline: 10 ms
+    open_at_cut = [limit.started(n) for n in range(1, 6)]
+
+    limit.answered(open_at_cut[4], Answer(429, "", 1), open_now=5)
+    assert limit.state == (2, "429", 5)
+    limit.answered(open_at_cut[0], Answer(200, "", 900))  # slow: not evidence the receiver copes
+    assert limit.limit == 2
+    for ticket in open_at_cut[1:4]:
+        limit.answered(ticket, FAST)
+
+    assert limit.state == (4, "429", 5)  # the receiver took 4 at once: back there, not to the 5 that brought 429s
+
+
+def test_trouble_is_put_at_the_most_open_when_the_request_started_or_was_answered():
+    limit = ConcurrencyLimit(ceiling=32, limit=5)
+    ticket = limit.started(4)  # another thread's request, started after it, reached the receiver first
+
+    limit.answered(ticket, Answer(429, "", 1), open_now=5)
+
+    assert limit.state == (2, "429", 5)
+
+
 def test_after_a_cut_it_grows_back_fast_to_below_the_trouble_then_probes_it_rarely():
     limit = ConcurrencyLimit(ceiling=32, limit=8)
     limit.answered(limit.started(8), Answer(429, "", 5))
