@@ -8,7 +8,8 @@ decrease, inside the endpoint's ``max_in_flight`` (the ceiling):
   first sign of trouble.
 - **Trouble** is a 429 or 503, a timeout, a refused connection, or answers much slower than the endpoint's own
   recent baseline. It halves the limit (never below 1) once per round: answers to requests that started
-  before the cut do not cut again. It remembers how many requests were open when the trouble came.
+  before the cut do not cut again. It remembers how many requests were open when the trouble came (the
+  level), and stops ramping fast for good (until an admin enables the endpoint again).
 - **Grow back** one per fast success up to just below that level (the successes of requests that were open at
   the cut count too: the receiver took that many), then probe it carefully: one more only after
   ``PROBE_WINDOWS`` windows of fast successes. If the probe holds, the level is forgotten and the
@@ -58,15 +59,19 @@ class Ticket:
 
 
 class ConcurrencyLimit:
+    """One endpoint's limit of requests open at once, moved by each answer (see the module). Not thread-safe:
+    the owner's lanes call it under their lock."""
+
     def __init__(
         self, *, ceiling: int, limit: int | None = None, limited_by: str = "", limited_at: int | None = None
     ) -> None:
-        """``limit`` etc.: as the last owner left them (None: never learnt, so it starts low and ramps)."""
+        """``limit`` etc.: as the last owner left them (None: never learnt, so it starts at ``START_LIMIT``). With
+        no trouble on record it keeps ramping one per fast success, as the last owner would have."""
         self.ceiling = max(1, ceiling)
-        self.slow_start = limit is None
-        self.limit = min(self.ceiling, limit if limit is not None else START_LIMIT)
+        self.slow_start = not limited_by
+        self.limit = max(1, min(self.ceiling, limit if limit is not None else START_LIMIT))
         self.limited_by = limited_by
-        self.limited_at = limited_at
+        self.limited_at = limited_at if limited_by else None
         self.baseline_ms: float | None = None
         self.recent_ms: float | None = None
         self._round = 0  # moves at every cut
@@ -78,9 +83,12 @@ class ConcurrencyLimit:
         return self.limit, self.limited_by, self.limited_at
 
     def set_ceiling(self, ceiling: int) -> None:
-        """The endpoint's ``max_in_flight`` as just read (an admin may have changed it)."""
+        """The endpoint's ``max_in_flight`` as just read (an admin may have changed it). A level of trouble above
+        a lowered ceiling can no longer be reached: it is forgotten."""
         self.ceiling = max(1, ceiling)
         self.limit = min(self.limit, self.ceiling)
+        if self.limited_at is not None and self.limited_at > self.ceiling:
+            self.limited_by, self.limited_at = "", None
 
     def started(self, open_now: int) -> Ticket:
         """A request starts, ``open_now`` open with it."""
@@ -161,6 +169,6 @@ class ConcurrencyLimit:
         self._round += 1
         self._successes = 0
         self.limited_by, self.limited_at = trouble.value, max(1, open_then)
-        self.limit = max(1, min(self.limit, open_then) // 2)
+        self.limit = max(1, self.limit // 2)
         if trouble is Trouble.LATENCY:
             self.recent_ms = self.baseline_ms  # judge the answers at the new limit afresh

@@ -25,7 +25,7 @@ class EndpointState:
     """What the owner knows of an endpoint when it decides how much more to lease."""
 
     held: int  # deliveries the owner leased and has not had answered yet (waiting or in flight)
-    max_in_flight: int
+    max_in_flight: int  # requests it may have open at once now: the endpoint's, or below it the learnt limit
     rate_limit_per_s: int | None
     paused_until: datetime | None
     circuit_open: bool

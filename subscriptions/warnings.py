@@ -70,6 +70,8 @@ def due_warnings(seen: Sequence[RequestsSeen], clocks: Sequence[tuple[Any, ...]]
             continue
         failing_since = as_datetime(spell)
         endpoint = by_id[endpoint_id]
+        if not endpoint.enabled:  # a disabled endpoint's enable test failed: nothing will disable it
+            continue
         period = auto_disable_period(endpoint)
         failing_for = now - failing_since
         if failing_for >= period:  # disabled now (``disable_failing``): its e-mail says so

@@ -14,13 +14,15 @@ One claim is one read and, when it finds work, one short transaction:
    that no other live owner schedules; a claim for the endpoints a wake-up named skips this;
 2. lock the schedule rows of those that are free or already this worker's, ``FOR UPDATE
    SKIP LOCKED``, least recently served first (round robin over endpoints, so over tenants);
-3. ask ``deliveries.pacing.budget`` how many more each may lease (a few per slot of
-   ``max_in_flight``, or about a second of its rate; none while paused; one probe while its
+3. ask ``deliveries.pacing.budget`` how many more each may lease (a few per request it may have
+   open at once: its ``max_in_flight``, or below it the concurrency its owner has learnt
+   (``deliveries.adaptive``); or about a second of its rate; none while paused; one probe while its
    circuit is open) and lease that many of its most overdue deliveries;
 4. mark the endpoints served, and this worker their owner.
 
 What the answers say of an endpoint (a pause, its circuit) is written by the recording
-transaction (``deliveries.services.circuits``); claims read it.
+transaction (``deliveries.services.circuits``); claims read it. The concurrency an owner learnt is written
+by the owner, with its heartbeat and when it hands the endpoint back, so the next owner starts from it.
 """
 
 import logging

@@ -83,7 +83,7 @@ def enable_after_test(endpoint: Endpoint, *, force: bool = False) -> EnableResul
         with transaction.atomic():
             _enable(endpoint)
         return EnableResult(enabled=True)
-    config = _test_config()
+    config = webhookhub_settings()
     try:
         delivery = _test_delivery(endpoint, config)
     except PublishError as exc:
@@ -105,11 +105,6 @@ def enable_after_test(endpoint: Endpoint, *, force: bool = False) -> EnableResul
         error=attempt.error if attempt else "The test's result was not recorded in time; try again.",
         delivery_id=delivery.pk,
     )
-
-
-def _test_config() -> dict[str, Any]:
-    """The worker's settings, with no retry: the test's one attempt is final, succeeded or failed."""
-    return {**webhookhub_settings(), "RETRY_SCHEDULE": []}
 
 
 def _test_delivery(endpoint: Endpoint, config: dict[str, Any]) -> Delivery:

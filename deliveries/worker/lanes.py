@@ -18,14 +18,13 @@ from datetime import datetime
 from deliveries.adaptive import Answer, ConcurrencyLimit, Ticket
 from deliveries.models import Delivery
 from deliveries.pacing import Health, Pacer, Signal, stops_sending
-from deliveries.services.claims import EndpointClaim
+from deliveries.services.claims import ConcurrencyState, EndpointClaim
 from deliveries.services.sending import Batch
 
 IDLE_LANE_SECONDS = 0.1  # an endpoint with nothing leased is kept this long for its next delivery, then handed back
 START_EARLY_SECONDS = 0.002  # a paced start this close is made now (its successor keeps the spacing)
 
 Start = tuple[Delivery, Batch]
-ConcurrencyState = tuple[int | None, str, int | None]  # as the schedule holds it (ConcurrencyLimit.state)
 
 
 @dataclass
@@ -87,22 +86,15 @@ class Lanes:
         with self.lock:
             return {endpoint_id: lane.pacer.max_in_flight for endpoint_id, lane in self._lanes.items()}
 
-    def heartbeat(self) -> tuple[list[Delivery], list[str]]:
-        """What the heartbeat renews: the deliveries leased and not yet recorded, and the endpoints owned."""
+    def heartbeat(self) -> tuple[list[Delivery], dict[str, ConcurrencyState | None]]:
+        """What the heartbeat renews, in one snapshot: the deliveries leased and not yet recorded, and the endpoints
+        owned, each with its learnt concurrency if the schedule does not hold it yet (else None)."""
         with self.lock:
-            return list(self._held.values()), list(self._lanes)
-
-    def unwritten_concurrency(self) -> dict[str, ConcurrencyState]:
-        """The learnt concurrency of the endpoints owned that the schedule does not hold yet (the heartbeat
-        writes it, then ``concurrency_written``)."""
-        with self.lock:
-            unwritten = {}
-            for endpoint_id, lane in self._lanes.items():
-                if (state := lane.unwritten_concurrency()) is not None:
-                    unwritten[endpoint_id] = state
-            return unwritten
+            owned = {endpoint_id: lane.unwritten_concurrency() for endpoint_id, lane in self._lanes.items()}
+            return list(self._held.values()), owned
 
     def concurrency_written(self, written: dict[str, ConcurrencyState]) -> None:
+        """The schedule holds these now (the heartbeat wrote them)."""
         with self.lock:
             for endpoint_id, state in written.items():
                 if (lane := self._lanes.get(endpoint_id)) is not None:

@@ -129,7 +129,7 @@ class Recorder:
             return
         refresh_connections(health_check=False)
         now = timezone.now()
-        learnt = self._lanes.unwritten_concurrency()
+        learnt = {endpoint_id: state for endpoint_id, state in owned.items() if state is not None}
         try:
             renew_leases(held, now=now, lease_seconds=self._lease)
             until = now + timedelta(seconds=self._lease)

@@ -55,7 +55,7 @@ def test_trouble_halves_the_limit_and_says_what_and_at_how_many_open(answer, lim
 
     limit.answered(limit.started(11), answer)
 
-    assert limit.state == (5, limited_by, 11)  # halved from the 11 open then, not the limit
+    assert limit.state == (6, limited_by, 11)  # the limit halved; the level is the 11 open then
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,19 @@ def test_a_new_owner_starts_where_the_last_left_it_and_a_lower_ceiling_caps_it()
     assert limit.state == (9, "latency", 10)
 
     limit.set_ceiling(4)
-    assert limit.limit == 4
+    assert limit.state == (4, "", None)  # the level of trouble is above the ceiling now: forgotten
+
+
+def test_a_new_owner_of_an_endpoint_with_no_trouble_on_record_keeps_ramping_fast():
+    limit = ConcurrencyLimit(ceiling=32, limit=START_LIMIT)  # what a first owner writes back after a trickle
+
+    _at_limit(limit, FAST, times=10)
+
+    assert limit.limit == START_LIMIT + 10  # one per fast success, not one per window
+
+
+def test_a_stored_limit_below_one_starts_at_one():
+    assert ConcurrencyLimit(ceiling=8, limit=0).limit == 1
 
 
 # --- simulated receivers ---------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import pytest
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
+from accounts.services import create_api_key
+from deliveries.models import Delivery
 from events.models import Trigger
 from subscriptions.models import Endpoint
 from tests.factories import URL, endpoint_for, failed_delivery
@@ -232,3 +234,41 @@ def test_a_known_body_still_writes(admin, objects):
 
     assert response.status_code == 200
     assert Endpoint.objects.get(pk=objects["endpoint"]).name == "renamed"
+
+
+BODILESS = [
+    "/endpoints/{endpoint}/disable/",
+    "/endpoints/{endpoint}/rotate-secret/",
+    "/endpoints/{endpoint}/rotate-verification-token/",
+    "/deliveries/{delivery}/resend/",
+    "/api-keys/{api_key}/revoke/",
+    "/triggers/{trigger}/rotate-key/",
+]
+
+
+@pytest.fixture
+def bodiless_objects(tenant, objects) -> dict[str, str]:
+    api_key = create_api_key(tenant=tenant, name="revocable").api_key
+    delivery = Delivery.objects.filter(endpoint_id=objects["endpoint"]).first()
+    return {**objects, "delivery": str(delivery.pk), "api_key": str(api_key.pk)}
+
+
+@pytest.mark.parametrize("path", BODILESS)
+def test_an_action_that_takes_no_body_refuses_one_by_name_and_does_nothing(admin, bodiless_objects, path):
+    before = _snapshot()
+
+    response = admin.post(API + path.format(**bodiless_objects), {"reason": "maintenance"}, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"] == {"reason": ["Unknown field 'reason': this action takes no body."]}
+    assert _snapshot() == before
+
+
+def test_a_form_post_spells_nested_fields_with_dots_and_they_are_known(admin, objects):
+    response = admin.post(
+        f"{API}/endpoints/",
+        {"url": URL, "event_types": "message.received", "auth.type": "bearer", "auth.token": "tok-12345678"},
+    )
+
+    errors = response.json().get("errors", {}) if response.status_code == 400 else {}
+    assert not {"auth.type", "auth.token"} & set(errors), response.content

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from accounts.models import ApiKey, Role
 from accounts.services import create_api_key, revoke_api_key
 from webhookhub.web.api.scoping import TenantScopedMixin
-from webhookhub.web.api.strict import StrictFieldsMixin
+from webhookhub.web.api.strict import StrictFieldsMixin, refuse_any_body
 
 
 class ApiKeySerializer(StrictFieldsMixin, serializers.ModelSerializer):
@@ -48,4 +48,6 @@ class ApiKeyViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     @extend_schema(request=None, responses={200: ApiKeySerializer})
     @action(detail=True, methods=["post"])
     def revoke(self, request, pk=None):
-        return Response(ApiKeySerializer(revoke_api_key(api_key=self.get_object())).data)
+        api_key = self.get_object()
+        refuse_any_body(request)
+        return Response(ApiKeySerializer(revoke_api_key(api_key=api_key)).data)

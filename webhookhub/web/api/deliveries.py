@@ -12,6 +12,7 @@ from deliveries.selectors import held_back_by
 from deliveries.services.actions import resend
 from webhookhub.web.api.filters import UtcDateTimeFilter
 from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.strict import refuse_any_body
 
 
 class DeliveryFilter(django_filters.FilterSet):
@@ -102,5 +103,7 @@ class DeliveryViewSet(TenantScopedMixin, mixins.ListModelMixin, mixins.RetrieveM
     @extend_schema(request=None, responses={202: DeliverySerializer})
     @action(detail=True, methods=["post"])
     def resend(self, request, pk=None):
-        delivery = resend(self.get_object())
+        original = self.get_object()
+        refuse_any_body(request)
+        delivery = resend(original)
         return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)

@@ -45,6 +45,7 @@ from webhookhub.web.api.endpoint_serializers import (
     VerificationTokenSerializer,
 )
 from webhookhub.web.api.scoping import TenantScopedMixin
+from webhookhub.web.api.strict import refuse_any_body
 
 
 class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
@@ -91,12 +92,16 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @extend_schema(request=None, responses={200: SecretSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request, pk=None):
-        return Response({"secret": rotate_secret(endpoint=self.get_object())})
+        endpoint = self.get_object()
+        refuse_any_body(request)
+        return Response({"secret": rotate_secret(endpoint=endpoint)})
 
     @extend_schema(request=None, responses={200: VerificationTokenSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-verification-token")
     def rotate_verification_token(self, request, pk=None):
-        return Response({"verification_token": rotate_verification_token(endpoint=self.get_object())})
+        endpoint = self.get_object()
+        refuse_any_body(request)
+        return Response({"verification_token": rotate_verification_token(endpoint=endpoint)})
 
     @extend_schema(
         request=EnableRequestSerializer,
@@ -127,6 +132,7 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"])
     def disable(self, request, pk=None):
         endpoint = self.get_object()
+        refuse_any_body(request)
         disable_endpoint(endpoint=endpoint, reason=ADMIN_DISABLED_REASON, notify=False)
         return Response(EndpointSerializer(endpoint).data)
 

@@ -6,14 +6,33 @@ changed nothing, which the caller cannot tell from success. Every request serial
 ``webhookhub.web.api.schema.forbid_additional_properties``).
 """
 
+import re
 from collections.abc import Mapping
 from difflib import get_close_matches
 from typing import Any, ClassVar
 
+from django.http import QueryDict
 from rest_framework import serializers
 
 # Form posts of the browsable API carry Django's CSRF token; it is not a field of anything.
 _TRANSPORT_KEYS = frozenset({"csrfmiddlewaretoken"})
+_FORM_KEY = re.compile(r"[.\[]")  # where a form key's field name ends
+
+
+class NoBodySerializer(serializers.Serializer):
+    """The body of an action that takes none (rotate, disable, resend...): any key is refused, as elsewhere."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping) and (keys := [str(key) for key in data if key not in _TRANSPORT_KEYS]):
+            raise serializers.ValidationError(
+                {key: [f"Unknown field {key!r}: this action takes no body."] for key in keys}
+            )
+        return {}
+
+
+def refuse_any_body(request: Any) -> None:
+    """400 naming the keys of a body sent to an action that takes none."""
+    NoBodySerializer(data=request.data).is_valid(raise_exception=True)
 
 
 class StrictFieldsMixin(serializers.Serializer):
@@ -48,9 +67,11 @@ class StrictFieldsMixin(serializers.Serializer):
     def _key_problems(self, data: Mapping) -> dict[str, list[str]]:
         writable = sorted(name for name, field in self.fields.items() if not field.read_only)
         read_only = self.shown_only() - set(writable)
+        form = isinstance(data, QueryDict)  # a form post spells nested values "auth.type", "events[0]type"
         problems = {}
         for key in data:
-            if key in writable or key in _TRANSPORT_KEYS:
+            field_name = _FORM_KEY.split(key, maxsplit=1)[0] if form else key
+            if field_name in writable or key in _TRANSPORT_KEYS:
                 continue
             problems[str(key)] = [self._message(str(key), writable, read_only)]
         return problems

@@ -13,7 +13,7 @@ from events.models import Trigger, TriggerRequest
 from events.triggers import MAX_RATE_LIMIT_PER_MINUTE, create_trigger, rotate_trigger_key, update_trigger
 from webhookhub.web.api.errors import as_drf
 from webhookhub.web.api.scoping import TenantScopedMixin
-from webhookhub.web.api.strict import StrictFieldsMixin
+from webhookhub.web.api.strict import StrictFieldsMixin, refuse_any_body
 
 _MAPPING_HELP = 'Paths in the request body to fields of the event data: {"contact.phone": "phone"}.'
 
@@ -141,7 +141,9 @@ class TriggerViewSet(TenantScopedMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="rotate-key")
     def rotate_key(self, request, pk=None):
         """A new key, shown once; the old one stops working at once."""
-        return Response({"api_key": rotate_trigger_key(trigger=self.get_object())})
+        trigger = self.get_object()
+        refuse_any_body(request)
+        return Response({"api_key": rotate_trigger_key(trigger=trigger)})
 
     @extend_schema(request=SampleSerializer, responses={200: PathsSerializer})
     @action(detail=False, methods=["post"])
