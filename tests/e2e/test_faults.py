@@ -84,7 +84,7 @@ class Published:
 class Faults:
     """One scenario's world: a private broker, a receiver, a tenant with one endpoint, worker and beat."""
 
-    def __init__(self, postgres: PostgresServer, **env_overrides: str) -> None:
+    def __init__(self, postgres: PostgresServer, endpoint_args: tuple[str, ...] = (), **env_overrides: str) -> None:
         self.postgres = postgres
         self.redis = processes.private_redis(LOG_DIR, "the fault suite")
         self.env = _process_env(postgres, broker_url=self.redis.url, **env_overrides)
@@ -92,7 +92,14 @@ class Faults:
         self.slug = f"faults-{uuid.uuid4().hex[:8]}"
         self._manage("create_tenant", self.slug)
         self._manage(
-            "add_endpoint", "--tenant", self.slug, "--url", self.receiver.url(), "--event-type", "message.received"
+            "add_endpoint",
+            "--tenant",
+            self.slug,
+            "--url",
+            self.receiver.url(),
+            "--event-type",
+            "message.received",
+            *endpoint_args,
         )
         self.worker = processes.start_worker(self.env, LOG_DIR)
         self.beat = processes.start_beat(self.env, LOG_DIR)
@@ -204,7 +211,8 @@ class Faults:
 @pytest.fixture
 def faults(postgres, request):
     marker = request.node.get_closest_marker("fault_env")
-    world = Faults(postgres, **(marker.kwargs if marker else {}))
+    endpoint = request.node.get_closest_marker("fault_endpoint")  # add_endpoint options
+    world = Faults(postgres, endpoint.args if endpoint else (), **(marker.kwargs if marker else {}))
     yield world
     world.close()
 
@@ -287,6 +295,7 @@ def test_redis_killed_and_restarted_empty(faults, rate):
     assert _wait_until_settled(faults) == Counter({"succeeded": 30 * rate})
 
 
+@pytest.mark.fault_endpoint("--fixed-concurrency")  # all five open at the kill, not the adaptive start's two
 def test_worker_sigkilled_mid_send(faults):
     sent_once: Counter = Counter()
 

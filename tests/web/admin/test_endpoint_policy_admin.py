@@ -140,6 +140,18 @@ def test_add_endpoint_takes_a_retry_schedule_and_an_auto_disable_period(tenant):
     assert (endpoint.retry_schedule, endpoint.auto_disable_after_seconds) == ([10, 300, 3600], 7200)
 
 
+def test_add_endpoint_takes_a_ceiling_and_a_fixed_concurrency(tenant):
+    endpoint = _add(tenant, "--max-in-flight", "4", "--fixed-concurrency")
+
+    assert (endpoint.max_in_flight, endpoint.adaptive_concurrency) == (4, False)
+    assert _add_another(tenant).adaptive_concurrency is True  # adaptive unless told
+
+
+def _add_another(tenant) -> Endpoint:
+    call_command("add_endpoint", "--tenant", tenant.slug, "--url", URL + "2", stdout=StringIO())
+    return Endpoint.objects.get(tenant=tenant, url=URL + "2")
+
+
 def test_add_endpoint_takes_a_schedules_name(tenant):
     assert _add(tenant, "--retry-schedule", "patient").retry_schedule == "patient"
 
@@ -150,6 +162,7 @@ def test_add_endpoint_takes_a_schedules_name(tenant):
         (("--retry-schedule", "10,later"), "--retry-schedule: Retry 2: 'later' is not a delay."),
         (("--retry-schedule", "0"), "--retry-schedule: The retry schedule retry 1: 0 s is outside"),
         (("--auto-disable-after", "5"), "--auto-disable-after: Give a whole number of seconds from 3600"),
+        (("--max-in-flight", "0"), "--max-in-flight: "),
     ],
 )
 def test_add_endpoint_refuses_a_bad_policy_by_option(tenant, args, message):

@@ -16,6 +16,7 @@ PAYLOAD_OPTIONS = {
     "verification": "--verification",
     "retry_schedule": "--retry-schedule",
     "auto_disable_after_seconds": "--auto-disable-after",
+    "max_in_flight": "--max-in-flight",
 }
 
 
@@ -74,6 +75,14 @@ class Command(BaseCommand):
             "of a schedule the operator defines, or none for a single attempt; default: the deployment's",
         )
         parser.add_argument(
+            "--max-in-flight", type=int, metavar="N", help="requests open at once at most (the ceiling); default 8"
+        )
+        parser.add_argument(
+            "--fixed-concurrency",
+            action="store_true",
+            help="always up to --max-in-flight at once, instead of adapting to the endpoint's answers",
+        )
+        parser.add_argument(
             "--auto-disable-after",
             metavar="SECONDS",
             type=int,
@@ -119,6 +128,8 @@ class Command(BaseCommand):
                 verification=verification,
                 retry_schedule=retry_schedule,
                 auto_disable_after_seconds=options["auto_disable_after"],
+                max_in_flight=options["max_in_flight"],
+                adaptive_concurrency=not options["fixed_concurrency"],
             )
         except ValidationError as exc:
             raise CommandError(_refusal(exc)) from exc
