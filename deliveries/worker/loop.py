@@ -67,6 +67,7 @@ class Worker:
         self._claim_lock = threading.Lock()  # one claim round at a time
         self._claim_again_at: float | None = None  # a limit of time (pause, probe) lets more go then
         self._more_due = False  # the last claims left due work behind (a limit, full capacity, a stopped lane)
+        self.claimed = 0  # deliveries this worker has claimed, whichever thread claimed them
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="webhookhub-loop", daemon=True)
         self._thread.start()
@@ -204,6 +205,7 @@ class Worker:
         self._remember_limits(claimed, of_all=endpoint_ids is None)
         if not deliveries:
             return 0, room
+        self.claimed += len(deliveries)
         batch = prepare(deliveries, now)
         starts = self._lanes.add(claimed.endpoints, batch, wall_now=now)
         if batch.cancelled:
