@@ -3,9 +3,10 @@
 Every request: the URL's host is resolved once and every address vetted
 (``subscriptions.url_policy``); the connection goes to that vetted address (no
 second lookup) while Host, SNI and the certificate check use the URL's host; no
-redirects are followed; TLS is verified; connect and total timeouts are always
-set; at most MAX_RESPONSE_BYTES of the response are read. Connections are
-pooled and kept alive per (scheme, address, port, host).
+redirects are followed; TLS is verified (against the endpoint's own CA when it has
+one, presenting its client certificate when it has one); connect and total timeouts
+are always set; at most MAX_RESPONSE_BYTES of the response are read. Connections are
+pooled and kept alive per (scheme, address, port, host, TLS settings).
 """
 
 import errno
@@ -21,6 +22,7 @@ from typing import Any
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from subscriptions.certificates import ClientTls, ssl_context
 from subscriptions.url_policy import Target, UnresolvableHost, UnsafeUrl, parse_target, resolve_allowed_addresses
 
 _MAX_POOLS = 512
@@ -45,14 +47,15 @@ class _Pools:
         self._lock = threading.Lock()
         self._pools: OrderedDict[tuple, urllib3.HTTPConnectionPool] = OrderedDict()
 
-    def get(self, target: Target, address: str) -> urllib3.HTTPConnectionPool:
-        key = (target.scheme, address, target.port, target.host)
+    def get(self, target: Target, address: str, tls: ClientTls | None = None) -> urllib3.HTTPConnectionPool:
+        tls = tls if target.scheme == "https" else None
+        key = (target.scheme, address, target.port, target.host, tls)
         with self._lock:
             pool = self._pools.get(key)
             if pool is not None:
                 self._pools.move_to_end(key)
                 return pool
-            pool = self._new_pool(target, address)
+            pool = self._new_pool(target, address, tls)
             self._pools[key] = pool
             if len(self._pools) > _MAX_POOLS:
                 _, oldest = self._pools.popitem(last=False)
@@ -60,8 +63,10 @@ class _Pools:
             return pool
 
     @staticmethod
-    def _new_pool(target: Target, address: str) -> urllib3.HTTPConnectionPool:
+    def _new_pool(target: Target, address: str, tls: ClientTls | None) -> urllib3.HTTPConnectionPool:
         common: dict[str, Any] = {"maxsize": _CONNECTIONS_PER_POOL, "block": False, "retries": False}
+        if tls is not None:  # urllib3 still checks the certificate and the host name against this context
+            common["ssl_context"] = ssl_context(tls)
         if target.scheme == "https":
             return urllib3.HTTPSConnectionPool(
                 address,
@@ -91,8 +96,10 @@ def post(
     connect_timeout: float,
     total_timeout: float,
     max_response_bytes: int,
+    tls: ClientTls | None = None,
 ) -> HttpResult:
-    """POST ``body`` to ``url``; never raises for network trouble, it is reported in ``error``."""
+    """POST ``body`` to ``url`` (an https:// one with ``tls``'s client certificate and CA); never raises for
+    network trouble, it is reported in ``error``."""
     started = time.monotonic()
 
     def failed(error: str, failure: str = "") -> HttpResult:
@@ -106,7 +113,7 @@ def post(
     except UnsafeUrl as exc:
         return failed(f"Refused by the address policy: {exc}")
 
-    pool = _pools.get(target, str(address))
+    pool = _pools.get(target, str(address), tls)
     # total: the wait for the response headers gets what the connect left of it; the body
     # is read in whatever pieces arrive, checking the same deadline after each.
     timeout = urllib3.Timeout(total=total_timeout, connect=min(connect_timeout, total_timeout))

@@ -21,8 +21,10 @@ class OutboundRequest:
     body: bytes
 
 
-def _auth_headers(endpoint: Endpoint) -> dict[str, str]:
+def _auth_headers(endpoint: Endpoint, access_token: str | None) -> dict[str, str]:
     auth: dict[str, Any] = endpoint.auth or {}
+    if endpoint.auth_type == AuthType.OAUTH2:
+        return {"Authorization": f"Bearer {access_token}"} if access_token else {}
     if endpoint.auth_type == AuthType.BEARER:
         return {"Authorization": f"Bearer {auth['token']}"}
     if endpoint.auth_type == AuthType.API_KEY:
@@ -59,10 +61,12 @@ def build_request(
     timestamp: int,
     user_agent: str,
     ordering: tuple[str, int] | None = None,
+    access_token: str | None = None,
 ) -> OutboundRequest:
     """``secrets``: those that sign, primary first (none: no ``webhook-signature``). ``ordering``: a keyed
     delivery's (ordering key, sequence), sent as ``webhook-ordering-key`` (percent-encoded UTF-8 where the key
-    holds a ``%`` or a character outside printable ASCII) and ``webhook-sequence``."""
+    holds a ``%`` or a character outside printable ASCII) and ``webhook-sequence``. ``access_token``: an OAuth2
+    endpoint's current token (``deliveries.oauth2``)."""
     payload = body.encode()
     system = {
         "content-type": "application/json",
@@ -78,7 +82,7 @@ def build_request(
         key, sequence = ordering
         system |= {"webhook-ordering-key": quote(key, safe=_KEY_SAFE), "webhook-sequence": str(sequence)}
     custom = endpoint.custom_headers or {}
-    auth = _auth_headers(endpoint)
+    auth = _auth_headers(endpoint, access_token)
     headers = _merge(custom, auth, system)
     masked = _merge(
         {name: mask(value) for name, value in custom.items()},

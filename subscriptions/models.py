@@ -7,6 +7,8 @@ from ground.ids import new_id
 
 ALL_EVENT_TYPES = "*"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+SIGNING_KEY_PREFIX = "whsk_"  # an ed25519 private key (Standard Webhooks); never leaves the platform
+PUBLIC_KEY_PREFIX = "whpk_"  # its public key, for receivers
 
 
 class AuthType(models.TextChoices):
@@ -14,6 +16,22 @@ class AuthType(models.TextChoices):
     API_KEY = "api_key", "API key header"
     BEARER = "bearer", "Bearer token"
     BASIC = "basic", "Basic (user and password)"
+    OAUTH2 = "oauth2", "OAuth2 client credentials"
+
+
+class OAuth2ClientAuth(models.TextChoices):
+    """How the sender authenticates to the token endpoint (RFC 6749 2.3.1)."""
+
+    BASIC = "basic", "client_secret_basic (HTTP Basic)"
+    POST = "post", "client_secret_post (in the form body)"
+
+
+class SignatureScheme(models.TextChoices):
+    """What ``webhook-signature`` carries (Standard Webhooks)."""
+
+    V1 = "v1", "v1: HMAC-SHA256 with a shared secret"
+    V1A = "v1a", "v1a: Ed25519, receivers hold only the public key"
+    BOTH = "both", "Both v1 and v1a"
 
 
 class PayloadFormat(models.TextChoices):
@@ -49,7 +67,8 @@ class Endpoint(models.Model):
     disabled_reason = models.CharField(max_length=500, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.NONE)
-    # {"header", "value"} | {"token"} | {"username", "password"}; encrypted at rest.
+    # {"header", "value"} | {"token"} | {"username", "password"}
+    # | {"token_url", "client_id", "client_secret", "scope", "audience", "client_auth"}; encrypted at rest.
     auth = EncryptedJSONField(null=True, blank=True)
     # {header name: value}; encrypted at rest, values never shown again.
     custom_headers = EncryptedJSONField(null=True, blank=True)
@@ -114,6 +133,22 @@ class Endpoint(models.Model):
     )
     # Heymarket's per-endpoint verification token (sent in the body); encrypted at rest, shown once.
     verification_token = EncryptedJSONField(null=True, blank=True)
+    signature_scheme = models.CharField(
+        max_length=8,
+        choices=SignatureScheme.choices,
+        default=SignatureScheme.V1,
+        db_default=SignatureScheme.V1,
+        help_text="v1 signs with the shared secret (HMAC); v1a with the endpoint's Ed25519 key, which receivers "
+        "verify with its public key alone; both sends the two.",
+    )
+    # Mutual TLS: the client certificate (PEM, the chain after it) and its key presented to an https:// endpoint,
+    # and a private CA its server certificate is verified against instead of the system's.
+    tls_client_certificate = models.TextField("TLS client certificate", blank=True, default="", db_default="")
+    tls_client_key = EncryptedJSONField("TLS client key", null=True, blank=True)  # PEM; write-only
+    tls_ca_certificate = models.TextField("TLS CA certificate", blank=True, default="", db_default="")
+    tls_client_certificate_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the tenant's admins were e-mailed that this certificate expires soon (reset by a new certificate).
+    tls_expiry_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     # Publishers cache routes and signers cache secrets until this changes: any write that
@@ -132,9 +167,11 @@ class Endpoint(models.Model):
 
 
 class EndpointSecret(models.Model):
-    """A signing secret. The newest is primary; a rotated-out one signs too until it expires."""
+    """A signing secret (``whsec_``, v1) or Ed25519 private key (``whsk_``, v1a). The newest of each scheme is
+    primary; a rotated-out one signs too until it expires."""
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="secrets")
+    scheme = models.CharField(max_length=4, default="v1", db_default="v1")  # "v1" (HMAC) or "v1a" (Ed25519)
     secret = EncryptedJSONField()
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)

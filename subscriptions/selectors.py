@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from accounts.models import Role, Tenant
 from ground.model_fields import concrete_field
+from subscriptions.keys import V1A, public_key, schemes_signing
 from subscriptions.models import Endpoint, EndpointSecret
 from subscriptions.payloads import Shape, receivable_types, shape_of
 
@@ -164,7 +165,8 @@ _secrets_cache: dict[str, tuple[datetime, datetime, list[str]]] = {}
 
 
 def signing_secrets(endpoints: list[Endpoint], *, now: datetime) -> dict[str, list[str]]:
-    """Live secrets per endpoint id, newest (primary) first.
+    """Live secrets and keys that sign per endpoint id, those of its ``signature_scheme`` (v1 secrets, then v1a
+    keys), each newest (primary) first.
 
     Cached per process until the endpoint changes (a rotation touches ``updated_at``),
     a secret expires, or five minutes pass.
@@ -180,11 +182,14 @@ def signing_secrets(endpoints: list[Endpoint], *, now: datetime) -> dict[str, li
     if not stale:
         return result
     fresh: dict[str, list[str]] = {endpoint_id: [] for endpoint_id in stale}
+    wanted = {endpoint_id: schemes_signing(endpoint.signature_scheme) for endpoint_id, endpoint in stale.items()}
     valid_until = dict.fromkeys(stale, now + timedelta(seconds=_SECRETS_CACHE_SECONDS))
     live = EndpointSecret.objects.filter(endpoint__in=list(stale)).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now)
     )
-    for secret in live.order_by("-created_at", "-id"):
+    for secret in live.order_by("scheme", "-created_at", "-id"):  # "v1" sorts before "v1a"
+        if secret.scheme not in wanted[secret.endpoint_id]:
+            continue
         fresh[secret.endpoint_id].append(secret.secret)
         if secret.expires_at is not None:
             valid_until[secret.endpoint_id] = min(valid_until[secret.endpoint_id], secret.expires_at)
@@ -193,6 +198,21 @@ def signing_secrets(endpoints: list[Endpoint], *, now: datetime) -> dict[str, li
     for endpoint_id, secrets in fresh.items():
         _secrets_cache[endpoint_id] = (stale[endpoint_id].updated_at, valid_until[endpoint_id], secrets)
     return {**result, **fresh}
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    public_key: str  # whpk_...
+    created_at: datetime
+    expires_at: datetime | None  # a rotated-out key's end of grace; None for the primary
+
+
+def public_keys(endpoint: Endpoint, *, now: datetime) -> list[PublicKey]:
+    """The public keys of the endpoint's live v1a keys, primary (newest) first; the private keys stay here."""
+    live = endpoint.secrets.filter(scheme=V1A).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    return [
+        PublicKey(public_key(key.secret), key.created_at, key.expires_at) for key in live.order_by("-created_at", "-id")
+    ]
 
 
 def tenant_admin_emails(tenant: Tenant) -> list[str]:

@@ -1,6 +1,5 @@
 """Writes for endpoints: create, secrets and rotation, enable/disable (auto-disable: ``health``)."""
 
-import base64
 import logging
 import secrets
 from dataclasses import dataclass
@@ -19,16 +18,14 @@ from ground.conf import setting
 from ground.model_fields import concrete_field
 from ground.task_names import NOTIFY_DISABLE_WARNING_TASK, NOTIFY_DISABLED_TASK
 from subscriptions import validation
-from subscriptions.models import SECRET_PREFIX, AuthType, Endpoint, EndpointHealth, EndpointSecret, PayloadFormat
+from subscriptions.certificates import check_tls
+from subscriptions.keys import V1, V1A, generate_secret, generate_signing_key, public_key
+from subscriptions.models import AuthType, Endpoint, EndpointHealth, EndpointSecret, PayloadFormat, SignatureScheme
 from subscriptions.selectors import tenant_admin_emails
 
 logger = logging.getLogger(__name__)
 
 ADMIN_DISABLED_REASON = "Disabled by an admin."
-
-
-def generate_secret() -> str:
-    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def generate_verification_token() -> str:
@@ -65,10 +62,15 @@ def create_endpoint(
     retry_schedule: list[float] | str | None = None,
     auto_disable_after_seconds: int | None = None,
     adaptive_concurrency: bool = True,
+    signature_scheme: str = SignatureScheme.V1,
+    tls_client_certificate: str = "",
+    tls_client_key: str | None = None,
+    tls_ca_certificate: str = "",
     created_by: Any = None,
 ) -> CreatedEndpoint:
     """Validate everything first (ValidationError naming the field), then write endpoint and secret (and a
-    Heymarket endpoint's verification token).
+    Heymarket endpoint's verification token). Every endpoint gets a v1 secret and a v1a (Ed25519) key, whichever
+    its ``signature_scheme`` signs with, so a receiver can take the public key before the scheme changes.
 
     ``max_in_flight`` None is the model field's default; ``verification`` None, the format's default;
     ``retry_schedule`` and ``auto_disable_after_seconds`` None, the deployment's.
@@ -83,9 +85,17 @@ def create_endpoint(
         verification = validation.default_verification(payload_format)
     validation.clean_payload(payload_format, payload_shape, verification, clean_types)
     token = generate_verification_token() if payload_format == PayloadFormat.HEYMARKET else None
+    clean_url = validation.clean_url(url)
+    tls = check_tls(
+        url=clean_url,
+        certificate=tls_client_certificate,
+        key=tls_client_key,
+        ca_certificate=tls_ca_certificate,
+        now=timezone.now(),
+    )
     endpoint = Endpoint.objects.create(
         tenant=tenant,
-        url=validation.clean_url(url),
+        url=clean_url,
         event_types=clean_types,
         name=name,
         description=description,
@@ -105,10 +115,20 @@ def create_endpoint(
         retry_schedule=validation.clean_retry_schedule(retry_schedule),
         auto_disable_after_seconds=validation.clean_auto_disable_after(auto_disable_after_seconds),
         adaptive_concurrency=validation.clean_adaptive_concurrency(adaptive_concurrency),
+        signature_scheme=validation.clean_signature_scheme(signature_scheme),
+        tls_client_certificate=tls.certificate,
+        tls_client_key=tls.key,
+        tls_ca_certificate=tls.ca_certificate,
+        tls_client_certificate_expires_at=tls.expires_at,
         created_by=created_by,
     )
     secret = generate_secret()
-    EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    EndpointSecret.objects.bulk_create(
+        [
+            EndpointSecret(endpoint=endpoint, scheme=V1, secret=secret),
+            EndpointSecret(endpoint=endpoint, scheme=V1A, secret=generate_signing_key()),
+        ]
+    )
     return CreatedEndpoint(endpoint=endpoint, secret=secret, verification_token=token)
 
 
@@ -121,15 +141,26 @@ def rotate_verification_token(*, endpoint: Endpoint) -> str:
     return token
 
 
-@transaction.atomic
 def rotate_secret(*, endpoint: Endpoint, now: datetime | None = None) -> str:
-    """A new primary secret; the previous ones keep signing for the grace period, then expire."""
-    now = now or timezone.now()
+    """A new primary v1 secret; the previous ones keep signing for the grace period, then expire."""
+    return _rotate(endpoint, V1, generate_secret(), now or timezone.now())
+
+
+def rotate_signing_key(*, endpoint: Endpoint, now: datetime | None = None) -> str:
+    """A new primary v1a (Ed25519) key, answered as its public key; the previous keys keep signing for the
+    grace period, then expire. The private key never leaves the platform."""
+    key = generate_signing_key()
+    _rotate(endpoint, V1A, key, now or timezone.now())
+    return public_key(key)
+
+
+@transaction.atomic
+def _rotate(endpoint: Endpoint, scheme: str, secret: str, now: datetime) -> str:
     grace_end = now + timedelta(seconds=setting("SECRET_ROTATION_GRACE_SECONDS"))
-    endpoint.secrets.filter(expires_at__isnull=True).update(expires_at=grace_end)
-    endpoint.secrets.filter(expires_at__gt=grace_end).update(expires_at=grace_end)
-    secret = generate_secret()
-    EndpointSecret.objects.create(endpoint=endpoint, secret=secret)
+    older = endpoint.secrets.filter(scheme=scheme)
+    older.filter(expires_at__isnull=True).update(expires_at=grace_end)
+    older.filter(expires_at__gt=grace_end).update(expires_at=grace_end)
+    EndpointSecret.objects.create(endpoint=endpoint, scheme=scheme, secret=secret)
     # Senders cache secrets until the endpoint changes.
     Endpoint.objects.filter(pk=endpoint.pk).update(updated_at=now)
     endpoint.updated_at = now
@@ -229,6 +260,10 @@ def update_endpoint(
     retry_schedule: list[float] | str | None = _UNSET,
     auto_disable_after_seconds: int | None = _UNSET,
     adaptive_concurrency: bool = _UNSET,
+    signature_scheme: str = _UNSET,
+    tls_client_certificate: str = _UNSET,
+    tls_client_key: str | None = _UNSET,
+    tls_ca_certificate: str = _UNSET,
 ) -> Endpoint:
     """Change what is given; validate all of it first (ValidationError naming the field).
 
@@ -236,6 +271,9 @@ def update_endpoint(
     ``payload_format`` drops a shape it does not use and takes the new format's verification unless one is
     given; the first switch to Heymarket issues a verification token, returned once in
     ``endpoint.issued_verification_token``. A new shape applies to events published after it.
+
+    The TLS settings are checked together with the URL: a new certificate needs its key unless the stored key
+    belongs to it (a renewal of the same key); clearing the certificate drops the key.
     """
     _change_payload(endpoint, payload_format, payload_shape, verification, event_types)
     if url is not _UNSET:
@@ -266,6 +304,9 @@ def update_endpoint(
         endpoint.auto_disable_after_seconds = validation.clean_auto_disable_after(auto_disable_after_seconds)
     if adaptive_concurrency is not _UNSET:
         endpoint.adaptive_concurrency = validation.clean_adaptive_concurrency(adaptive_concurrency)
+    if signature_scheme is not _UNSET:
+        endpoint.signature_scheme = validation.clean_signature_scheme(signature_scheme)
+    _change_tls(endpoint, url, tls_client_certificate, tls_client_key, tls_ca_certificate)
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:
             setattr(endpoint, field, value)
@@ -277,6 +318,24 @@ def update_endpoint(
         endpoint.disabled_at = timezone.now()
     endpoint.save()
     return endpoint
+
+
+def _change_tls(endpoint: Endpoint, url: Any, certificate: Any, key: Any, ca_certificate: Any) -> None:
+    if all(value is _UNSET for value in (url, certificate, key, ca_certificate)):
+        return
+    if certificate is not _UNSET and not certificate and key is _UNSET:
+        key = None  # no certificate, no key
+    tls = check_tls(
+        url=endpoint.url,
+        certificate=endpoint.tls_client_certificate if certificate is _UNSET else certificate,
+        key=endpoint.tls_client_key if key is _UNSET else key,
+        ca_certificate=endpoint.tls_ca_certificate if ca_certificate is _UNSET else ca_certificate,
+        now=timezone.now(),
+    )
+    if tls.certificate != endpoint.tls_client_certificate:
+        endpoint.tls_expiry_warned_at = None  # a new certificate is warned about afresh
+    endpoint.tls_client_certificate, endpoint.tls_client_key = tls.certificate, tls.key
+    endpoint.tls_ca_certificate, endpoint.tls_client_certificate_expires_at = tls.ca_certificate, tls.expires_at
 
 
 def _change_payload(
@@ -295,8 +354,8 @@ def _change_payload(
 
 
 def primary_secret(endpoint: Endpoint) -> str:
-    """The newest signing secret (admins may read it again on purpose)."""
-    return endpoint.secrets.order_by("-created_at", "-id")[0].secret  # every endpoint has one from creation
+    """The newest v1 signing secret (admins may read it again on purpose; v1a private keys are never read)."""
+    return endpoint.secrets.filter(scheme=V1).order_by("-created_at", "-id")[0].secret  # one from creation
 
 
 def queue_disable_warning(*, endpoint_id: str, failing_since: datetime) -> None:

@@ -4,8 +4,10 @@ from datetime import datetime
 from smtplib import SMTPException
 
 from celery import shared_task
+from django.utils import timezone
 
-from ground.task_names import NOTIFY_DISABLE_WARNING_TASK, NOTIFY_DISABLED_TASK
+from ground.task_names import NOTIFY_DISABLE_WARNING_TASK, NOTIFY_DISABLED_TASK, WARN_EXPIRING_CERTIFICATES_TASK
+from subscriptions.expiring_certificates import warn_expiring_certificates
 from subscriptions.models import Endpoint
 from subscriptions.services import notify_endpoint_disabled
 from subscriptions.warnings import notify_disable_warning
@@ -38,3 +40,9 @@ def notify_disable_warning_task(endpoint_id: str, failing_since: str) -> int:
     if endpoint is None:
         return 0
     return notify_disable_warning(endpoint=endpoint, failing_since=datetime.fromisoformat(failing_since))
+
+
+@shared_task(name=WARN_EXPIRING_CERTIFICATES_TASK, ignore_result=True)
+def warn_expiring_certificates_task() -> int:
+    """Periodic: e-mail the tenant's admins about client certificates that expire within 14 days (once each)."""
+    return warn_expiring_certificates(now=timezone.now())

@@ -9,7 +9,15 @@ from django.core.exceptions import ValidationError
 from events.envelope import unstorable_text
 from events.models import EventType
 from ground.conf import setting
-from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
+from subscriptions.models import (
+    ALL_EVENT_TYPES,
+    AuthType,
+    Endpoint,
+    OAuth2ClientAuth,
+    PayloadFormat,
+    SignatureScheme,
+    Verification,
+)
 from subscriptions.payloads import HEYMARKET_TYPES, shape_problem
 from subscriptions.url_policy import UnsafeUrl, validate_endpoint_url
 
@@ -110,7 +118,8 @@ def check_headers_together(custom_headers: dict[str, str], auth_type: str, auth:
         if name.lower() in {header.lower() for header in custom_headers}:
             raise ValidationError({"custom_headers": f"{name!r} is already the auth header."})
     size = sum(len(name) + len(value) for name, value in custom_headers.items())
-    size += sum(len(value) for value in (auth or {}).values())
+    if auth_type != AuthType.OAUTH2:  # its header is the token, fetched when sending
+        size += sum(len(value) for value in (auth or {}).values())
     if size > MAX_HEADERS_BYTES:
         raise ValidationError({"custom_headers": f"Headers and auth add up to more than {MAX_HEADERS_BYTES} bytes."})
 
@@ -138,7 +147,48 @@ def clean_auth(auth_type: str, auth: dict[str, Any] | None) -> dict[str, str] | 
         if ":" in username:
             raise ValidationError({"auth": "A basic auth username cannot contain ':'."})
         return {"username": username, "password": required("password")}
+    if auth_type == AuthType.OAUTH2:
+        return _clean_oauth2(auth, required)
     raise ValidationError({"auth": f"Unknown auth type {auth_type!r}; choose one of {', '.join(AuthType.values)}."})
+
+
+OAUTH2_KEYS = ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth")
+MAX_OAUTH2_TEXT = 1000  # scope, audience
+
+
+def _clean_oauth2(auth: dict[str, Any], required: Any) -> dict[str, str]:
+    """Client credentials: a token URL under the address policy, the client's id and secret, an optional scope
+    and audience, and how the client authenticates (basic or post)."""
+    if unknown := sorted(set(auth) - set(OAUTH2_KEYS)):
+        named = ", ".join(map(repr, unknown))
+        raise ValidationError({"auth": f"oauth2 auth has no {named}; it takes {', '.join(OAUTH2_KEYS)}."})
+    token_url = required("token_url")
+    try:
+        validate_endpoint_url(token_url)
+    except UnsafeUrl as exc:
+        raise ValidationError({"auth": f"The token_url is refused: {exc}"}) from exc
+    client_auth = auth.get("client_auth") or OAuth2ClientAuth.BASIC
+    if client_auth not in OAuth2ClientAuth.values:
+        raise ValidationError({"auth": f"client_auth is {', '.join(map(repr, OAuth2ClientAuth.values))}."})
+    client_id, client_secret = required("client_id"), required("client_secret")
+    if client_auth == OAuth2ClientAuth.BASIC and ":" in client_id:
+        raise ValidationError({"auth": "A client_id with ':' cannot go in HTTP Basic: use client_auth 'post'."})
+    clean = {"token_url": token_url.strip(), "client_id": client_id, "client_secret": client_secret}
+    for key in ("scope", "audience"):
+        value = auth.get(key)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str) or len(value) > MAX_OAUTH2_TEXT or not value.isprintable():
+            raise ValidationError({"auth": f"{key} must be text of at most {MAX_OAUTH2_TEXT} printable characters."})
+        clean[key] = value
+    clean["client_auth"] = client_auth
+    return clean
+
+
+def clean_signature_scheme(value: Any) -> str:
+    if value not in SignatureScheme.values:
+        raise ValidationError({"signature_scheme": f"Choose one of {', '.join(SignatureScheme.values)}."})
+    return value
 
 
 def clean_filter(value: Any) -> dict[str, Any] | None:

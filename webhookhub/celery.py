@@ -29,11 +29,17 @@ if os.environ.get("LOG_FORMAT") == "json":
 @app.on_after_configure.connect
 def _schedule_sweeper(sender: Celery, **kwargs: object) -> None:
     from ground.conf import setting
-    from ground.task_names import SWEEP_TASK
+    from ground.task_names import SWEEP_TASK, WARN_EXPIRING_CERTIFICATES_TASK
 
     interval = float(setting("SWEEP_INTERVAL_SECONDS"))
     # A sweep that waited longer than one interval is stale: the next one will do.
     sender.add_periodic_task(interval, sender.signature(SWEEP_TASK), name="sweep due deliveries", expires=interval)
+    sender.add_periodic_task(
+        3600.0,
+        sender.signature(WARN_EXPIRING_CERTIFICATES_TASK),
+        name="warn about expiring client certificates",
+        expires=3600.0,
+    )
 
 
 @task_prerun.connect

@@ -5,20 +5,22 @@ caller outside unit tests of a single step).
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
-from deliveries import http
+from deliveries import http, oauth2
 from deliveries.adaptive import Answer
 from deliveries.models import Delivery, DeliveryStatus
-from deliveries.outbound import build_request
+from deliveries.outbound import OutboundRequest, build_request
 from deliveries.pacing import Signal, signal_of
 from deliveries.services.claims import Claimed, claim_due
 from ground.db import bound_cursor
+from subscriptions.certificates import ClientTls, client_tls_of
+from subscriptions.models import AuthType
 from subscriptions.payloads import fill_token, signs
 from subscriptions.selectors import signing_secrets
 
@@ -124,34 +126,64 @@ def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
 
 def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> SendResult:
     """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint), unless the
-    endpoint's receiver checks the verification token in the body instead."""
+    endpoint's receiver checks the verification token in the body instead. An OAuth2 endpoint's request carries
+    its current token; a 401 to it is sent once more, within the attempt, with a fresh one."""
     endpoint = delivery.endpoint
     started_at = timezone.now()
     signing = signs(endpoint.verification)
     body = delivery.event.body
     if delivery.payload_id is not None:  # only a payload may hold a Heymarket token slot
         body = fill_token(delivery.sent_body(), endpoint.verification_token)
-    request = build_request(
-        endpoint=endpoint,
-        event_id=delivery.event_id,
-        body=body,
-        secrets=secrets if signing else [],
-        timestamp=int(started_at.timestamp()),
-        user_agent=config["USER_AGENT"],
-        ordering=(delivery.ordering_key, delivery.sequence or 0) if delivery.ordering_key is not None else None,
-    )
+    timeout = endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"]
+
+    def request_with(access_token: str | None) -> OutboundRequest:
+        return build_request(
+            endpoint=endpoint,
+            event_id=delivery.event_id,
+            body=body,
+            secrets=secrets if signing else [],
+            timestamp=int(started_at.timestamp()),
+            user_agent=config["USER_AGENT"],
+            ordering=(delivery.ordering_key, delivery.sequence or 0) if delivery.ordering_key is not None else None,
+            access_token=access_token,
+        )
+
     if signing and not secrets:
         result = http.HttpResult(None, error="Not sent: the endpoint has no signing secret.")
-        return SendResult(delivery, started_at, request.masked_headers, result, request_made=False)
-    result = http.post(
+        return SendResult(delivery, started_at, request_with(None).masked_headers, result, request_made=False)
+    access_token = None
+    if endpoint.auth_type == AuthType.OAUTH2:
+        try:
+            access_token = oauth2.tokens.token(endpoint, timeout=timeout)
+        except oauth2.TokenError as exc:
+            result = http.HttpResult(None, error=f"Not sent: no OAuth2 token. {exc}")
+            return SendResult(delivery, started_at, request_with(None).masked_headers, result, request_made=False)
+    request = request_with(access_token)
+    tls = client_tls_of(endpoint)
+    result = _post(request, tls, timeout, config)
+    if result.status_code == 401 and access_token is not None:
+        try:
+            fresh = oauth2.tokens.refresh(endpoint, rejected=access_token, timeout=timeout)
+        except oauth2.TokenError as exc:
+            result = replace(result, error=f"{result.error} 401 with the cached token; no fresh one: {exc}".strip())
+        else:
+            first_ms = result.duration_ms
+            request = request_with(fresh)
+            result = _post(request, tls, timeout, config)
+            result = replace(result, duration_ms=first_ms + result.duration_ms)
+    return SendResult(delivery, started_at, request.masked_headers, result)
+
+
+def _post(request: OutboundRequest, tls: ClientTls | None, timeout: float, config: dict[str, Any]) -> http.HttpResult:
+    return http.post(
         request.url,
         headers=request.headers,
         body=request.body,
         connect_timeout=config["CONNECT_TIMEOUT_SECONDS"],
-        total_timeout=endpoint.timeout_s or config["TOTAL_TIMEOUT_SECONDS"],
+        total_timeout=timeout,
         max_response_bytes=config["MAX_RESPONSE_BYTES"],
+        tls=tls,
     )
-    return SendResult(delivery, started_at, request.masked_headers, result)
 
 
 def not_sent(delivery: Delivery, reason: str) -> SendResult:

@@ -1,5 +1,6 @@
 """A real HTTP receiver on 127.0.0.1 for tests: records every request, answers as scripted."""
 
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +27,8 @@ class Reply:
 class Receiver:
     """``replies`` are used in order, then ``default``; ``responder`` overrides both when set."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: a server context (``tests.support.tls.server_context``): the receiver speaks HTTPS."""
         self.requests: list[Received] = []
         self.replies: list[Reply] = []
         self.default = Reply()
@@ -68,11 +70,14 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # a failed handshake is an OSError that socketserver drops: no request recorded
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.scheme = "https" if tls is not None else "http"
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def start(self) -> "Receiver":
         self._thread.start()

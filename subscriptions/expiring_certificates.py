@@ -1,0 +1,51 @@
+"""E-mails to a tenant's admins about client certificates that expire within EXPIRY_WARNING_DAYS: once per
+certificate (a new certificate is warned about afresh), from a periodic task."""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.core.mail import send_mail
+
+from subscriptions.certificates import EXPIRY_WARNING_DAYS, expiry_warning
+from subscriptions.models import Endpoint
+from subscriptions.selectors import tenant_admin_emails
+from subscriptions.warnings import endpoint_page_url
+
+logger = logging.getLogger(__name__)
+
+
+def warn_expiring_certificates(*, now: datetime) -> int:
+    """E-mail about every certificate that expires soon and was not warned about yet; returns how many
+    endpoints were warned about. Each is claimed by one conditional update, so two runs do not both send."""
+    due = Endpoint.objects.filter(
+        tls_client_certificate_expires_at__lte=now + timedelta(days=EXPIRY_WARNING_DAYS),
+        tls_expiry_warned_at__isnull=True,
+    ).select_related("tenant")
+    warned = 0
+    for endpoint in due:
+        if not Endpoint.objects.filter(pk=endpoint.pk, tls_expiry_warned_at__isnull=True).update(
+            tls_expiry_warned_at=now
+        ):
+            continue
+        warned += 1
+        recipients = tenant_admin_emails(endpoint.tenant)
+        if recipients:
+            send_mail(
+                subject=f"[webhookhub] Client certificate expiring: {endpoint.name or endpoint.url}",
+                message=_message(endpoint, now),
+                from_email=None,
+                recipient_list=recipients,
+            )
+        logger.info("Warned about the client certificate of %s.", endpoint.pk)
+    return warned
+
+
+def _message(endpoint: Endpoint, now: datetime) -> str:
+    link = endpoint_page_url(endpoint)
+    where = f"\n\n{link}" if link else ""
+    return (
+        f"The webhook endpoint {endpoint.url} ({endpoint.pk}) of {endpoint.tenant} presents a TLS client "
+        f"certificate to its receiver.\n\n{expiry_warning(endpoint.tls_client_certificate_expires_at, now=now)}\n\n"
+        "After it expires the receiver refuses the requests and deliveries fail. Upload the renewed certificate "
+        f"(and its key, if that changed too) in the endpoint's settings.{where}"
+    )
