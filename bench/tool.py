@@ -33,10 +33,13 @@ def setup(url: str, endpoints: int) -> None:
     call_command("migrate", verbosity=0, interactive=False)
     tenant, _ = Tenant.objects.get_or_create(slug=TENANT_SLUG, defaults={"name": "Benchmark"})
     Endpoint.objects.filter(tenant=tenant).delete()
+    # BENCH_BEARER_TOKEN: the endpoints send it as Bearer auth (the harness's receiver accepts any).
+    bearer = os.environ.get("BENCH_BEARER_TOKEN")
+    auth = {"auth_type": "bearer", "auth": {"token": bearer}} if bearer else {}
     for n in range(endpoints):
         suffix = "" if endpoints == 1 else f"/{n:03d}"
-        create_endpoint(tenant=tenant, url=f"{url}{suffix}", event_types=["message.received"])
-    print(f"bench tenant with {endpoints} endpoint(s) -> {url}")
+        create_endpoint(tenant=tenant, url=f"{url}{suffix}", event_types=["message.received"], **auth)
+    print(f"bench tenant with {endpoints} endpoint(s) -> {url}" + (" (Bearer auth)" if bearer else ""))
 
 
 def reset() -> None:

@@ -19,7 +19,8 @@ from deliveries.services.shaping import envelope_of
 from events.models import Event, EventSource
 from ground.conf import setting
 from subscriptions import validation
-from subscriptions.models import ALL_EVENT_TYPES, Endpoint
+from subscriptions.keys import schemes_signing
+from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint
 from subscriptions.payloads import ShapeError, fill_token, masked_token, receivable_types, shape_of, signs
 from subscriptions.selectors import filter_mismatch
 
@@ -107,7 +108,11 @@ def preview(
             )
             headers = request.masked_headers
             if signs(trial.verification):  # not signed: a preview must not hand out a request anyone could replay
-                headers["webhook-signature"] = "v1,****"
+                headers["webhook-signature"] = " ".join(
+                    f"{scheme},****" for scheme in schemes_signing(endpoint.signature_scheme)
+                )
+            if endpoint.auth_type == AuthType.OAUTH2:  # the token is fetched when sending
+                headers["Authorization"] = "Bearer **** (an OAuth2 token from the token URL)"
         if not endpoint.enabled and not reason:
             reason = "The endpoint is disabled: nothing is sent until it is enabled."
         items.append(
