@@ -131,7 +131,14 @@ def post(
             assert_same_host=False,
         )
     except (Urllib3Error, OSError) as exc:
-        return failed(_describe(exc, target, ipaddress.ip_address(address), timeout), _failure(exc))
+        error = _describe(exc, target, ipaddress.ip_address(address), timeout)
+        if error.startswith("TLS handshake"):
+            error += (
+                " The receiver may not accept the client certificate (its CA, or its validity)."
+                if tls and tls.certificate
+                else " A receiver that demands a client certificate ends the handshake like this (mutual TLS)."
+            )
+        return failed(error, _failure(exc))
     except UnicodeEncodeError:
         return failed("Not sent: a header value is not ISO-8859-1 text.")
     received, error = _read_body(response, started=started, within=total_timeout, limit=max_response_bytes)
