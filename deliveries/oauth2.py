@@ -129,6 +129,7 @@ class _Entry:
     valid_until: float = 0.0
     failure: str = ""
     failed_until: float = 0.0
+    refreshes_held_until: float = 0.0  # the receiver refused a fresh token: 401s fetch no other until then
 
 
 class Tokens:
@@ -155,8 +156,20 @@ class Tokens:
         entry = self._entry(endpoint)
         with entry.lock:
             if entry.token == rejected:
+                if self._clock() < entry.refreshes_held_until:
+                    raise TokenError(
+                        "The receiver refused a fresh token too, moments ago: no other is fetched for a 401 "
+                        f"within {FAILURE_HOLD_SECONDS:g} s of that (is the receiver checking the right audience?)."
+                    )
                 entry.token, entry.valid_until = "", 0.0
             return self._current(entry, timeout)
+
+    def refused_fresh(self, endpoint: Endpoint) -> None:
+        """The receiver answered 401 to a token fetched for its 401: a receiver refusing every token must not
+        make each delivery fetch one."""
+        entry = self._entry(endpoint)
+        with entry.lock:
+            entry.refreshes_held_until = self._clock() + FAILURE_HOLD_SECONDS
 
     def _current(self, entry: _Entry, timeout: float) -> str:
         now = self._clock()

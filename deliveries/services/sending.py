@@ -171,6 +171,8 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
             request = request_with(fresh)
             result = _post(request, tls, timeout, config)
             result = replace(result, duration_ms=first_ms + result.duration_ms)
+            if result.status_code == 401:
+                oauth2.tokens.refused_fresh(endpoint)
     return SendResult(delivery, started_at, request.masked_headers, result)
 
 
