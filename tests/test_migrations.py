@@ -63,3 +63,42 @@ def test_the_health_rows_and_the_failing_clock_become_one_record_and_back(at_the
         ("ep_2", None),
         ("ep_3", T0),
     ]
+
+
+BEFORE_SIGNING_KEYS = [("subscriptions", "0009_endpoint_delivery_policy")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_endpoints_made_before_v1a_get_a_signing_key_of_their_own_and_keep_their_secret(at_the_end):
+    import base64
+
+    from nacl.signing import VerifyKey
+
+    from deliveries.signing import sign
+    from subscriptions.keys import public_key
+
+    apps = _migrate(BEFORE_SIGNING_KEYS)
+    tenant = apps.get_model("accounts", "Tenant").objects.create(slug="t1", name="T1")
+    endpoint = apps.get_model("subscriptions", "Endpoint")
+    old_secret = apps.get_model("subscriptions", "EndpointSecret")
+    for pk in ("ep_1", "ep_2"):
+        made = endpoint.objects.create(id=pk, tenant=tenant, url=f"https://93.184.216.34/{pk}")
+        old_secret.objects.create(endpoint=made, secret=f"whsec_{pk}")
+
+    apps = _migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    rows = apps.get_model("subscriptions", "EndpointSecret").objects.order_by("endpoint_id", "scheme")
+    by_endpoint = {}
+    for row in rows:
+        by_endpoint.setdefault(row.endpoint_id, {})[row.scheme] = row.secret
+    assert {pk: sorted(schemes) for pk, schemes in by_endpoint.items()} == {
+        "ep_1": ["v1", "v1a"],
+        "ep_2": ["v1", "v1a"],
+    }
+    assert by_endpoint["ep_1"]["v1"] == "whsec_ep_1"  # the secret receivers hold is kept, as v1
+    assert by_endpoint["ep_1"]["v1a"] != by_endpoint["ep_2"]["v1a"]
+    assert apps.get_model("subscriptions", "Endpoint").objects.get(pk="ep_1").signature_scheme == "v1"
+    key = by_endpoint["ep_1"]["v1a"]
+    signature = sign(secret=key, msg_id="evt_1", timestamp=1, body=b"{}").removeprefix("v1a,")
+    verify_key = VerifyKey(base64.b64decode(public_key(key).removeprefix("whpk_")))
+    verify_key.verify(b"evt_1.1.{}", base64.b64decode(signature))  # raises if the key does not sign as v1a
