@@ -32,7 +32,7 @@ def test_a_heymarket_endpoint_prints_its_token_once_and_the_secret_still_last(te
     assert "\n".join(lines).count(token) == 1
     assert lines[lines.index(token) - 1].startswith("Verification token (shown once")
     assert f"Heymarket webhook id: {heymarket_webhook_id(endpoint.pk)}" in lines
-    assert lines[-1] == EndpointSecret.objects.get(endpoint=endpoint).secret
+    assert lines[-1] == EndpointSecret.objects.get(endpoint=endpoint, scheme="v1").secret
     assert endpoint.pk in lines
 
 

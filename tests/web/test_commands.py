@@ -1,3 +1,4 @@
+import datetime as dt
 import hashlib
 import os
 import subprocess
@@ -9,15 +10,24 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from accounts.models import ApiKey, Tenant
 from accounts.services import authenticate_api_key
 from events.models import Event
 from subscriptions.models import Endpoint, EndpointSecret
+from subscriptions.selectors import public_keys
+from subscriptions.services import primary_secret
 from tests.factories import URL, TenantFactory, make_endpoint
 from tests.support.processes import database_url
+from tests.support.tls import CertificateAuthority
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def no_private_networks(settings):
+    settings.WEBHOOKHUB = {**settings.WEBHOOKHUB, "ALLOW_PRIVATE_NETWORKS": []}
 
 
 def _run(*args: str) -> list[str]:
@@ -85,8 +95,9 @@ def test_add_endpoint_prints_the_secret_last_and_stores_it_encrypted(tenant):
     assert secret.startswith("whsec_")
     assert endpoint.pk in lines
     assert (endpoint.url, endpoint.event_types, endpoint.auth) == (URL, ["*"], {"token": token})
-    assert EndpointSecret.objects.get(endpoint=endpoint).secret == secret
-    raw_secret = _raw_column("subscriptions_endpointsecret", "secret", "endpoint_id", endpoint.pk)
+    stored = EndpointSecret.objects.get(endpoint=endpoint, scheme="v1")
+    assert stored.secret == secret
+    raw_secret = _raw_column("subscriptions_endpointsecret", "secret", "id", stored.pk)
     assert secret.removeprefix("whsec_") not in raw_secret
     assert token not in _raw_column("subscriptions_endpoint", "auth", "id", endpoint.pk)
 
@@ -124,6 +135,132 @@ def test_add_endpoint_with_bad_arguments_is_refused(tenant, settings, args, mess
 def test_add_endpoint_with_a_malformed_ipv6_url_is_refused(tenant):
     with pytest.raises(CommandError):
         _run("add_endpoint", "--tenant", tenant.slug, "--url", "http://[::1/hook")
+
+
+# --- add_endpoint: OAuth2, signature scheme, mutual TLS ---------------------------------------------------------
+
+CLIENT_SECRET = "oauth2-client-SECRET-0005"
+OAUTH2_ARGS = [
+    "--oauth2-token-url",
+    "https://93.184.216.34/oauth/token",
+    "--oauth2-client-id",
+    "hub-client",
+    "--oauth2-client-secret",
+    CLIENT_SECRET,
+]
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return CertificateAuthority()
+
+
+def _pem_files(tmp_path, **texts: str) -> list[str]:
+    """``--tls-<name>`` options naming files written with ``texts``."""
+    args = []
+    for name, pem in texts.items():
+        path = tmp_path / f"{name}.pem"
+        path.write_text(pem)
+        args += [f"--tls-{name.replace('_', '-')}", str(path)]
+    return args
+
+
+def test_add_endpoint_with_oauth2_stores_it_and_prints_no_secret(tenant):
+    extra = ["--oauth2-scope", "webhooks:write", "--oauth2-audience", "hub", "--oauth2-client-auth", "post"]
+
+    lines = _run("add_endpoint", "--tenant", tenant.slug, "--url", URL, *OAUTH2_ARGS, *extra)
+
+    endpoint = Endpoint.objects.get(tenant=tenant)
+    assert (endpoint.auth_type, endpoint.auth) == (
+        "oauth2",
+        {
+            "token_url": "https://93.184.216.34/oauth/token",
+            "client_id": "hub-client",
+            "client_secret": CLIENT_SECRET,
+            "scope": "webhooks:write",
+            "audience": "hub",
+            "client_auth": "post",
+        },
+    )
+    assert "Auth: OAuth2 client credentials at https://93.184.216.34/oauth/token as hub-client" in lines
+    assert CLIENT_SECRET not in "\n".join(lines)
+    assert lines[-1] == primary_secret(endpoint)
+
+
+def test_add_endpoint_with_v1a_prints_the_public_key_and_never_the_private_one(tenant):
+    lines = _run("add_endpoint", "--tenant", tenant.slug, "--url", URL, "--signature-scheme", "v1a")
+
+    endpoint = Endpoint.objects.get(tenant=tenant)
+    [key] = public_keys(endpoint, now=timezone.now())
+    assert endpoint.signature_scheme == "v1a"
+    assert key.public_key in lines
+    signing_key = EndpointSecret.objects.get(endpoint=endpoint, scheme="v1a").secret
+    assert signing_key.removeprefix("whsk_") not in "\n".join(lines) and "whsk_" not in "\n".join(lines)
+
+
+def test_add_endpoint_with_a_client_certificate_reads_the_files_and_prints_the_expiry_only(tenant, ca, tmp_path):
+    pair = ca.issue("hub client")
+    files = _pem_files(
+        tmp_path, client_certificate=pair.certificate, client_key=pair.key, ca_certificate=ca.certificate
+    )
+
+    lines = _run("add_endpoint", "--tenant", tenant.slug, "--url", URL, *files)
+
+    endpoint = Endpoint.objects.get(tenant=tenant)
+    assert (endpoint.tls_client_certificate, endpoint.tls_client_key) == (pair.certificate, pair.key)
+    assert endpoint.tls_ca_certificate == ca.certificate
+    expires_at = endpoint.tls_client_certificate_expires_at
+    assert f"TLS client certificate expires {expires_at:%Y-%m-%d %H:%M} UTC" in lines
+    assert not [line for line in lines if line.startswith("Warning:")]
+    assert pair.key.strip().splitlines()[1] not in "\n".join(lines)
+    assert pair.key.strip().splitlines()[1] not in _raw_column(
+        "subscriptions_endpoint", "tls_client_key", "id", endpoint.pk
+    )
+
+
+def test_add_endpoint_warns_about_a_certificate_expiring_in_5_days(tenant, ca, tmp_path):
+    soon = ca.issue("hub client", not_after=timezone.now() + dt.timedelta(days=5, hours=1))
+
+    lines = _run(
+        "add_endpoint",
+        "--tenant",
+        tenant.slug,
+        "--url",
+        URL,
+        *_pem_files(tmp_path, client_certificate=soon.certificate, client_key=soon.key),
+    )
+
+    [warning] = [line for line in lines if line.startswith("Warning:")]
+    assert "The client certificate expires in 5 days" in warning
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--signature-scheme", "v2"], "--signature-scheme: Choose one of v1, v1a, both."),
+        ([*OAUTH2_ARGS, "--oauth2-client-auth", "jwt"], "auth: client_auth is 'basic', 'post'."),
+        (["--oauth2-token-url", "http://10.0.0.1/token", *OAUTH2_ARGS[2:]], "auth: The token_url is refused:"),
+        (OAUTH2_ARGS[2:], "--oauth2-\\* options need --oauth2-token-url"),
+        (["--tls-client-key", "/nonexistent/key.pem"], "--tls-client-key: cannot read /nonexistent/key.pem"),
+    ],
+)
+def test_add_endpoint_with_bad_gateway_options_is_refused(tenant, no_private_networks, args, message):
+    with pytest.raises(CommandError, match=message) as refused:
+        _run("add_endpoint", "--tenant", tenant.slug, "--url", URL, *args)
+
+    assert CLIENT_SECRET not in str(refused.value)
+    assert not Endpoint.objects.exists()
+
+
+def test_add_endpoint_with_a_key_that_is_not_the_certificates_names_the_option(tenant, ca, tmp_path):
+    pair, stranger = ca.issue("hub client"), ca.issue("someone else")
+    files = _pem_files(tmp_path, client_certificate=pair.certificate, client_key=stranger.key)
+
+    with pytest.raises(CommandError) as refused:
+        _run("add_endpoint", "--tenant", tenant.slug, "--url", URL, *files)
+
+    assert str(refused.value) == "--tls-client-key: This key does not belong to the client certificate."
+    assert not Endpoint.objects.exists()
 
 
 def test_publish_prints_the_event_id_last(tenant):

@@ -258,6 +258,7 @@ def test_another_tenants_endpoint_pages_answer_404(tenant_admin, others):
 
     assert tenant_admin.post(admin_url("subscriptions_endpoint_reveal_secret", endpoint_id)).status_code == 404
     assert tenant_admin.get(admin_url("subscriptions_endpoint_reveal_secret", endpoint_id)).status_code == 404
+    assert tenant_admin.post(admin_url("subscriptions_endpoint_rotate_signing_key", endpoint_id)).status_code == 404
     assert tenant_admin.get(admin_url("subscriptions_endpoint_send_test", endpoint_id)).status_code == 404
     send = tenant_admin.post(admin_url("subscriptions_endpoint_send_test", endpoint_id), {"example": "webhook.test"})
     assert send.status_code == 404
@@ -266,7 +267,7 @@ def test_another_tenants_endpoint_pages_answer_404(tenant_admin, others):
     assert db_state() == before
 
 
-@pytest.mark.parametrize("action", ["enable", "disable", "rotate", "send_test", "delete_selected"])
+@pytest.mark.parametrize("action", ["enable", "disable", "rotate", "rotate_key", "send_test", "delete_selected"])
 def test_endpoint_actions_on_another_tenants_endpoint_change_nothing(tenant_admin, others, action):
     before = db_state()
 
@@ -324,6 +325,8 @@ def _pages(rows: dict) -> list[tuple[str, str, dict | None]]:
         ("get", admin_url("events_eventtype_change", "webhook.test"), None),
         ("get", admin_url("subscriptions_endpoint_reveal_secret", endpoint_id), None),
         ("post", admin_url("subscriptions_endpoint_reveal_secret", endpoint_id), {}),
+        ("get", admin_url("subscriptions_endpoint_rotate_signing_key", endpoint_id), None),
+        ("post", admin_url("subscriptions_endpoint_rotate_signing_key", endpoint_id), {}),
         ("get", admin_url("subscriptions_endpoint_send_test", endpoint_id), None),
         ("post", admin_url("subscriptions_endpoint_send_test", endpoint_id), {"example": "webhook.test"}),
         ("get", admin_url("subscriptions_endpoint_test_result", endpoint_id, delivery_id), None),
@@ -340,7 +343,7 @@ def _posts(rows: dict, tenant) -> list[tuple[str, dict]]:
         (admin_url("accounts_apikey_add"), {"tenant": tenant.pk, "name": "new key", "role": Role.ADMIN}),
         (admin_url("accounts_apikey_change", rows["accounts_apikey"]), {"name": "renamed"}),
     ]
-    for action in ["enable", "disable", "rotate", "send_test", "delete_selected"]:
+    for action in ["enable", "disable", "rotate", "rotate_key", "send_test", "delete_selected"]:
         posts.append(
             (
                 admin_url("subscriptions_endpoint_changelist"),

@@ -104,7 +104,7 @@ def test_create_with_bearer_auth_and_custom_header_goes_through_the_service(tena
     assert (endpoint.timeout_s, endpoint.rate_limit_per_s, endpoint.filter) == (7.5, 20, {"direction": "inbound"})
     assert endpoint.enabled is True
     assert endpoint.created_by == tenant_admin.user
-    [secret] = EndpointSecret.objects.filter(endpoint=endpoint)
+    [secret] = EndpointSecret.objects.filter(endpoint=endpoint, scheme="v1")
     assert secret.secret.startswith("whsec_") and secret.expires_at is None
     raw_auth, raw_headers = _raw_columns(endpoint.pk)
     assert TOKEN not in raw_auth and "token" not in raw_auth
@@ -114,7 +114,7 @@ def test_create_with_bearer_auth_and_custom_header_goes_through_the_service(tena
 def test_create_shows_the_signing_secret_once(tenant_admin, tenant):
     response = _add(tenant_admin, tenant)
 
-    secret = EndpointSecret.objects.get(endpoint__tenant=tenant).secret
+    secret = EndpointSecret.objects.get(endpoint__tenant=tenant, scheme="v1").secret
     assert any(secret in message for message in messages_shown(response))
     assert text(response).count(secret) == 1
     endpoint = Endpoint.objects.get(tenant=tenant)
@@ -607,7 +607,7 @@ def test_rotate_action_leaves_two_live_secrets(tenant_admin, tenant):
 
     assert response.status_code == 200
     now = timezone.now()
-    secrets = list(EndpointSecret.objects.filter(endpoint=endpoint))
+    secrets = list(EndpointSecret.objects.filter(endpoint=endpoint, scheme="v1"))
     assert len(secrets) == 2
     assert all(secret.expires_at is None or secret.expires_at > now for secret in secrets)
     assert primary_secret(endpoint) != old

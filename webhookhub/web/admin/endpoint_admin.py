@@ -1,5 +1,6 @@
-"""Endpoint admin: health at a glance, write-only secrets, the payload format (its Heymarket token shown once), a
-working "Send test event" button and a preview of what it would send."""
+"""Endpoint admin: health at a glance, write-only secrets, the payload format (its Heymarket token shown once), the
+signature scheme with its public keys and their rotation, mutual TLS with its certificate's expiry, a working
+"Send test event" button and a preview of what it would send."""
 
 from datetime import timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from deliveries.models import Delivery
 from deliveries.numbers.stats import attempt_subqueries
@@ -22,14 +23,17 @@ from deliveries.services.actions import send_test_event
 from deliveries.services.enabling import enable_after_test
 from events.exceptions import PublishError
 from events.models import EventType
+from subscriptions.certificates import expiry_warning
 from subscriptions.models import ALL_EVENT_TYPES, Endpoint, EndpointHealth, PayloadFormat
 from subscriptions.payloads import heymarket_webhook_id, masked_token
+from subscriptions.selectors import public_keys
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
     primary_secret,
     rotate_secret,
+    rotate_signing_key,
     rotate_verification_token,
     update_endpoint,
 )
@@ -84,6 +88,7 @@ class EndpointAdmin(TenantScopedAdmin):
         "enabled",
         "ordered",
         "payload_format",
+        "signature_scheme",
         EventTypeFilter,
     ]
     search_fields = ["name", "url", "id", "description"]
@@ -97,12 +102,41 @@ class EndpointAdmin(TenantScopedAdmin):
         "updated_at",
         "verification_token_shown",
         "heymarket_id",
+        "public_keys_shown",
+        "tls_certificate_expiry",
     ]
     fieldsets = [
         (None, {"fields": ["id", "tenant", "name", "url", "description", "event_types", "enabled"]}),
         (
             "Authentication (write-only)",
-            {"fields": ["auth_type", "auth_token", "auth_header", "auth_value", "auth_username", "auth_password"]},
+            {
+                "fields": [
+                    "auth_type",
+                    "auth_token",
+                    "auth_header",
+                    "auth_value",
+                    "auth_username",
+                    "auth_password",
+                    "auth_token_url",
+                    "auth_client_id",
+                    "auth_client_secret",
+                    "auth_scope",
+                    "auth_audience",
+                    "auth_client_auth",
+                ]
+            },
+        ),
+        ("Signatures", {"fields": ["signature_scheme", "public_keys_shown"]}),
+        (
+            "Mutual TLS (the key is write-only)",
+            {
+                "fields": [
+                    "tls_client_certificate",
+                    "tls_client_key",
+                    "tls_certificate_expiry",
+                    "tls_ca_certificate",
+                ]
+            },
         ),
         (
             "Delivery",
@@ -127,7 +161,7 @@ class EndpointAdmin(TenantScopedAdmin):
             {"fields": ["disabled_reason", "disabled_at", "failing_since", "scheduling", "created_at", "updated_at"]},
         ),
     ]
-    actions = ["enable", "disable", "rotate", "send_test"]
+    actions = ["enable", "disable", "rotate", "rotate_key", "send_test"]
 
     def get_readonly_fields(self, request, obj=None):
         # An endpoint stays with its tenant (its secrets, deliveries and history belong there).
@@ -157,6 +191,32 @@ class EndpointAdmin(TenantScopedAdmin):
         if not endpoint.verification_token:
             return "-"
         return f"{masked_token(endpoint)} (shown in full once, when it was issued; rotate it for a new one)"
+
+    @admin.display(description="public keys (v1a)")
+    def public_keys_shown(self, endpoint: Endpoint) -> str:
+        """The whpk_ keys receivers verify v1a signatures with, primary first; a rotated-out key with the end of
+        its grace. The private keys never leave the platform."""
+        if not endpoint.pk:
+            return "Made with the endpoint."
+        keys = public_keys(endpoint, now=timezone.now())
+        if not keys:
+            return "-"
+        return format_html_join(
+            "",
+            '<div class="public-key"><code>{}</code> <span class="help">{}</span></div>',
+            ((key.public_key, _key_status(key.expires_at)) for key in keys),
+        )
+
+    @admin.display(description="client certificate expires")
+    def tls_certificate_expiry(self, endpoint: Endpoint) -> str:
+        """When the stored client certificate expires, with a warning from 14 days ahead."""
+        expires_at = endpoint.tls_client_certificate_expires_at
+        if expires_at is None:
+            return "-"
+        warning = expiry_warning(expires_at, now=timezone.now())
+        if warning is None:
+            return f"{expires_at:%Y-%m-%d %H:%M} UTC"
+        return format_html('<strong class="tls-expiry-warning">{}</strong>', warning)
 
     def get_queryset(self, request):
         """Health columns from the recorder's rollups (read by ``stats``) and health rows: a few rows per
@@ -297,6 +357,14 @@ class EndpointAdmin(TenantScopedAdmin):
             rotate_secret(endpoint=endpoint)
         messages.success(request, f"Rotated {queryset.count()} secret(s). Reveal the new one on each endpoint page.")
 
+    @admin.action(description="Rotate signing key (v1a; the old one signs 24 h more)")
+    def rotate_key(self, request, queryset):
+        for endpoint in queryset:
+            rotate_signing_key(endpoint=endpoint)
+        messages.success(
+            request, f"Rotated {queryset.count()} signing key(s). Each endpoint page shows its new public key."
+        )
+
     @admin.action(description="Send test event")
     def send_test(self, request, queryset):
         for endpoint in queryset:
@@ -325,6 +393,11 @@ class EndpointAdmin(TenantScopedAdmin):
                 "<str:object_id>/rotate-verification-token/",
                 self.admin_site.admin_view(self.rotate_verification_token_view),
                 name="subscriptions_endpoint_rotate_verification_token",
+            ),
+            path(
+                "<str:object_id>/rotate-signing-key/",
+                self.admin_site.admin_view(self.rotate_signing_key_view),
+                name="subscriptions_endpoint_rotate_signing_key",
             ),
             path(
                 "<str:object_id>/preview/",
@@ -379,6 +452,18 @@ class EndpointAdmin(TenantScopedAdmin):
             token=rotate_verification_token(endpoint=endpoint),
             webhook_id=heymarket_webhook_id(endpoint.pk),
         )
+
+    def rotate_signing_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """A new primary v1a key (an explicit POST with CSRF); the page lists it and the old key's grace."""
+        endpoint = self._endpoint(request, object_id)
+        if request.method == "POST":
+            new_key = rotate_signing_key(endpoint=endpoint)
+            messages.success(
+                request,
+                f"New signing key: its public key is {new_key}. The previous key keeps signing until the end of its "
+                "grace period (below): give receivers the new public key before then.",
+            )
+        return HttpResponseRedirect(reverse("admin:subscriptions_endpoint_change", args=[endpoint.pk]))
 
     def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """A dry run on the latest events, under the saved settings or ones to try; nothing is sent or saved."""
@@ -449,6 +534,12 @@ def _enable_and_report(request: HttpRequest, endpoint: Endpoint, *, force: bool 
             f"{endpoint}: not enabled, the test event failed ({result.answer}). It stays disabled; fix it and try "
             'again, or use "Enable without testing (force)" on its page.',
         )
+
+
+def _key_status(expires_at) -> str:
+    if expires_at is None:
+        return "primary: signs now"
+    return f"rotated out: signs until {expires_at:%Y-%m-%d %H:%M} UTC"
 
 
 def _show_token_once(request: HttpRequest, token: str) -> None:

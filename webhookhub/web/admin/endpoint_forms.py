@@ -1,10 +1,12 @@
 """The endpoint admin's forms: the endpoint itself (catalog multi-select, write-only auth and headers, the payload
-format, the services' validation) and the choice of a test event's payload."""
+format, the signature scheme, mutual TLS with a write-only key, the services' validation) and the choice of a test
+event's payload."""
 
 from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from events.catalog import TEST_EVENT_TYPE
 from events.models import EventType
@@ -12,7 +14,16 @@ from ground.conf import setting
 from ground.crypto import mask
 from ground.model_fields import concrete_field
 from subscriptions import validation
-from subscriptions.models import ALL_EVENT_TYPES, AuthType, Endpoint, PayloadFormat, Verification
+from subscriptions.certificates import check_tls
+from subscriptions.models import (
+    ALL_EVENT_TYPES,
+    AuthType,
+    Endpoint,
+    OAuth2ClientAuth,
+    PayloadFormat,
+    SignatureScheme,
+    Verification,
+)
 from subscriptions.payloads import MAX_SHAPE_CHARS
 from subscriptions.services import refuse_enabling
 from webhookhub.web.admin.fields import JSONTextField
@@ -32,8 +43,25 @@ AUTH_INPUTS = {
     "auth_value": (AuthType.API_KEY, "value"),
     "auth_username": (AuthType.BASIC, "username"),
     "auth_password": (AuthType.BASIC, "password"),
+    "auth_token_url": (AuthType.OAUTH2, "token_url"),
+    "auth_client_id": (AuthType.OAUTH2, "client_id"),
+    "auth_client_secret": (AuthType.OAUTH2, "client_secret"),
+    "auth_scope": (AuthType.OAUTH2, "scope"),
+    "auth_audience": (AuthType.OAUTH2, "audience"),
+    "auth_client_auth": (AuthType.OAUTH2, "client_auth"),
 }
-_PLAIN = {"auth_header", "auth_username"}
+# Shown again as stored; the others are secrets: a mask in the help text, blank keeps them.
+_PLAIN = {
+    "auth_header",
+    "auth_username",
+    "auth_token_url",
+    "auth_client_id",
+    "auth_scope",
+    "auth_audience",
+    "auth_client_auth",
+}
+# Optional: blank removes them (the others, blank keeps what is stored).
+_CLEARABLE = {"auth_scope", "auth_audience"}
 ENABLE_WITH_BUTTONS = (
     'This endpoint is disabled: enable it with the "Enable (after a test event)" button at the top of this page, '
     "which sends it a test event first and enables it only if it answers 2xx, or with "
@@ -41,6 +69,15 @@ ENABLE_WITH_BUTTONS = (
 )
 # service error key -> form field
 _ERROR_FIELDS = {"auth": "auth_type", "custom_headers": "custom_headers_text"}
+_PEM = {"rows": 4, "cols": 66, **MONOSPACE}
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A text area that never renders a value, the stored one or the one just typed (as a PasswordInput
+    without ``render_value``): a private key goes in and never comes back into a page."""
+
+    def format_value(self, value: Any) -> None:
+        return None
 
 
 def _parse_headers(text: str) -> dict[str, str]:
@@ -66,6 +103,53 @@ class EndpointForm(forms.ModelForm):
     auth_value = forms.CharField(required=False, widget=_SECRET_INPUT, label="API key value")
     auth_username = forms.CharField(required=False, label="Basic auth user")
     auth_password = forms.CharField(required=False, widget=_SECRET_INPUT, label="Basic auth password")
+    auth_token_url = forms.CharField(
+        required=False,
+        label="OAuth2 token URL",
+        widget=forms.URLInput(attrs={"size": 80}),
+        help_text="Where the sender asks for a token (client credentials grant); the same address rules as the "
+        "endpoint URL apply.",
+    )
+    auth_client_id = forms.CharField(required=False, label="OAuth2 client id")
+    auth_client_secret = forms.CharField(required=False, widget=_SECRET_INPUT, label="OAuth2 client secret")
+    auth_scope = forms.CharField(required=False, label="OAuth2 scope", help_text="Optional, e.g. webhooks:write")
+    auth_audience = forms.CharField(required=False, label="OAuth2 audience", help_text="Optional.")
+    auth_client_auth = forms.ChoiceField(
+        required=False,
+        choices=OAuth2ClientAuth.choices,
+        initial=OAuth2ClientAuth.BASIC,
+        label="OAuth2 client authentication",
+        help_text="How the client id and secret go to the token endpoint.",
+    )
+    signature_scheme = forms.ChoiceField(
+        required=False,
+        choices=SignatureScheme.choices,
+        initial=SignatureScheme.V1,
+        help_text="What webhook-signature carries: v1 signs with the shared secret (HMAC-SHA256); v1a with the "
+        "endpoint's Ed25519 key, which receivers verify with the public key below alone; both sends the two (for a "
+        "receiver moving from one to the other).",
+    )
+    tls_client_certificate = forms.CharField(
+        required=False,
+        label="TLS client certificate",
+        widget=forms.Textarea(attrs=_PEM),
+        help_text="PEM (-----BEGIN CERTIFICATE-----), the leaf first, then any intermediates; presented to an "
+        "https:// endpoint that asks for one. Clear it to stop presenting one (its key is removed too).",
+    )
+    tls_client_key = forms.CharField(
+        required=False,
+        strip=False,
+        label="TLS client key",
+        widget=WriteOnlyTextarea(attrs={**_PEM, "autocomplete": "off"}),
+        help_text="PEM, unencrypted (-----BEGIN PRIVATE KEY-----); stored encrypted and never shown again.",
+    )
+    tls_ca_certificate = forms.CharField(
+        required=False,
+        label="TLS CA certificate",
+        widget=forms.Textarea(attrs=_PEM),
+        help_text="Optional PEM: a private CA that alone verifies this endpoint's server certificate (instead of "
+        "the system's CAs). The server certificate is always verified.",
+    )
     custom_headers_text = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -120,6 +204,7 @@ class EndpointForm(forms.ModelForm):
             "payload_format",
             "payload_shape",
             "verification",
+            "signature_scheme",
         ]
         field_classes = {"filter": JSONTextField}
         labels = {"ordered": "Ordered delivery per key"}
@@ -146,11 +231,22 @@ class EndpointForm(forms.ModelForm):
                         self.initial[field] = stored[key]
                     else:
                         self.fields[field].help_text = f"Stored: {mask(stored[key])}. Leave blank to keep it."
+            self._show_stored_tls(endpoint)
             if endpoint.custom_headers:
                 shown = ", ".join(f"{name}: {mask(value)}" for name, value in endpoint.custom_headers.items())
                 self.fields["custom_headers_text"].help_text = f"Stored: {shown}. Leave blank to keep them."
             if not endpoint.enabled:
                 self.fields["enabled"].help_text = ENABLE_WITH_BUTTONS
+
+    def _show_stored_tls(self, endpoint: Endpoint) -> None:
+        """The certificates as stored (they are public); of the key, only whether there is one."""
+        self.initial["tls_client_certificate"] = endpoint.tls_client_certificate
+        self.initial["tls_ca_certificate"] = endpoint.tls_ca_certificate
+        if endpoint.tls_client_key:
+            self.fields["tls_client_key"].help_text = (
+                "A key is stored (encrypted; never shown). Leave blank to keep it; paste a new one with a new "
+                "certificate. Clearing the certificate removes it."
+            )
 
     def _explain_delivery_policy(self) -> None:
         """Help texts with the operator's schedules and bounds as they are now; the stored schedule as text."""
@@ -188,10 +284,7 @@ class EndpointForm(forms.ModelForm):
             if "event_types" in cleaned:
                 cleaned["event_types"] = validation.clean_event_types(cleaned["event_types"])
             auth_type = cleaned.get("auth_type", AuthType.NONE)
-            kept = endpoint.auth if endpoint.pk and endpoint.auth_type == auth_type else {}
-            given = {key: cleaned.get(field) for field, (kind, key) in AUTH_INPUTS.items() if kind == auth_type}
-            merged = {**(kept or {}), **{key: value for key, value in given.items() if value}}
-            cleaned["auth"] = validation.clean_auth(auth_type, merged)
+            cleaned["auth"] = validation.clean_auth(auth_type, self._merged_auth(auth_type, cleaned))
             if cleaned.get("clear_custom_headers"):
                 cleaned["custom_headers"] = {}
             elif cleaned.get("custom_headers_text"):
@@ -211,12 +304,53 @@ class EndpointForm(forms.ModelForm):
             cleaned["filter"] = validation.clean_filter(cleaned.get("filter"))
         except ValidationError as exc:
             self._add_service_errors(exc)
-        try:
-            self._clean_payload(cleaned)
-        except ValidationError as exc:
-            self._add_service_errors(exc)
+        for check in (self._clean_payload, self._clean_signing, self._clean_tls):
+            try:
+                check(cleaned)
+            except ValidationError as exc:
+                self._add_service_errors(exc)
         self._clean_delivery_policy(cleaned)
         return cleaned
+
+    def _merged_auth(self, auth_type: str, cleaned: dict[str, Any]) -> dict[str, Any]:
+        """The auth the form means: the stored values of the same type, with what was typed over them; a secret
+        left blank keeps the stored one, an optional plain value left blank is removed."""
+        endpoint = self.instance
+        kept = dict((endpoint.auth or {}) if endpoint.pk and endpoint.auth_type == auth_type else {})
+        for field, (kind, key) in AUTH_INPUTS.items():
+            if kind != auth_type:
+                continue
+            value = cleaned.get(field)
+            if value:
+                kept[key] = value
+            elif field in _CLEARABLE:
+                kept.pop(key, None)
+        return kept
+
+    def _clean_signing(self, cleaned: dict[str, Any]) -> None:
+        """Blank keeps the stored scheme (a new endpoint's is the model's default, v1)."""
+        scheme = cleaned.get("signature_scheme") or self.instance.signature_scheme
+        cleaned["signature_scheme"] = validation.clean_signature_scheme(scheme)
+
+    def _clean_tls(self, cleaned: dict[str, Any]) -> None:
+        """The certificate, key and CA as the service will check them with the URL: a blank key keeps the
+        stored one while there is a certificate; no certificate, no key."""
+        if "url" not in cleaned:  # refused already: the TLS settings are checked against a valid URL
+            return
+        endpoint = self.instance
+        certificate = cleaned.get("tls_client_certificate") or ""
+        key = cleaned.get("tls_client_key") or ""
+        if not key.strip():
+            key = (endpoint.tls_client_key if endpoint.pk else None) if certificate.strip() else None
+            cleaned["tls_client_key"] = None  # nothing typed: the service keeps or drops the stored key
+        tls = check_tls(
+            url=cleaned["url"],
+            certificate=certificate,
+            key=key,
+            ca_certificate=cleaned.get("tls_ca_certificate") or "",
+            now=timezone.now(),
+        )
+        cleaned["tls_client_certificate"], cleaned["tls_ca_certificate"] = tls.certificate, tls.ca_certificate
 
     def _clean_delivery_policy(self, cleaned: dict[str, Any]) -> None:
         """The retry schedule and auto-disable period, each checked on its own (both errors show at once)."""
@@ -277,6 +411,10 @@ class EndpointForm(forms.ModelForm):
             "retry_schedule": data["retry_schedule"],
             "auto_disable_after_seconds": data["auto_disable_after_seconds"],
             "adaptive_concurrency": data["adaptive_concurrency"],
+            "signature_scheme": data["signature_scheme"],
+            "tls_client_certificate": data["tls_client_certificate"],
+            "tls_ca_certificate": data["tls_ca_certificate"],
+            **({"tls_client_key": data["tls_client_key"]} if data.get("tls_client_key") else {}),
         }
 
 

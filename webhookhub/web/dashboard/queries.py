@@ -20,7 +20,9 @@ from deliveries.numbers.stats import Counts, counter_sums, counts_by_endpoint, r
 from deliveries.numbers.tallying import bucket_start
 from deliveries.numbers.windows import Window
 from ground.conf import setting
-from subscriptions.models import Endpoint
+from subscriptions.certificates import expiry_warning
+from subscriptions.models import AuthType, Endpoint
+from subscriptions.selectors import PublicKey, public_keys
 
 
 @dataclass(frozen=True)
@@ -302,4 +304,39 @@ def recent_failures(endpoint: Endpoint, limit: int = 20) -> list[Delivery]:
         .select_related("event")
         .defer("event__data", "event__body")
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+# --- how it authenticates and signs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Security:
+    """What the endpoint page says about auth, signatures and mutual TLS: nothing a receiver keeps secret (no
+    auth value, client secret, private key or signing secret), only what identifies them."""
+
+    auth_type: str  # its label
+    token_url: str  # oauth2 only
+    client_id: str  # oauth2 only
+    signature_scheme: str  # its label
+    public_keys: list[PublicKey]  # primary first
+    has_client_certificate: bool
+    has_ca_certificate: bool
+    certificate_expires_at: datetime | None
+    certificate_warning: str | None  # within 14 days of the expiry, or past it
+
+
+def security(endpoint: Endpoint, now: datetime) -> Security:
+    oauth2 = (endpoint.auth or {}) if endpoint.auth_type == AuthType.OAUTH2 else {}
+    expires_at = endpoint.tls_client_certificate_expires_at
+    return Security(
+        auth_type=endpoint.get_auth_type_display(),
+        token_url=oauth2.get("token_url", ""),
+        client_id=oauth2.get("client_id", ""),
+        signature_scheme=endpoint.get_signature_scheme_display(),
+        public_keys=public_keys(endpoint, now=now),
+        has_client_certificate=bool(endpoint.tls_client_certificate),
+        has_ca_certificate=bool(endpoint.tls_ca_certificate),
+        certificate_expires_at=expires_at,
+        certificate_warning=expiry_warning(expires_at, now=now),
     )

@@ -222,6 +222,7 @@ def _endpoint_page(
         blocked_keys=queries.blocked_keys([endpoint.tenant_id], [endpoint], now),
         blocked_after=_blocked_after(),
         failures=queries.recent_failures(endpoint),
+        security=queries.security(endpoint, now),
         replay_form=replay_form,
         preview=preview,
         **_payload(endpoint),
