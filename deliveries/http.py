@@ -21,6 +21,7 @@ from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from subscriptions.certificates import ClientTls, ssl_context
 from subscriptions.url_policy import Target, UnresolvableHost, UnsafeUrl, parse_target, resolve_allowed_addresses
@@ -216,6 +217,8 @@ def _describe(exc: Exception, target: Target, address, timeout: urllib3.Timeout)
         return f"Connected, but no response within {timeout.total:g} s: the receiver is too slow or stuck."
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate of {target.host} not trusted: {cause.verify_message or cause.reason}."
+    if isinstance(cause, CertificateError):  # urllib3 matches the host name itself (the pool's assert_hostname)
+        return f"TLS certificate of {target.host} not trusted: {cause}."
     if isinstance(exc, urllib3.exceptions.SSLError) or isinstance(cause, ssl.SSLError):
         return f"TLS handshake with {target.host} failed: {getattr(cause, 'reason', None) or cause}."
     if isinstance(cause, http.client.RemoteDisconnected):  # a ConnectionResetError too: ask it first

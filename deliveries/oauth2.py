@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 from authlib.oauth2.auth import ClientAuth  # type: ignore[import-untyped]
 from authlib.oauth2.rfc6749.parameters import prepare_token_request  # type: ignore[import-untyped]
@@ -29,7 +29,6 @@ FAILURE_HOLD_SECONDS = 5.0  # a failed fetch is the answer for this long: no sta
 MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 MAX_TOKEN_CHARS = 8192
 _MAX_CACHED_ENDPOINTS = 10_000
-_AUTH_METHODS = {OAuth2ClientAuth.BASIC: "client_secret_basic", OAuth2ClientAuth.POST: "client_secret_post"}
 
 
 class TokenError(Exception):
@@ -60,8 +59,7 @@ def fetch_token(client: Client, timeout: float) -> tuple[str, float]:
     """(access token, lifetime in seconds) from the token endpoint, or TokenError."""
     body = prepare_token_request("client_credentials", scope=client.scope or None, audience=client.audience or None)
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-    auth = ClientAuth(client.client_id, client.client_secret, _AUTH_METHODS[OAuth2ClientAuth(client.client_auth)])
-    _, headers, body = auth.prepare("POST", client.token_url, headers, body)
+    _, headers, body = _client_auth(client).prepare("POST", client.token_url, headers, body)
     result = http.post(
         client.token_url,
         headers=headers,
@@ -82,6 +80,14 @@ def fetch_token(client: Client, timeout: float) -> tuple[str, float]:
                 said += f" ({answer['error_description'][:200]})"
         raise TokenError(_redacted(f"Token endpoint {host} answered {result.status_code}{said}.", client))
     return _token_of(answer, host)
+
+
+def _client_auth(client: Client) -> ClientAuth:
+    """How the client authenticates. In HTTP Basic the id and secret are form-encoded first (RFC 6749 2.3.1: a
+    secret with "+" or "%" reaches a decoding server intact); Authlib puts them in as they are."""
+    if client.client_auth == OAuth2ClientAuth.BASIC:
+        return ClientAuth(quote_plus(client.client_id), quote_plus(client.client_secret), "client_secret_basic")
+    return ClientAuth(client.client_id, client.client_secret, "client_secret_post")
 
 
 def _json(body: bytes) -> dict[str, Any]:
@@ -113,7 +119,10 @@ def _token_of(answer: dict[str, Any], host: str | None) -> tuple[str, float]:
 
 
 def _redacted(text: str, client: Client) -> str:
-    return text.replace(client.client_secret, "****") if client.client_secret else text
+    """``text`` without the client secret, as given or form-encoded (a token server may echo either)."""
+    for secret in {client.client_secret, quote_plus(client.client_secret)} - {""}:
+        text = text.replace(secret, "****")
+    return text
 
 
 def usable_for(lifetime: float) -> float:

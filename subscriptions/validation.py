@@ -171,8 +171,6 @@ def _clean_oauth2(auth: dict[str, Any], required: Any) -> dict[str, str]:
     if client_auth not in OAuth2ClientAuth.values:
         raise ValidationError({"auth": f"client_auth is {', '.join(map(repr, OAuth2ClientAuth.values))}."})
     client_id, client_secret = required("client_id"), required("client_secret")
-    if client_auth == OAuth2ClientAuth.BASIC and ":" in client_id:
-        raise ValidationError({"auth": "A client_id with ':' cannot go in HTTP Basic: use client_auth 'post'."})
     clean = {"token_url": token_url.strip(), "client_id": client_id, "client_secret": client_secret}
     for key in ("scope", "audience"):
         value = auth.get(key)
