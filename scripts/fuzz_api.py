@@ -5,9 +5,10 @@
 Every operation, every check (``object_level_authorization`` too: a second tenant's admin key
 is configured as its peer), stateful phase on, a fixed seed and example count so a run is
 repeatable and takes a few minutes. The server is gunicorn with DEBUG off, on its own database:
-``webhookhub_fuzz`` on the PostgreSQL server DATABASE_URL names, or a SQLite file under var/
-when DATABASE_URL is unset. Configuration, and the deliberate exclusions with their reasons,
-are in tests/fuzz/schemathesis.toml.
+``webhookhub_fuzz`` (or FUZZ_DATABASE) on the PostgreSQL server DATABASE_URL names, or a SQLite
+file under var/fuzz/ (or FUZZ_WORK) when DATABASE_URL is unset; FUZZ_PORT, FUZZ_DATABASE and
+FUZZ_WORK let runs side by side keep apart. Configuration, and the deliberate exclusions with
+their reasons, are in tests/fuzz/schemathesis.toml.
 """
 
 import json
@@ -20,7 +21,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = ROOT / "var" / "fuzz"
+WORK = Path(os.environ.get("FUZZ_WORK", ROOT / "var" / "fuzz"))
+DATABASE = os.environ.get("FUZZ_DATABASE", "webhookhub_fuzz")
 PORT = int(os.environ.get("FUZZ_PORT", "8765"))
 SEED = os.environ.get("FUZZ_SEED", "20261201")
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "50")
@@ -38,9 +40,9 @@ def _database_url() -> str:
     db = dj_database_url.parse(given)
     params = {"host": db["HOST"], "port": db["PORT"] or 5432, "user": db["USER"], "password": db["PASSWORD"] or None}
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS webhookhub_fuzz WITH (FORCE)"))
-        conn.execute(sql.SQL("CREATE DATABASE webhookhub_fuzz"))
-    return given.rsplit("/", 1)[0] + "/webhookhub_fuzz"
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE)))
+    return given.rsplit("/", 1)[0] + "/" + DATABASE
 
 
 def _environment() -> dict[str, str]:
@@ -55,19 +57,29 @@ def _environment() -> dict[str, str]:
 # Each tenant gets an admin key and one of everything (an endpoint with a delivery, an event, a
 # trigger): the fuzzer cannot create an endpoint itself (its generated URLs fail the address policy),
 # and the tenant-crossing check needs objects that one tenant's lists show and the other's do not.
+# The endpoint has every setting a read shows (OAuth2 auth, mutual TLS, both signature schemes), so
+# that reads of it are checked against the schema with them.
 SETUP = """
 import json
 from events.triggers import create_trigger
+from tests.support.tls import CertificateAuthority
 from subscriptions.services import create_endpoint
 from webhookhub import publish
 from accounts.models import Tenant
 from accounts.services import create_api_key
 keys, ids = {}, {}
+ca = CertificateAuthority()
+pair = ca.issue("fuzzer")
+oauth2 = {"token_url": "https://93.184.216.34/token", "client_id": "fuzzer", "client_secret": "fuzz-secret-0123"}
 for slug in ("fuzz-a", "fuzz-b"):
     tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": slug})
     key = create_api_key(tenant=tenant, name="fuzzer")
     keys[slug] = key.key
-    endpoint = create_endpoint(tenant=tenant, url="https://93.184.216.34/hook", event_types=["message.received"])
+    endpoint = create_endpoint(
+        tenant=tenant, url="https://93.184.216.34/hook", event_types=["message.received"], auth_type="oauth2",
+        auth=oauth2, signature_scheme="both", tls_client_certificate=pair.certificate, tls_client_key=pair.key,
+        tls_ca_certificate=ca.certificate,
+    )
     event = publish(tenant=tenant, type="message.received", data={"text": "hello"})
     trigger = create_trigger(tenant=tenant, name="crm", event_type="contact.created",
                              sample={"contact": {"phone": "+1555"}}, identifier="contact.phone",

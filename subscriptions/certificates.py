@@ -127,6 +127,12 @@ def _text(field: str, value: Any) -> str:
         raise ValidationError({field: "Give PEM text."})
     if len(value) > MAX_PEM_CHARS:
         raise ValidationError({field: f"Longer than {MAX_PEM_CHARS:,} characters."})
+    if not value.isascii():
+        raise ValidationError({field: "PEM is ASCII text: remove the other characters."})
+    if field != "tls_client_key" and "PRIVATE KEY-----" in value:  # certificates are shown again; keys never
+        raise ValidationError(
+            {field: "This holds a private key: put only certificates here (the key goes in tls_client_key)."}
+        )
     return value.strip() + "\n" if value.strip() else ""
 
 

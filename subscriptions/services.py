@@ -26,6 +26,7 @@ from subscriptions.selectors import tenant_admin_emails
 logger = logging.getLogger(__name__)
 
 ADMIN_DISABLED_REASON = "Disabled by an admin."
+MAX_PREVIOUS_SIGNING = 3  # rotated-out secrets (or keys) of a scheme that still sign during their grace
 
 
 def generate_verification_token() -> str:
@@ -160,6 +161,9 @@ def _rotate(endpoint: Endpoint, scheme: str, secret: str, now: datetime) -> str:
     older = endpoint.secrets.filter(scheme=scheme)
     older.filter(expires_at__isnull=True).update(expires_at=grace_end)
     older.filter(expires_at__gt=grace_end).update(expires_at=grace_end)
+    # Rotations in a row within the grace period: only the newest few previous ones keep signing.
+    live = older.filter(expires_at__gt=now).order_by("-created_at", "-id").values_list("pk", flat=True)
+    older.filter(pk__in=list(live[MAX_PREVIOUS_SIGNING:])).update(expires_at=now)
     EndpointSecret.objects.create(endpoint=endpoint, scheme=scheme, secret=secret)
     # Senders cache secrets until the endpoint changes.
     Endpoint.objects.filter(pk=endpoint.pk).update(updated_at=now)

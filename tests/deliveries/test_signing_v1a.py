@@ -20,8 +20,8 @@ from deliveries.signing import sign, signature_header
 from ground.conf import setting
 from subscriptions.keys import generate_secret, generate_signing_key, public_key
 from subscriptions.models import Endpoint, EndpointSecret
-from subscriptions.selectors import public_keys
-from subscriptions.services import rotate_signing_key, update_endpoint
+from subscriptions.selectors import public_keys, signing_secrets
+from subscriptions.services import MAX_PREVIOUS_SIGNING, rotate_signing_key, update_endpoint
 from tests.factories import make_endpoint
 from tests.support.receiver import Received
 from tests.support.sending import drain_due
@@ -232,3 +232,16 @@ def test_a_rotated_out_key_signs_until_its_grace_ends_then_stops(tenant, receive
     assert not _received_verifies(old, after)
     assert [key.public_key for key in listed_after] == [new]
     assert Delivery.objects.filter(endpoint=endpoint).count() == 2
+
+
+@pytest.mark.django_db
+def test_rotations_in_a_row_leave_only_the_newest_few_previous_keys_signing(tenant):
+    endpoint = make_endpoint(tenant, "https://93.184.216.34/hook", signature_scheme="v1a").endpoint
+    first = _public_key(endpoint)
+    rotated = [rotate_signing_key(endpoint=endpoint) for _ in range(MAX_PREVIOUS_SIGNING + 2)]
+
+    listed = [key.public_key for key in public_keys(Endpoint.objects.get(pk=endpoint.pk), now=timezone.now())]
+    assert listed == [*reversed(rotated)][: MAX_PREVIOUS_SIGNING + 1]  # the primary and the newest previous ones
+    assert first not in listed
+    signing = signing_secrets([Endpoint.objects.get(pk=endpoint.pk)], now=timezone.now())[endpoint.pk]
+    assert len(signing) == MAX_PREVIOUS_SIGNING + 1

@@ -114,6 +114,13 @@ PAIR, OTHER = _valid(), _valid()
         ({"certificate": PAIR.certificate}, "tls_client_key", "Give the private key of the client certificate"),
         ({"certificate": PAIR.certificate.encode(), "key": PAIR.key}, "tls_client_certificate", "Give PEM text"),
         ({"ca_certificate": "x" * 70_000}, "tls_ca_certificate", "Longer than 65,536 characters"),
+        ({"ca_certificate": "é\n" + CA.certificate}, "tls_ca_certificate", "PEM is ASCII text"),
+        (
+            {"certificate": PAIR.certificate + PAIR.key, "key": PAIR.key},
+            "tls_client_certificate",
+            "This holds a private key",
+        ),
+        ({"ca_certificate": CA.certificate + PAIR.key}, "tls_ca_certificate", "This holds a private key"),
     ],
     ids=[
         "mismatched key",
@@ -129,6 +136,9 @@ PAIR, OTHER = _valid(), _valid()
         "certificate without key",
         "bytes, not text",
         "too long",
+        "non-ASCII around a CA (OpenSSL would raise)",
+        "a combined .pem: the key would be shown with the certificate",
+        "a key in the CA field",
     ],
 )
 def test_what_check_tls_refuses_names_the_field(given, field, said):

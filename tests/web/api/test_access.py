@@ -49,6 +49,8 @@ ROUTES = [
     Route("delete", "/endpoints/{endpoint}/", 204, "object"),
     Route("get", "/endpoints/{endpoint}/secret/", 200, "object"),
     Route("post", "/endpoints/{endpoint}/rotate-secret/", 200, "object"),
+    Route("get", "/endpoints/{endpoint}/public-key/", 200, "object"),
+    Route("post", "/endpoints/{endpoint}/rotate-signing-key/", 200, "object"),
     # Forced: a test event would go to a public address (the test itself: test_enable_endpoint.py).
     Route("post", "/endpoints/{disabled_endpoint}/enable/", 200, "object", {"force": True}),
     Route("post", "/endpoints/{endpoint}/disable/", 200, "object"),

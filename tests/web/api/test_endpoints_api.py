@@ -56,7 +56,7 @@ def test_create_returns_201_with_the_signing_secret_once(admin, tenant):
     assert response.status_code == 201, response.content
     body = response.json()
     endpoint = Endpoint.objects.get(pk=body["id"])
-    secret = EndpointSecret.objects.get(endpoint=endpoint)
+    secret = EndpointSecret.objects.get(endpoint=endpoint, scheme="v1")  # beside it, the v1a key
     assert body["secret"] == secret.secret and body["secret"].startswith("whsec_")
     assert response.content.count(b"whsec_") == 1  # only in the secret field
     assert_none_shown(response.content)
@@ -148,7 +148,7 @@ def test_rotate_secret_returns_a_new_secret_and_the_old_one_still_signs(admin):
     assert admin.get(_detail(created["id"]) + "secret/").json() == {"secret": new}
     endpoint = Endpoint.objects.get(pk=created["id"])
     now = timezone.now()
-    rows = {row.secret: row.expires_at for row in EndpointSecret.objects.filter(endpoint=endpoint)}
+    rows = {row.secret: row.expires_at for row in EndpointSecret.objects.filter(endpoint=endpoint, scheme="v1")}
     assert set(rows) == {old, new}
     assert rows[new] is None and rows[old] > now  # two live secrets: the old one for the grace period
     live = signing_secrets([endpoint], now=now)[endpoint.pk]
@@ -185,7 +185,7 @@ def test_patch_changes_only_the_given_fields_and_keeps_auth(admin):
     assert [getattr(after, f) for f in unchanged] == [getattr(before, f) for f in unchanged]
     assert after.auth == {"header": "X-Api-Key", "value": KEY_VALUE}
     assert response.json()["auth"] == AUTHS["api_key"][1]
-    assert EndpointSecret.objects.filter(endpoint=after).count() == 1
+    assert EndpointSecret.objects.filter(endpoint=after).count() == 2  # the v1 secret and the v1a key
 
 
 def test_patch_replaces_auth_when_given(admin):

@@ -13,6 +13,8 @@ EXPECTED = {
     "/api/v1/endpoints/{id}/": {"get", "patch", "delete"},
     "/api/v1/endpoints/{id}/secret/": {"get"},
     "/api/v1/endpoints/{id}/rotate-secret/": {"post"},
+    "/api/v1/endpoints/{id}/public-key/": {"get"},
+    "/api/v1/endpoints/{id}/rotate-signing-key/": {"post"},
     "/api/v1/endpoints/{id}/rotate-verification-token/": {"post"},
     "/api/v1/endpoints/{id}/preview/": {"post"},
     "/api/v1/endpoints/{id}/enable/": {"post"},

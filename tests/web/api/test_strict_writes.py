@@ -239,6 +239,7 @@ def test_a_known_body_still_writes(admin, objects):
 BODILESS = [
     "/endpoints/{endpoint}/disable/",
     "/endpoints/{endpoint}/rotate-secret/",
+    "/endpoints/{endpoint}/rotate-signing-key/",
     "/endpoints/{endpoint}/rotate-verification-token/",
     "/deliveries/{delivery}/resend/",
     "/api-keys/{api_key}/revoke/",

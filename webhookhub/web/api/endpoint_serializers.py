@@ -1,6 +1,8 @@
-"""What ``/api/v1/endpoints/`` reads and writes: the endpoint (auth values and custom header values are
-write-only: reads show a mask), its scheduling and stats, and the bodies of its test and replay actions."""
+"""What ``/api/v1/endpoints/`` reads and writes: the endpoint (auth values, custom header values and the TLS client
+key are write-only: reads show a mask, or whether a key is set), its scheduling and stats, its public signing keys,
+and the bodies of its test and replay actions."""
 
+import re
 from typing import Any
 
 from django.utils import timezone
@@ -16,7 +18,8 @@ from deliveries.selectors import LIMITED_BY_WORDS, scheduling_state
 from deliveries.services.actions import REPLAYABLE_STATUSES
 from ground.conf import setting, webhookhub_settings
 from ground.crypto import mask
-from subscriptions.models import AuthType, Endpoint, PayloadFormat, Verification
+from subscriptions.certificates import MAX_PEM_CHARS, expiry_warning
+from subscriptions.models import AuthType, Endpoint, OAuth2ClientAuth, PayloadFormat, SignatureScheme, Verification
 from subscriptions.payloads import MAX_SHAPE_CHARS, heymarket_webhook_id
 from subscriptions.validation import MAX_IN_FLIGHT, MAX_RATE_LIMIT_PER_S, MAX_TIMEOUT_S, retry_schedule_names
 from webhookhub.web.api.strict import StrictFieldsMixin
@@ -26,8 +29,10 @@ AUTH_VALUE_KEYS = {
     AuthType.BEARER: ("token",),
     AuthType.API_KEY: ("header", "value"),
     AuthType.BASIC: ("username", "password"),
+    AuthType.OAUTH2: ("token_url", "client_id", "client_secret", "scope", "audience", "client_auth"),
 }
-_PLAIN = {"header", "username"}  # shown as they are: not secret
+# Shown as they are: not secret. The others (token, value, password, client_secret) are masked.
+_PLAIN = {"header", "username", "token_url", "client_id", "scope", "audience", "client_auth"}
 
 
 class AuthSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -37,13 +42,35 @@ class AuthSerializer(StrictFieldsMixin, serializers.Serializer):
     value = serializers.CharField(required=False, write_only=True, help_text="api_key: the header value")
     username = serializers.CharField(required=False, help_text="basic")
     password = serializers.CharField(required=False, write_only=True, help_text="basic")
+    token_url = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="oauth2: the token endpoint (client credentials grant); the address policy of endpoint URLs "
+        "applies to it.",
+    )
+    client_id = serializers.CharField(required=False, help_text="oauth2")
+    client_secret = serializers.CharField(required=False, write_only=True, help_text="oauth2")
+    scope = serializers.CharField(required=False, allow_blank=True, help_text="oauth2, optional")
+    audience = serializers.CharField(required=False, allow_blank=True, help_text="oauth2, optional")
+    client_auth = serializers.ChoiceField(
+        choices=OAuth2ClientAuth.choices,
+        required=False,
+        help_text="oauth2: how the client authenticates to the token endpoint: basic (client_secret_basic, the "
+        "default) or post (client_secret_post).",
+    )
+
+
+_SHOWN_AUTH = {key: {"type": "string"} for keys in AUTH_VALUE_KEYS.values() for key in keys}
 
 
 @extend_schema_field(
     {
         "type": "object",
-        "properties": {"type": {"type": "string", "enum": list(AuthType.values)}},
+        "properties": {"type": {"type": "string", "enum": list(AuthType.values)}, **_SHOWN_AUTH},
+        "required": ["type"],
         "additionalProperties": {"type": "string"},
+        "description": "The auth type and its values: secrets (token, value, password, client_secret) masked, "
+        "the others (header, username, token_url, client_id, scope, audience, client_auth) as they are.",
         "example": {"type": "bearer", "token": "****k3y9"},
     }
 )
@@ -141,10 +168,22 @@ class EndpointSerializer(serializers.ModelSerializer):
     effective_policy = serializers.SerializerMethodField(
         help_text="The retry schedule (a name resolved to its seconds), timeout and auto-disable period in force."
     )
+    tls_client_key_set = serializers.SerializerMethodField(
+        help_text="Whether a TLS client key is stored (the key itself is write-only and never shown)."
+    )
+    tls_client_certificate_warning = serializers.SerializerMethodField(
+        help_text="Set when the client certificate expires within 14 days (or has expired): upload its renewal."
+    )
 
     @extend_schema_field(EffectivePolicySerializer)
     def get_effective_policy(self, endpoint: Endpoint) -> dict[str, Any]:
         return effective_policy(endpoint)
+
+    def get_tls_client_key_set(self, endpoint: Endpoint) -> bool:
+        return bool(endpoint.tls_client_key)
+
+    def get_tls_client_certificate_warning(self, endpoint: Endpoint) -> str | None:
+        return expiry_warning(endpoint.tls_client_certificate_expires_at, now=timezone.now())
 
     def get_verification_token(self, endpoint: Endpoint) -> str | None:
         heymarket = endpoint.payload_format == PayloadFormat.HEYMARKET
@@ -180,10 +219,46 @@ class EndpointSerializer(serializers.ModelSerializer):
             "verification",
             "verification_token",
             "heymarket_webhook_id",
+            "signature_scheme",
+            "tls_client_certificate",
+            "tls_client_key_set",
+            "tls_ca_certificate",
+            "tls_client_certificate_expires_at",
+            "tls_client_certificate_warning",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "tls_client_certificate": {"help_text": "The mutual TLS client certificate (PEM)."},
+            "tls_ca_certificate": {"help_text": "The private CA the server certificate is verified against (PEM)."},
+            "tls_client_certificate_expires_at": {"help_text": "When the client certificate expires; null: none."},
+        }
+
+
+_PRIVATE_KEY_BLOCK = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+
+
+# The pattern (printable ASCII and line breaks) needs one character: "" is the other branch of the oneOf that
+# drf-spectacular makes for a blank-able field with a pattern, and the two must not overlap.
+@extend_schema_field({"type": "string", "pattern": r"^[\t\n\r\x20-\x7e]+$"})
+class PemField(serializers.CharField):
+    """PEM text (ASCII, RFC 7468), optional; "" or null for none. Parsing and matching are the service's (errors
+    name the field). A certificate field refuses a private key pasted with the certificate: reads show it."""
+
+    def __init__(self, *, certificate: bool = True, **kwargs: Any) -> None:
+        self.certificate = certificate
+        super().__init__(required=False, allow_blank=True, allow_null=True, max_length=MAX_PEM_CHARS, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not value.isascii():
+            raise serializers.ValidationError("PEM is ASCII text: remove the characters that are not.")
+        if self.certificate and _PRIVATE_KEY_BLOCK.search(value):
+            raise serializers.ValidationError(
+                "This holds a private key: give the certificate alone here, and its key in tls_client_key."
+            )
+        return value
 
 
 class EndpointWriteSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -244,6 +319,27 @@ class EndpointWriteSerializer(StrictFieldsMixin, serializers.Serializer):
         help_text="signature (Standard Webhooks headers), token (Heymarket's verification token in the body) or "
         "both; default: both for heymarket, signature otherwise.",
     )
+    signature_scheme = serializers.ChoiceField(
+        choices=SignatureScheme.choices,
+        required=False,
+        help_text="What webhook-signature carries: v1 (HMAC-SHA256 with the shared secret, the default), v1a "
+        "(Ed25519: receivers verify with the public key of /public-key/ alone) or both.",
+    )
+    tls_client_certificate = PemField(
+        help_text="Mutual TLS: the client certificate presented to an https:// endpoint (PEM, the leaf first, then "
+        "any intermediates); it must be valid now and match tls_client_key. A renewal of the same key needs no "
+        'new key; "" removes the certificate and its key.'
+    )
+    tls_client_key = PemField(
+        certificate=False,
+        write_only=True,
+        help_text="Mutual TLS: the private key of tls_client_certificate (PEM, unencrypted; stored encrypted). "
+        "Write-only: reads show tls_client_key_set.",
+    )
+    tls_ca_certificate = PemField(
+        help_text="A private CA (PEM) the endpoint's server certificate is verified against instead of the "
+        'system\'s; needs an https:// URL. "" removes it.'
+    )
 
     def to_service_kwargs(self) -> dict:
         data = dict(self.validated_data)
@@ -270,6 +366,30 @@ class CreatedEndpointSerializer(EndpointSerializer):
     class Meta(EndpointSerializer.Meta):
         fields = [*EndpointSerializer.Meta.fields, "secret"]
         read_only_fields = fields
+
+
+class PublicKeySerializer(serializers.Serializer):
+    public_key = serializers.CharField(
+        help_text="whpk_... : base64 of the raw 32-byte Ed25519 public key, as Standard Webhooks writes it."
+    )
+
+
+class SigningKeySerializer(PublicKeySerializer):
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="A rotated-out key signs until then (grace period); null for the primary."
+    )
+
+
+class PublicKeysSerializer(serializers.Serializer):
+    """The public halves of the endpoint's live v1a keys; the private keys never leave the platform."""
+
+    public_key = serializers.CharField(
+        allow_null=True,
+        help_text="The primary key, whpk_... (base64 of the raw 32-byte Ed25519 public key); null only for an "
+        "endpoint that has none (rotate-signing-key/ makes one).",
+    )
+    keys = SigningKeySerializer(many=True, help_text="Every key v1a signatures are made with now, primary first.")
 
 
 class VerificationTokenSerializer(serializers.Serializer):

@@ -1,5 +1,5 @@
-"""``/api/v1/endpoints/``: the tenant's webhook endpoints, their settings and secrets, and what touches their
-deliveries (a test event, a replay, stats). Another tenant's endpoints answer 404."""
+"""``/api/v1/endpoints/``: the tenant's webhook endpoints, their settings, secrets and public signing keys, and what
+touches their deliveries (a test event, a replay, stats). Another tenant's endpoints answer 404."""
 
 from dataclasses import asdict
 
@@ -18,12 +18,14 @@ from deliveries.services.actions import replay, send_test_event
 from deliveries.services.enabling import enable_after_test
 from events.exceptions import PublishError
 from subscriptions.models import Endpoint
+from subscriptions.selectors import public_keys
 from subscriptions.services import (
     ADMIN_DISABLED_REASON,
     create_endpoint,
     disable_endpoint,
     primary_secret,
     rotate_secret,
+    rotate_signing_key,
     rotate_verification_token,
     update_endpoint,
 )
@@ -37,6 +39,8 @@ from webhookhub.web.api.endpoint_serializers import (
     EndpointWriteSerializer,
     PreviewRequestSerializer,
     PreviewSerializer,
+    PublicKeySerializer,
+    PublicKeysSerializer,
     ReplayResultSerializer,
     ReplaySerializer,
     SecretSerializer,
@@ -95,6 +99,29 @@ class EndpointViewSet(TenantScopedMixin, viewsets.ModelViewSet):
         endpoint = self.get_object()
         refuse_any_body(request)
         return Response({"secret": rotate_secret(endpoint=endpoint)})
+
+    @extend_schema(
+        responses={200: PublicKeysSerializer},
+        description="The public keys receivers verify v1a (Ed25519) signatures with: the primary first, then keys "
+        "rotated out that still sign until their expires_at. The private keys never leave the platform.",
+    )
+    @action(detail=True, methods=["get"], url_path="public-key")
+    def public_key(self, request, pk=None):
+        keys = public_keys(self.get_object(), now=timezone.now())
+        body = {"public_key": keys[0].public_key if keys else None, "keys": [asdict(key) for key in keys]}
+        return Response(PublicKeysSerializer(body).data)
+
+    @extend_schema(
+        request=None,
+        responses={200: PublicKeySerializer},
+        description="A new primary v1a (Ed25519) key, answered as its public key; the previous keys keep signing for "
+        "the grace period, as after rotate-secret/. The v1 secret is unchanged.",
+    )
+    @action(detail=True, methods=["post"], url_path="rotate-signing-key")
+    def rotate_signing_key(self, request, pk=None):
+        endpoint = self.get_object()
+        refuse_any_body(request)
+        return Response(PublicKeySerializer({"public_key": rotate_signing_key(endpoint=endpoint)}).data)
 
     @extend_schema(request=None, responses={200: VerificationTokenSerializer})
     @action(detail=True, methods=["post"], url_path="rotate-verification-token")
