@@ -24,7 +24,7 @@ def test_a_result_that_comes_back_after_the_lease_was_taken_over_is_not_written(
     [delivery], _ = claim(owner="worker-a", now=timezone.now(), lease_seconds=60, capacity=10)
     assert delivery.event_id == event.id
     config = webhookhub_settings()
-    sent = send_one(delivery, [endpoint.secrets.get().secret], config)
+    sent = send_one(delivery, [endpoint.secrets.get(scheme="v1").secret], config)
     taken_over = timezone.now() + timedelta(minutes=5)  # another worker claimed it after our lease ran out
     Delivery.objects.filter(pk=delivery.pk).update(lease_until=taken_over)
 
