@@ -95,8 +95,12 @@ def test_a_receiver_that_slows_down_above_8_open_settles_near_8(tenant, load_rec
     _deliver_all(endpoint, 1500)
 
     settled = sorted(arrival.open for arrival in receiver.arrivals[500:])
-    median = settled[len(settled) // 2]
-    assert 6 <= median <= 9  # the receiver counts a request open until it writes the answer, the worker longer
+    # A sawtooth below 8: each slow answer halves the limit (to about 4) and it grows back to just below the
+    # level. So the top of the teeth sits near 8 and the median between 4 and 8 (6-7 on an idle machine, 5
+    # measured under a busy CI, where stray slow answers cut more often).
+    median, top = settled[len(settled) // 2], settled[len(settled) * 9 // 10]
+    assert 7 <= top <= 9  # the receiver counts a request open until it writes the answer, the worker longer
+    assert median >= 4  # it does not collapse
     assert sum(open_ > 9 for open_ in settled) / len(settled) < 0.05
     schedule = EndpointSchedule.objects.get(endpoint=endpoint)
     assert 7 <= schedule.concurrency_limit <= 11
