@@ -31,8 +31,8 @@ class _Controller:
         self.env = processes.process_env(CELERY_BROKER_URL=redis.url)
         return redis
 
-    def start_worker(self) -> processes.Process:
-        worker = processes.start_worker(self.env, self.log_dir)
+    def start_worker(self, *, concurrency: int = 2, log_level: str = "INFO") -> processes.Process:
+        worker = processes.start_worker(self.env, self.log_dir, concurrency=concurrency, log_level=log_level)
         self._started.append(worker)
         return worker
 
@@ -45,6 +45,10 @@ class _Controller:
         processes.purge_queue(self.env)
         self.start_worker()
         self.start_beat()
+
+    def logs(self) -> str:
+        """The output of every process started so far."""
+        return "\n".join(process.log() for process in self._started)
 
     def stop_all(self) -> None:
         for process in reversed(self._started):

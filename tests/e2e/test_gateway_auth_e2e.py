@@ -6,10 +6,8 @@ in the stored attempts."""
 
 import base64
 import json
-import sys
 import time
 import urllib.request
-import uuid
 
 import pytest
 from nacl.signing import VerifyKey
@@ -49,32 +47,7 @@ def _oauth2_endpoint(tenant, server: TokenServer, url: str) -> Endpoint:
 def _start_one_process_worker(e2e) -> processes.Process:
     """A worker with a single pool process (so one token cache sees every send), logging at DEBUG."""
     processes.purge_queue(e2e.env)
-    worker = processes.Process(
-        "worker",
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "webhookhub",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            "1",
-            "-l",
-            "DEBUG",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"e2e-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        {**e2e.env, "LOG_LEVEL": "DEBUG"},
-        e2e.log_dir,
-    )
-    e2e._started.append(worker)  # stopped with the others
-    worker.wait_for_log(" ready.", timeout=60)
+    worker = e2e.start_worker(concurrency=1, log_level="DEBUG")
     e2e.start_beat()
     return worker
 
@@ -87,10 +60,6 @@ def _stored_attempts(endpoints: list[Endpoint]) -> str:
     """Everything recorded about the endpoints' attempts, as text."""
     rows = Attempt.objects.filter(delivery__endpoint__in=endpoints).values("request_headers", "error", "response_body")
     return json.dumps(list(rows))
-
-
-def _logs(e2e) -> str:
-    return "\n".join(process.log() for process in e2e._started)
 
 
 def _signing_material(endpoints: list[Endpoint]) -> list[str]:
@@ -106,7 +75,7 @@ def _key_lines(pair: Pair) -> list[str]:
 def _assert_nothing_secret_shows(e2e, endpoints: list[Endpoint], secrets: list[str]) -> None:
     """No secret in the processes' output or in what was stored about the attempts."""
     secrets = [secret for secret in [*secrets, *_signing_material(endpoints)] if secret]
-    for where, text in (("the worker's log", _logs(e2e)), ("the stored attempts", _stored_attempts(endpoints))):
+    for where, text in (("the worker's log", e2e.logs()), ("the stored attempts", _stored_attempts(endpoints))):
         shown = [secret[:12] + "..." for secret in secrets if secret in text]
         assert not shown, f"{len(shown)} secret(s) in {where}: {shown}"
         assert "whsk_" not in text and "PRIVATE KEY" not in text, where

@@ -90,7 +90,8 @@ class Process:
         self._log.close()
 
 
-def start_worker(env: dict[str, str], log_dir: Path) -> Process:
+def start_worker(env: dict[str, str], log_dir: Path, *, concurrency: int = 2, log_level: str = "INFO") -> Process:
+    """A Celery worker node with ``concurrency`` pool processes, ready when it returns."""
     worker = Process(
         "worker",
         [
@@ -103,16 +104,16 @@ def start_worker(env: dict[str, str], log_dir: Path) -> Process:
             "-P",
             "prefork",
             "-c",
-            "2",
+            str(concurrency),
             "-l",
-            "INFO",
+            log_level,
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
             "-n",
             f"e2e-{uuid.uuid4().hex[:8]}@%h",
         ],
-        env,
+        {**env, "LOG_LEVEL": log_level},
         log_dir,
     )
     worker.wait_for_log(" ready.", timeout=60)

@@ -19,21 +19,36 @@ class Pair:
     key: str  # PEM, unencrypted PKCS#8
 
 
-def _pem_key(key) -> str:
+def pem_key(key) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
 
 
-def _name(common_name: str) -> x509.Name:
+def subject(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def ca_key_usage() -> x509.KeyUsage:
+    """What a CA's key may do: sign certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 class CertificateAuthority:
     def __init__(self, name: str = "webhookhub test CA") -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)
-        self.name = _name(name)
+        self.name = subject(name)
         self._cert = (
             x509.CertificateBuilder()
             .subject_name(self.name)
@@ -43,20 +58,7 @@ class CertificateAuthority:
             .not_valid_before(now - dt.timedelta(days=1))
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(ca_key_usage(), critical=True)
             .sign(self._key, hashes.SHA256())
         )
         self.certificate = self._cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -75,7 +77,7 @@ class CertificateAuthority:
         usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         builder = (
             x509.CertificateBuilder()
-            .subject_name(_name(common_name))
+            .subject_name(subject(common_name))
             .issuer_name(self.name)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -92,7 +94,7 @@ class CertificateAuthority:
                 critical=False,
             )
         cert = builder.sign(self._key, hashes.SHA256())
-        return Pair(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key))
+        return Pair(cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key(key))
 
 
 def server_context(server: Pair, *, client_ca: str | None = None) -> ssl.SSLContext:

@@ -7,48 +7,24 @@ import ipaddress
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.support.tls import Pair
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+from tests.support.tls import Pair, ca_key_usage, pem_key, subject
 
 
 def _pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _ca_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
 def _signed(builder: x509.CertificateBuilder, issuer_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def _builder(subject: str, issuer: x509.Name, public_key, days: int = 30) -> x509.CertificateBuilder:
+def _builder(common_name: str, issuer: x509.Name, public_key, days: int = 30) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()
-        .subject_name(_name(subject))
+        .subject_name(subject(common_name))
         .issuer_name(issuer)
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
@@ -62,16 +38,16 @@ class ChainedAuthority:
 
     def __init__(self, name: str = "webhookhub chained test") -> None:
         self._root_key = ec.generate_private_key(ec.SECP256R1())
-        root_name = _name(f"{name} root")
+        root_name = subject(f"{name} root")
         root = _builder(f"{name} root", root_name, self._root_key.public_key(), days=365)
         root = root.add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-        root = root.add_extension(_ca_usage(), critical=True)
+        root = root.add_extension(ca_key_usage(), critical=True)
         self.root_certificate = _pem(_signed(root, self._root_key))
         self._intermediate_key = ec.generate_private_key(ec.SECP256R1())
-        self._intermediate_name = _name(f"{name} intermediate")
+        self._intermediate_name = subject(f"{name} intermediate")
         intermediate = _builder(f"{name} intermediate", root_name, self._intermediate_key.public_key(), days=365)
         intermediate = intermediate.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        intermediate = intermediate.add_extension(_ca_usage(), critical=True)
+        intermediate = intermediate.add_extension(ca_key_usage(), critical=True)
         self.intermediate_certificate = _pem(_signed(intermediate, self._root_key))
 
     def issue_client(self, common_name: str) -> Pair:
@@ -80,7 +56,7 @@ class ChainedAuthority:
         leaf = _builder(common_name, self._intermediate_name, key.public_key())
         leaf = leaf.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         leaf = leaf.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, _key_pem(key))
+        return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, pem_key(key))
 
     def issue_server(self, *names: str) -> Pair:
         """A server certificate by the intermediate for ``names`` (DNS names or IP addresses), with the chain."""
@@ -95,4 +71,4 @@ class ChainedAuthority:
         leaf = leaf.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         leaf = leaf.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         leaf = leaf.add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
-        return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, _key_pem(key))
+        return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, pem_key(key))
