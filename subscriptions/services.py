@@ -85,6 +85,8 @@ def create_endpoint(
     if verification is None:
         verification = validation.default_verification(payload_format)
     validation.clean_payload(payload_format, payload_shape, verification, clean_types)
+    clean_scheme = validation.clean_signature_scheme(signature_scheme)
+    validation.check_signing(verification, clean_scheme)
     token = generate_verification_token() if payload_format == PayloadFormat.HEYMARKET else None
     clean_url = validation.clean_url(url)
     tls = check_tls(
@@ -116,7 +118,7 @@ def create_endpoint(
         retry_schedule=validation.clean_retry_schedule(retry_schedule),
         auto_disable_after_seconds=validation.clean_auto_disable_after(auto_disable_after_seconds),
         adaptive_concurrency=validation.clean_adaptive_concurrency(adaptive_concurrency),
-        signature_scheme=validation.clean_signature_scheme(signature_scheme),
+        signature_scheme=clean_scheme,
         tls_client_certificate=tls.certificate,
         tls_client_key=tls.key,
         tls_ca_certificate=tls.ca_certificate,
@@ -310,6 +312,7 @@ def update_endpoint(
         endpoint.adaptive_concurrency = validation.clean_adaptive_concurrency(adaptive_concurrency)
     if signature_scheme is not _UNSET:
         endpoint.signature_scheme = validation.clean_signature_scheme(signature_scheme)
+    validation.check_signing(endpoint.verification, endpoint.signature_scheme)
     _change_tls(endpoint, url, tls_client_certificate, tls_client_key, tls_ca_certificate)
     for field, value in (("name", name), ("description", description)):
         if value is not _UNSET:

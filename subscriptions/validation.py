@@ -189,6 +189,17 @@ def clean_signature_scheme(value: Any) -> str:
     return value
 
 
+def check_signing(verification: str, signature_scheme: str) -> None:
+    """Token verification sends no signature headers, so a scheme chosen for it would be ignored: refused."""
+    if verification == Verification.TOKEN and signature_scheme != SignatureScheme.V1:
+        raise ValidationError(
+            {
+                "signature_scheme": f"{signature_scheme} is not sent: verification 'token' sends no signature. "
+                "Choose verification 'signature' or 'both' to sign with it, or keep v1."
+            }
+        )
+
+
 def clean_filter(value: Any) -> dict[str, Any] | None:
     if value in (None, {}):
         return None

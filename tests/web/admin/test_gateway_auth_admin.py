@@ -163,6 +163,16 @@ def test_an_unknown_signature_scheme_is_a_form_error(tenant_admin, tenant):
     assert Endpoint.objects.get(pk=endpoint.pk).signature_scheme == SignatureScheme.V1
 
 
+def test_a_signature_scheme_for_token_verification_is_a_form_error_and_nothing_is_saved(tenant_admin, tenant):
+    before = db_state()
+
+    response = _add(tenant_admin, tenant, payload_format="heymarket", verification="token", signature_scheme="v1a")
+
+    [message] = form_errors(response)["signature_scheme"]
+    assert message.startswith("v1a is not sent: verification 'token' sends no signature.")
+    assert db_state() == before
+
+
 def test_leaving_the_scheme_out_keeps_the_stored_one(tenant_admin, tenant):
     endpoint = endpoint_for(tenant, signature_scheme="both")
 

@@ -518,6 +518,32 @@ def test_a_bad_signature_scheme_is_refused_naming_it(admin, scheme):
     assert _snapshot() == before
 
 
+@pytest.mark.parametrize("scheme", ["v1a", "both"])
+def test_a_signature_scheme_for_token_verification_which_sends_none_is_refused(admin, scheme):
+    before = _snapshot()
+
+    response = _create(admin, payload_format="heymarket", verification="token", signature_scheme=scheme)
+
+    assert response.status_code == 400, response.content
+    [message] = response.json()["errors"]["signature_scheme"]
+    assert message.startswith(f"{scheme} is not sent: verification 'token' sends no signature.")
+    assert _snapshot() == before
+
+
+def test_switching_to_token_verification_with_v1a_signing_is_refused_and_changes_nothing(admin):
+    created = _create(admin, payload_format="heymarket", verification="both", signature_scheme="v1a").json()
+    before = _snapshot()
+
+    refused = admin.patch(_detail(created["id"]), {"verification": "token"}, format="json")
+    together = admin.patch(_detail(created["id"]), {"verification": "token", "signature_scheme": "v1"}, format="json")
+
+    assert refused.status_code == 400 and list(refused.json()["errors"]) == ["signature_scheme"]
+    assert together.status_code == 200, together.content
+    assert before != _snapshot()  # the second one changed it
+    endpoint = Endpoint.objects.get(pk=created["id"])
+    assert (endpoint.verification, endpoint.signature_scheme) == ("token", "v1")
+
+
 def test_public_key_is_the_public_half_of_the_stored_signing_key(admin):
     created = _create(admin, signature_scheme="v1a").json()
     [stored] = _signing_keys(created["id"])

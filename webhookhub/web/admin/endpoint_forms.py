@@ -328,9 +328,11 @@ class EndpointForm(forms.ModelForm):
         return kept
 
     def _clean_signing(self, cleaned: dict[str, Any]) -> None:
-        """Blank keeps the stored scheme (a new endpoint's is the model's default, v1)."""
+        """Blank keeps the stored scheme (a new endpoint's is the model's default, v1); a verification that sends
+        no signature takes only the default."""
         scheme = cleaned.get("signature_scheme") or self.instance.signature_scheme
         cleaned["signature_scheme"] = validation.clean_signature_scheme(scheme)
+        validation.check_signing(cleaned.get("verification") or "", cleaned["signature_scheme"])
 
     def _clean_tls(self, cleaned: dict[str, Any]) -> None:
         """The certificate, key and CA as the service will check them with the URL: a blank key keeps the

@@ -323,7 +323,8 @@ class EndpointWriteSerializer(StrictFieldsMixin, serializers.Serializer):
         choices=SignatureScheme.choices,
         required=False,
         help_text="What webhook-signature carries: v1 (HMAC-SHA256 with the shared secret, the default), v1a "
-        "(Ed25519: receivers verify with the public key of /public-key/ alone) or both.",
+        "(Ed25519: receivers verify with the public key of /public-key/ alone) or both. verification 'token' sends "
+        "no signature: it takes only v1.",
     )
     tls_client_certificate = PemField(
         help_text="Mutual TLS: the client certificate presented to an https:// endpoint (PEM, the leaf first, then "
