@@ -114,7 +114,11 @@ def post(
     except UnsafeUrl as exc:
         return failed(f"Refused by the address policy: {exc}")
 
-    pool = _pools.get(target, str(address), tls)
+    try:
+        pool = _pools.get(target, str(address), tls)
+    except (ssl.SSLError, ValueError) as exc:  # stored TLS settings this OpenSSL no longer takes (checked at save)
+        why = getattr(exc, "reason", None) or exc
+        return failed(f"Not sent: OpenSSL cannot use the endpoint's TLS settings: {why}.")
     # total: the wait for the response headers gets what the connect left of it; the body
     # is read in whatever pieces arrive, checking the same deadline after each.
     timeout = urllib3.Timeout(total=total_timeout, connect=min(connect_timeout, total_timeout))

@@ -8,6 +8,7 @@ client authentication (``client_secret_basic`` or ``client_secret_post``).
 Errors say what the token endpoint answered and never carry the client secret.
 """
 
+import base64
 import json
 import math
 import threading
@@ -41,7 +42,7 @@ class Client:
 
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     scope: str = ""
     audience: str = ""
     client_auth: str = OAuth2ClientAuth.BASIC
@@ -74,11 +75,11 @@ def fetch_token(client: Client, timeout: float) -> tuple[str, float]:
     answer = _json(result.body)
     if not 200 <= result.status_code < 300:
         said = ""
-        if isinstance(answer.get("error"), str):
-            said = f" {answer['error'][:100]}"
+        if isinstance(answer.get("error"), str):  # redacted whole, then cut (a cut could split a secret)
+            said = f" {_redacted(answer['error'], client)[:100]}"
             if isinstance(answer.get("error_description"), str):
-                said += f" ({answer['error_description'][:200]})"
-        raise TokenError(_redacted(f"Token endpoint {host} answered {result.status_code}{said}.", client))
+                said += f" ({_redacted(answer['error_description'], client)[:200]})"
+        raise TokenError(f"Token endpoint {host} answered {result.status_code}{said}.")
     return _token_of(answer, host)
 
 
@@ -119,9 +120,12 @@ def _token_of(answer: dict[str, Any], host: str | None) -> tuple[str, float]:
 
 
 def _redacted(text: str, client: Client) -> str:
-    """``text`` without the client secret, as given or form-encoded (a token server may echo either)."""
-    for secret in {client.client_secret, quote_plus(client.client_secret)} - {""}:
-        text = text.replace(secret, "****")
+    """``text`` without the client secret, as given, form-encoded or in the Basic credentials (a token server
+    may echo any of them)."""
+    secret = client.client_secret
+    basic = base64.b64encode(f"{quote_plus(client.client_id)}:{quote_plus(secret)}".encode()).decode()
+    for shown in sorted({secret, quote_plus(secret), basic} - {""}, key=len, reverse=True):
+        text = text.replace(shown, "****")
     return text
 
 
@@ -134,7 +138,7 @@ def usable_for(lifetime: float) -> float:
 class _Entry:
     client: Client
     lock: threading.Lock = field(default_factory=threading.Lock)
-    token: str = ""
+    token: str = field(default="", repr=False)
     valid_until: float = 0.0
     failure: str = ""
     failed_until: float = 0.0
@@ -148,7 +152,7 @@ class Tokens:
         self._fetch = fetch
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[tuple[str, Client], _Entry] = {}  # by endpoint and settings (old and new may overlap)
         self.fetches = 0  # how many token requests this process made
 
     def token(self, endpoint: Endpoint, *, timeout: float) -> str:
@@ -196,16 +200,18 @@ class Tokens:
         return token
 
     def _entry(self, endpoint: Endpoint) -> _Entry:
-        client = Client.of(endpoint)
-        entry = self._entries.get(endpoint.pk)
-        if entry is not None and entry.client == client:
+        """The endpoint's entry for its settings as read: changed settings take a token of their own, and sends
+        still holding the old settings keep theirs, without the two replacing each other."""
+        key = (endpoint.pk, Client.of(endpoint))
+        entry = self._entries.get(key)
+        if entry is not None:
             return entry
         with self._lock:
-            entry = self._entries.get(endpoint.pk)
-            if entry is None or entry.client != client:  # new, or its settings changed: a token of its own
+            entry = self._entries.get(key)
+            if entry is None:
                 if len(self._entries) >= _MAX_CACHED_ENDPOINTS:
                     self._entries.clear()
-                entry = self._entries[endpoint.pk] = _Entry(client)
+                entry = self._entries[key] = _Entry(key[1])
             return entry
 
 

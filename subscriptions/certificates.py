@@ -10,7 +10,7 @@ import ssl
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -29,7 +29,7 @@ class ClientTls:
     """What an endpoint's requests present and trust (PEM text); hashable, so contexts and pools are shared."""
 
     certificate: str = ""
-    key: str = ""
+    key: str = field(default="", repr=False)
     ca_certificate: str = ""
 
 
@@ -44,6 +44,7 @@ def client_tls_of(endpoint: Any) -> ClientTls | None:
 def ssl_context(tls: ClientTls) -> ssl.SSLContext:
     """A verifying client context presenting the certificate and trusting the CA (else the system's CAs)."""
     context = ssl.create_default_context(cadata=tls.ca_certificate or None)
+    context.hostname_checks_common_name = False  # the name must be a subjectAltName, as in urllib3's own context
     if tls.certificate:
         with _private_file(tls.certificate) as certfile, _private_file(tls.key) as keyfile:
             context.load_cert_chain(certfile, keyfile)
@@ -74,21 +75,24 @@ def _private_file(text: str) -> Iterator[str]:
 @dataclass(frozen=True)
 class CheckedTls:
     certificate: str
-    key: str | None
+    key: str | None = field(repr=False)
     ca_certificate: str
     expires_at: datetime | None
 
 
-def check_tls(*, url: str, certificate: Any, key: Any, ca_certificate: Any, now: datetime) -> CheckedTls:
+def check_tls(
+    *, url: str, certificate: Any, key: Any, ca_certificate: Any, now: datetime, stored_certificate: str = ""
+) -> CheckedTls:
     """The endpoint's TLS settings together (ValidationError naming the field): PEM that parses; a key that is
-    unencrypted and matches the certificate; a certificate valid now; an https:// URL; and a pair and CA that
-    OpenSSL loads."""
+    unencrypted and matches the certificate; a certificate valid now, unless it is the ``stored_certificate``
+    (one that lapsed does not stop edits of the rest of the endpoint: its expiry is shown and warned about);
+    an https:// URL; and a pair and CA that OpenSSL loads."""
     certificate = _text("tls_client_certificate", certificate)
     key = _text("tls_client_key", key)
     ca_certificate = _text("tls_ca_certificate", ca_certificate)
     if (certificate or ca_certificate) and not url.lower().startswith("https://"):
-        field = "tls_client_certificate" if certificate else "tls_ca_certificate"
-        raise ValidationError({field: "Mutual TLS and a private CA need an https:// URL."})
+        blamed = "tls_client_certificate" if certificate else "tls_ca_certificate"
+        raise ValidationError({blamed: "Mutual TLS and a private CA need an https:// URL."})
     if key and not certificate:
         raise ValidationError({"tls_client_certificate": "Give the client certificate that goes with the key."})
     if certificate and not key:
@@ -97,17 +101,8 @@ def check_tls(*, url: str, certificate: Any, key: Any, ca_certificate: Any, now:
     if certificate:
         leaf = _certificates("tls_client_certificate", certificate)[0]
         _check_pair(leaf, key)
-        if leaf.not_valid_after_utc <= now:
-            raise ValidationError(
-                {"tls_client_certificate": f"The certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC."}
-            )
-        if leaf.not_valid_before_utc > now:
-            raise ValidationError(
-                {
-                    "tls_client_certificate": "The certificate is not valid before "
-                    f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC."
-                }
-            )
+        if certificate != stored_certificate:
+            _check_dates(leaf, now)
         expires_at = leaf.not_valid_after_utc
     if ca_certificate:
         _certificates("tls_ca_certificate", ca_certificate)
@@ -115,8 +110,8 @@ def check_tls(*, url: str, certificate: Any, key: Any, ca_certificate: Any, now:
         try:
             ssl_context(ClientTls(certificate, key, ca_certificate))
         except ssl.SSLError as exc:
-            field = "tls_client_certificate" if certificate else "tls_ca_certificate"
-            raise ValidationError({field: f"OpenSSL cannot use it: {exc.reason or exc}."}) from exc
+            blamed = "tls_client_certificate" if certificate else "tls_ca_certificate"
+            raise ValidationError({blamed: f"OpenSSL cannot use it: {exc.reason or exc}."}) from exc
     return CheckedTls(certificate, key or None, ca_certificate, expires_at)
 
 
@@ -143,6 +138,20 @@ def _certificates(field: str, pem: str) -> list[x509.Certificate]:
         raise ValidationError({field: "Not a PEM certificate (-----BEGIN CERTIFICATE----- ...)."}) from exc
 
 
+def _check_dates(leaf: x509.Certificate, now: datetime) -> None:
+    if leaf.not_valid_after_utc <= now:
+        raise ValidationError(
+            {"tls_client_certificate": f"The certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC."}
+        )
+    if leaf.not_valid_before_utc > now:
+        raise ValidationError(
+            {
+                "tls_client_certificate": "The certificate is not valid before "
+                f"{leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC."
+            }
+        )
+
+
 def _check_pair(leaf: x509.Certificate, key_pem: str) -> None:
     try:
         key = load_pem_private_key(key_pem.encode(), password=None)
@@ -152,7 +161,11 @@ def _check_pair(leaf: x509.Certificate, key_pem: str) -> None:
         ) from exc
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise ValidationError({"tls_client_key": "Not a PEM private key (-----BEGIN PRIVATE KEY----- ...)."}) from exc
-    if _spki(key.public_key()) != _spki(leaf.public_key()):
+    try:
+        certified = leaf.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise ValidationError({"tls_client_certificate": "Its public key is of a kind that cannot be used."}) from exc
+    if _spki(key.public_key()) != _spki(certified):
         raise ValidationError({"tls_client_key": "This key does not belong to the client certificate."})
 
 

@@ -338,6 +338,7 @@ def _change_tls(endpoint: Endpoint, url: Any, certificate: Any, key: Any, ca_cer
         key=endpoint.tls_client_key if key is _UNSET else key,
         ca_certificate=endpoint.tls_ca_certificate if ca_certificate is _UNSET else ca_certificate,
         now=timezone.now(),
+        stored_certificate=endpoint.tls_client_certificate,
     )
     if tls.certificate != endpoint.tls_client_certificate:
         endpoint.tls_expiry_warned_at = None  # a new certificate is warned about afresh

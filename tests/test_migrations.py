@@ -6,6 +6,9 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
+from accounts.models import Tenant
+from tests.factories import make_endpoint
+
 BEFORE_ONE_HEALTH_RECORD = [("deliveries", "0008_attempt_request_made"), ("subscriptions", "0003_labels")]
 T0 = datetime(2026, 11, 20, tzinfo=UTC)
 
@@ -102,3 +105,15 @@ def test_endpoints_made_before_v1a_get_a_signing_key_of_their_own_and_keep_their
     signature = sign(secret=key, msg_id="evt_1", timestamp=1, body=b"{}").removeprefix("v1a,")
     verify_key = VerifyKey(base64.b64decode(public_key(key).removeprefix("whpk_")))
     verify_key.verify(b"evt_1.1.{}", base64.b64decode(signature))  # raises if the key does not sign as v1a
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_before_v1a_the_signing_keys_go_and_the_secrets_stay(at_the_end):
+    tenant = Tenant.objects.create(slug="t1", name="T1")
+    made = make_endpoint(tenant, "https://93.184.216.34/hook")
+    secret = made.endpoint.secrets.get(scheme="v1").secret
+
+    apps = _migrate(BEFORE_SIGNING_KEYS)
+
+    kept = apps.get_model("subscriptions", "EndpointSecret").objects.filter(endpoint_id=made.endpoint.pk)
+    assert list(kept.values_list("secret", flat=True)) == [secret]

@@ -17,6 +17,12 @@ def give_every_endpoint_a_signing_key(apps, schema_editor):
     )
 
 
+def remove_the_signing_keys(apps, schema_editor):
+    """Back to before v1a: the keys go (left behind, the old code would take the newest row, a key, for the v1
+    secret, and show it)."""
+    apps.get_model("subscriptions", "EndpointSecret").objects.filter(scheme="v1a").delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -64,5 +70,5 @@ class Migration(migrations.Migration):
             name='auth_type',
             field=models.CharField(choices=[('none', 'None'), ('api_key', 'API key header'), ('bearer', 'Bearer token'), ('basic', 'Basic (user and password)'), ('oauth2', 'OAuth2 client credentials')], default='none', max_length=16),
         ),
-        migrations.RunPython(give_every_endpoint_a_signing_key, migrations.RunPython.noop),
+        migrations.RunPython(give_every_endpoint_a_signing_key, remove_the_signing_keys),
     ]

@@ -86,6 +86,18 @@ def test_without_the_endpoints_ca_the_test_ca_is_not_trusted(gateway, client_pai
     assert gateway.requests == []
 
 
+def test_tls_settings_openssl_no_longer_takes_are_a_failed_attempt_not_an_exception(gateway, ca):
+    """Checked at save, but an upgraded OpenSSL may refuse what it took before (its security level)."""
+    unusable = ClientTls("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "nope", ca.certificate)
+
+    result = _post(gateway.url(), unusable)
+
+    assert result.status_code is None
+    assert result.error.startswith("Not sent: OpenSSL cannot use the endpoint's TLS settings:"), result.error
+    assert "nope" not in result.error
+    assert gateway.requests == []
+
+
 def _post_to_a_server_named(name: str) -> tuple[http.HttpResult, list]:
     """POST to an HTTPS receiver whose certificate (from a CA the request trusts) names only ``name``."""
     chained = ChainedAuthority()
@@ -109,6 +121,21 @@ def test_a_host_name_mismatch_is_not_blamed_on_mutual_tls():
 
     assert result.error.startswith("TLS certificate of 127.0.0.1 not trusted")
     assert "client certificate" not in result.error
+
+
+def test_a_server_certificate_naming_the_host_only_in_its_common_name_is_not_trusted():
+    """As without an endpoint CA (urllib3's own context): the name must be a subjectAltName."""
+    chained = ChainedAuthority()
+    receiver = Receiver(tls=server_context(chained.issue_server("localhost", alternative_names=False))).start()
+    try:
+        url = receiver.url().replace("127.0.0.1", "localhost")
+        result = _post(url, ClientTls(ca_certificate=chained.root_certificate))
+    finally:
+        receiver.stop()
+
+    assert result.status_code is None
+    assert result.error.startswith("TLS certificate of localhost not trusted"), result.error
+    assert receiver.requests == []
 
 
 def test_a_client_certificate_under_an_intermediate_ca_is_sent_with_its_chain():

@@ -1,6 +1,7 @@
 """OAuth2 client credentials against a real token endpoint on 127.0.0.1: the per-endpoint token cache
 (``deliveries.oauth2.Tokens``) and ``send_one`` carrying its token to a receiver that accepts only current ones."""
 
+import base64
 import json
 import threading
 import time
@@ -292,6 +293,41 @@ def test_a_token_endpoint_echoing_the_secret_does_not_put_it_in_the_error(db, te
     assert "bad secret **** for client" in str(raised.value)
 
 
+def test_a_secret_echoed_across_the_cut_of_a_long_description_shows_no_part_of_it(db, tenant, token_server):
+    description = "x" * 195 + f" {token_server.client_secret} was wrong"  # the cut at 200 falls inside it
+    token_server.error = Error(401, {"error": "invalid_client", "error_description": description})
+    endpoint = _oauth2_endpoint(tenant, token_server)
+
+    with pytest.raises(oauth2.TokenError) as raised:
+        oauth2.Tokens().token(endpoint, timeout=5)
+
+    assert token_server.client_secret[:4] not in str(raised.value)
+    assert str(raised.value).endswith("x ****).")
+
+
+def test_a_token_endpoint_echoing_the_basic_credentials_does_not_put_them_in_the_error(db, tenant, token_server):
+    endpoint = _oauth2_endpoint(tenant, token_server)
+    credentials = base64.b64encode(f"{token_server.client_id}:{token_server.client_secret}".encode()).decode()
+    token_server.error = Error(401, {"error": "invalid_client", "error_description": f"got Basic {credentials}"})
+
+    with pytest.raises(oauth2.TokenError) as raised:
+        oauth2.Tokens().token(endpoint, timeout=5)
+
+    assert credentials not in str(raised.value)
+    assert "(got Basic ****)" in str(raised.value)
+
+
+def test_no_secret_or_token_shows_in_the_cache_objects_reprs(db, tenant, token_server):
+    endpoint = _oauth2_endpoint(tenant, token_server)
+    tokens = oauth2.Tokens()
+    token = tokens.token(endpoint, timeout=5)
+
+    shown = repr(oauth2.Client.of(endpoint)) + repr(tokens._entry(endpoint))
+
+    assert token_server.client_secret not in shown and token not in shown
+    assert token_server.client_id in shown  # the rest is there to read
+
+
 @pytest.mark.parametrize(
     ("answer", "said"),
     [
@@ -360,6 +396,21 @@ def test_changed_oauth2_settings_take_a_new_token(db, tenant):
 
     assert second != first
     assert [request.form.get("scope") for request in server.requests] == ["read", "read write"]
+
+
+def test_sends_holding_the_old_and_the_new_settings_do_not_replace_each_others_token(db, tenant, token_server):
+    endpoint = _oauth2_endpoint(tenant, token_server, scope="read")
+    before_change = Endpoint.objects.get(pk=endpoint.pk)  # a claim made before the change, still sending
+    auth = _auth(token_server, scope="read write")
+    auth.pop("type")
+    update_endpoint(endpoint=endpoint, auth=auth)
+    after_change = Endpoint.objects.get(pk=endpoint.pk)
+    tokens = oauth2.Tokens()
+
+    taken = [tokens.token(held, timeout=5) for held in (before_change, after_change) * 3]
+
+    assert token_server.count == 2, "one token per setting, not one per switch"
+    assert taken[0::2] == [taken[0]] * 3 and taken[1::2] == [taken[1]] * 3 and taken[0] != taken[1]
 
 
 def test_the_token_url_obeys_the_address_policy_when_sending(db, tenant, token_server, settings):

@@ -58,8 +58,9 @@ class ChainedAuthority:
         leaf = leaf.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, pem_key(key))
 
-    def issue_server(self, *names: str) -> Pair:
-        """A server certificate by the intermediate for ``names`` (DNS names or IP addresses), with the chain."""
+    def issue_server(self, *names: str, alternative_names: bool = True) -> Pair:
+        """A server certificate by the intermediate for ``names`` (DNS names or IP addresses), with the chain;
+        without ``alternative_names``, the first name only as its subject's common name (as before RFC 2818)."""
         key = ec.generate_private_key(ec.SECP256R1())
         alternatives: list[x509.GeneralName] = []
         for name in names:
@@ -70,5 +71,6 @@ class ChainedAuthority:
         leaf = _builder(names[0], self._intermediate_name, key.public_key())
         leaf = leaf.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         leaf = leaf.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        leaf = leaf.add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        if alternative_names:
+            leaf = leaf.add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
         return Pair(_pem(_signed(leaf, self._intermediate_key)) + self.intermediate_certificate, pem_key(key))

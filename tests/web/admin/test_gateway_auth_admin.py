@@ -332,6 +332,17 @@ def test_a_blank_key_keeps_the_stored_one_when_other_settings_change(tenant_admi
     assert (endpoint.name, endpoint.tls_client_key) == ("renamed", pair.key)
 
 
+def test_an_endpoint_whose_certificate_lapsed_can_still_be_renamed(tenant_admin, tenant, ca, pair):
+    lapsed = ca.issue("hub client", not_before=timezone.now() - dt.timedelta(days=30), not_after=timezone.now())
+    endpoint = endpoint_for(tenant, tls_client_certificate=pair.certificate, tls_client_key=pair.key)
+    Endpoint.objects.filter(pk=endpoint.pk).update(tls_client_certificate=lapsed.certificate, tls_client_key=lapsed.key)
+
+    _change(tenant_admin, endpoint, name="renamed", tls_client_certificate=lapsed.certificate)
+
+    endpoint.refresh_from_db()
+    assert (endpoint.name, endpoint.tls_client_key) == ("renamed", lapsed.key)
+
+
 def test_clearing_the_certificate_removes_the_key(tenant_admin, tenant, pair):
     endpoint = endpoint_for(tenant, tls_client_certificate=pair.certificate, tls_client_key=pair.key)
 

@@ -323,6 +323,23 @@ def test_a_password_protected_key_is_refused(admin, pair):
     assert "protected by a password" in errors["tls_client_key"][0]
 
 
+def test_an_endpoint_whose_certificate_lapsed_can_still_be_edited_with_it_sent_back(admin, ca):
+    now = dt.datetime.now(dt.UTC)
+    lapsed = ca.issue("lapsed", not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1))
+    created = _create(admin).json()
+    stored = {"tls_client_certificate": lapsed.certificate, "tls_client_key": lapsed.key}
+    Endpoint.objects.filter(pk=created["id"]).update(**stored)  # valid when saved; time passed
+
+    body = {"name": "renamed", "url": URL, "tls_client_certificate": lapsed.certificate}  # a read, sent back
+    response = admin.patch(_detail(created["id"]), body, format="json")
+    again = _create(admin, **stored)
+
+    assert response.status_code == 200, response.content
+    assert Endpoint.objects.get(pk=created["id"]).name == "renamed"
+    assert again.status_code == 400  # as a new certificate it is refused
+    assert again.json()["errors"]["tls_client_certificate"][0].startswith("The certificate expired on ")
+
+
 def test_a_certificate_on_an_http_url_is_refused(admin, pair):
     errors = _refused(
         admin, url="http://93.184.216.34/hook", tls_client_certificate=pair.certificate, tls_client_key=pair.key

@@ -351,6 +351,7 @@ class EndpointForm(forms.ModelForm):
             key=key,
             ca_certificate=cleaned.get("tls_ca_certificate") or "",
             now=timezone.now(),
+            stored_certificate=endpoint.tls_client_certificate if endpoint.pk else "",
         )
         cleaned["tls_client_certificate"], cleaned["tls_ca_certificate"] = tls.certificate, tls.ca_certificate
 
