@@ -3,6 +3,7 @@ certificate (a new certificate is warned about afresh), from a periodic task."""
 
 import logging
 from datetime import datetime, timedelta
+from smtplib import SMTPException
 
 from django.core.mail import send_mail
 
@@ -16,7 +17,8 @@ logger = logging.getLogger(__name__)
 
 def warn_expiring_certificates(*, now: datetime) -> int:
     """E-mail about every certificate that expires soon and was not warned about yet; returns how many
-    endpoints were warned about. Each is claimed by one conditional update, so two runs do not both send."""
+    endpoints were warned about. Each is claimed by one conditional update, so two runs do not both send; a mail
+    that could not go out gives its claim back (the next run tries again) and the others still go."""
     due = Endpoint.objects.filter(
         tls_client_certificate_expires_at__lte=now + timedelta(days=EXPIRY_WARNING_DAYS),
         tls_expiry_warned_at__isnull=True,
@@ -27,17 +29,29 @@ def warn_expiring_certificates(*, now: datetime) -> int:
             tls_expiry_warned_at=now
         ):
             continue
-        warned += 1
         recipients = tenant_admin_emails(endpoint.tenant)
-        if recipients:
-            send_mail(
-                subject=f"[webhookhub] Client certificate expiring: {endpoint.name or endpoint.url}",
-                message=_message(endpoint, now),
-                from_email=None,
-                recipient_list=recipients,
+        try:
+            if recipients:
+                send_mail(
+                    subject=f"[webhookhub] Client certificate expiring: {_one_line(endpoint.name or endpoint.url)}",
+                    message=_message(endpoint, now),
+                    from_email=None,
+                    recipient_list=recipients,
+                )
+        except (SMTPException, OSError) as exc:
+            Endpoint.objects.filter(pk=endpoint.pk, tls_expiry_warned_at=now).update(tls_expiry_warned_at=None)
+            logger.warning(
+                "No mail about the client certificate of %s (%s); the next run tries again.", endpoint.pk, exc
             )
+            continue
+        warned += 1
         logger.info("Warned about the client certificate of %s.", endpoint.pk)
     return warned
+
+
+def _one_line(text: str) -> str:
+    """A header holds one line (an endpoint's name may hold several)."""
+    return " ".join(text.split())
 
 
 def _message(endpoint: Endpoint, now: datetime) -> str:

@@ -4,6 +4,7 @@
 caller outside unit tests of a single step).
 """
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -125,7 +126,7 @@ def prepare(deliveries: list[Delivery], now: datetime) -> Batch:
 
 
 def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> SendResult:
-    """One attempt, signed with this moment's timestamp (a delivery may have waited for its endpoint), unless the
+    """One attempt, signed with the timestamp of its request (a delivery may have waited for its endpoint), unless the
     endpoint's receiver checks the verification token in the body instead. An OAuth2 endpoint's request carries
     its current token; a 401 to it is sent once more, within the attempt, with a fresh one."""
     endpoint = delivery.endpoint
@@ -142,7 +143,7 @@ def send_one(delivery: Delivery, secrets: list[str], config: dict[str, Any]) -> 
             event_id=delivery.event_id,
             body=body,
             secrets=secrets if signing else [],
-            timestamp=int(started_at.timestamp()),
+            timestamp=int(time.time()),  # as it goes: after a token fetch, or for the re-send after a 401
             user_agent=config["USER_AGENT"],
             ordering=(delivery.ordering_key, delivery.sequence or 0) if delivery.ordering_key is not None else None,
             access_token=access_token,

@@ -495,6 +495,18 @@ def test_the_request_carries_the_current_token_and_the_log_never_does(tenant, to
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_signature_timestamp_is_taken_after_a_slow_token_fetch(tenant, token_server, gateway):
+    token_server.delay = 1.5
+    endpoint = _oauth2_endpoint(tenant, token_server, url=gateway.url())
+
+    sent = _send(_delivery(endpoint))
+
+    [request] = gateway.requests
+    assert sent.result.status_code == 200
+    assert int(request.headers["webhook-timestamp"]) >= int(sent.started_at.timestamp()) + 1  # not before the fetch
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_401_to_a_revoked_token_is_sent_again_with_a_fresh_one_within_the_attempt(tenant, token_server, gateway):
     endpoint = _oauth2_endpoint(tenant, token_server, url=gateway.url())
     assert _send(_delivery(endpoint)).result.status_code == 200

@@ -235,6 +235,31 @@ def test_admins_are_emailed_once_per_certificate(tenant, admins, mailoutbox):
 
 
 @pytest.mark.django_db
+def test_a_warning_the_mail_server_did_not_take_is_sent_by_the_next_run(tenant, admins, mailoutbox, settings):
+    endpoint = _mtls_endpoint(tenant, days=10)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    now = timezone.now()
+
+    assert warn_expiring_certificates(now=now) == 0
+    endpoint.refresh_from_db()
+    assert endpoint.tls_expiry_warned_at is None
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert warn_expiring_certificates(now=now + timedelta(hours=1)) == 1
+    assert len(mailoutbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_name_of_several_lines_makes_a_one_line_subject(tenant, admins, mailoutbox):
+    _mtls_endpoint(tenant, days=10, name="orders\nand refunds")
+
+    assert warn_expiring_certificates(now=timezone.now()) == 1
+
+    assert mailoutbox[0].subject == "[webhookhub] Client certificate expiring: orders and refunds"
+
+
+@pytest.mark.django_db
 def test_a_certificate_more_than_14_days_out_is_not_warned_about_yet(tenant, admins, mailoutbox):
     _mtls_endpoint(tenant, days=20)
     now = timezone.now()

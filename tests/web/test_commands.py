@@ -241,6 +241,7 @@ def test_add_endpoint_warns_about_a_certificate_expiring_in_5_days(tenant, ca, t
         ([*OAUTH2_ARGS, "--oauth2-client-auth", "jwt"], "auth: client_auth is 'basic', 'post'."),
         (["--oauth2-token-url", "http://10.0.0.1/token", *OAUTH2_ARGS[2:]], "auth: The token_url is refused:"),
         (OAUTH2_ARGS[2:], "--oauth2-\\* options need --oauth2-token-url"),
+        (["--bearer", "tok-1", *OAUTH2_ARGS[2:]], "--oauth2-\\* options need --oauth2-token-url"),
         (["--tls-client-key", "/nonexistent/key.pem"], "--tls-client-key: cannot read /nonexistent/key.pem"),
     ],
 )

@@ -54,7 +54,13 @@ def _refusal(error: ValidationError) -> str:
 
 
 def _auth(options: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
-    """The auth type and values the options give (at most one kind: argparse refuses two)."""
+    """The auth type and values the options give (at most one kind: argparse refuses two; the other --oauth2-*
+    options go only with --oauth2-token-url)."""
+    oauth2 = {key: options[option] for option, key in OAUTH2_OPTIONS.items() if options[option] is not None}
+    if oauth2 and options["oauth2_token_url"] is None:
+        raise CommandError("--oauth2-* options need --oauth2-token-url (OAuth2 client credentials)")
+    if options["oauth2_token_url"] is not None:
+        return AuthType.OAUTH2, oauth2
     if options["bearer"]:
         return AuthType.BEARER, {"token": options["bearer"]}
     if options["api_key_header"]:
@@ -67,11 +73,6 @@ def _auth(options: dict[str, Any]) -> tuple[str, dict[str, str] | None]:
         if not sep:
             raise CommandError("--basic takes USER:PASSWORD")
         return AuthType.BASIC, {"username": username, "password": password}
-    oauth2 = {key: options[option] for option, key in OAUTH2_OPTIONS.items() if options[option] is not None}
-    if options["oauth2_token_url"] is not None:
-        return AuthType.OAUTH2, oauth2
-    if oauth2:
-        raise CommandError("--oauth2-* options need --oauth2-token-url (OAuth2 client credentials)")
     return AuthType.NONE, None
 
 
