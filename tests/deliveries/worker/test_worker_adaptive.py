@@ -102,8 +102,11 @@ def test_a_receiver_that_slows_down_above_8_open_settles_near_8(tenant, load_rec
     assert 7 <= top <= 9  # the receiver counts a request open until it writes the answer, the worker longer
     assert median >= 4  # it does not collapse
     assert sum(open_ > 9 for open_ in settled) / len(settled) < 0.05
+    # The limit written for the next owner is a point on that sawtooth (just after a cut, half the level that
+    # brought it: 4 from 8-9 open, 3 after a stray slow answer at 7), learnt from latency, not left at the start.
     schedule = EndpointSchedule.objects.get(endpoint=endpoint)
-    assert 7 <= schedule.concurrency_limit <= 11
+    assert 3 <= schedule.concurrency_limit <= 11
+    assert schedule.concurrency_limited_by in ("", "latency")
 
 
 def test_a_fast_receiver_ramps_from_the_start_to_the_ceiling_within_2_seconds(tenant, load_receiver):
